@@ -1,0 +1,291 @@
+package policies
+
+import (
+	"context"
+	"embed"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"runtime"
+	"sort"
+	"strings"
+	"sync"
+
+	"github.com/open-policy-agent/opa/v1/ast"
+	"github.com/open-policy-agent/opa/v1/rego"
+)
+
+// builtinPolicies holds the Rego rules and their tests.
+//
+//go:embed rego/*.rego
+var builtinPolicies embed.FS
+
+// findingsRule is the rule every policy package defines to report findings.
+const findingsRule = "findings"
+
+// Settings are the knobs shared by the validator and the webhook.
+type Settings struct {
+	ClusterDomain string
+	RootNamespace string
+	// Rules overrides the severity of codes: error, warning or off.
+	Rules map[string]Severity
+}
+
+func (s Settings) withDefaults() Settings {
+	if s.ClusterDomain == "" {
+		s.ClusterDomain = DefaultClusterDomain
+	}
+	if s.RootNamespace == "" {
+		s.RootNamespace = DefaultRootNamespace
+	}
+	return s
+}
+
+// Options configure an Engine.
+type Options struct {
+	Settings Settings
+	// PolicyDirs hold extra *.rego files; each package defining a
+	// `findings` set contributes findings of the same shape as the built-in
+	// ones. Files ending in _test.rego are skipped.
+	PolicyDirs []string
+}
+
+// Engine evaluates the policies. It is built once (parsing, compiling and
+// preparing the query) and is safe for concurrent use.
+type Engine struct {
+	settings Settings
+	query    rego.PreparedEvalQuery
+	packages []string
+}
+
+// BuiltinModules returns the embedded policy sources by file name; with
+// tests set, the _test.rego files are included.
+func BuiltinModules(tests bool) (map[string]string, error) {
+	out := map[string]string{}
+	err := fs.WalkDir(builtinPolicies, "rego", func(path string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() || !strings.HasSuffix(path, ".rego") {
+			return err
+		}
+		if !tests && strings.HasSuffix(path, "_test.rego") {
+			return nil
+		}
+		b, err := builtinPolicies.ReadFile(path)
+		if err != nil {
+			return err
+		}
+		out["policies/"+path] = string(b)
+		return nil
+	})
+	return out, err
+}
+
+func loadPolicyDir(dir string, into map[string]string) error {
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return fmt.Errorf("reading policy directory: %w", err)
+	}
+	for _, e := range entries {
+		name := e.Name()
+		if e.IsDir() || !strings.HasSuffix(name, ".rego") || strings.HasSuffix(name, "_test.rego") {
+			continue
+		}
+		path := filepath.Join(dir, name)
+		b, err := os.ReadFile(path)
+		if err != nil {
+			return fmt.Errorf("reading policy: %w", err)
+		}
+		into[path] = string(b)
+	}
+	return nil
+}
+
+// NewEngine compiles the built-in policies and those of opts.PolicyDirs and
+// prepares the query that collects every package's findings.
+func NewEngine(ctx context.Context, opts Options) (*Engine, error) {
+	sources, err := BuiltinModules(false)
+	if err != nil {
+		return nil, fmt.Errorf("loading built-in policies: %w", err)
+	}
+	for _, dir := range opts.PolicyDirs {
+		if err := loadPolicyDir(dir, sources); err != nil {
+			return nil, err
+		}
+	}
+	modules := make(map[string]*ast.Module, len(sources))
+	for name, src := range sources {
+		m, err := ast.ParseModuleWithOpts(name, src, ast.ParserOptions{RegoVersion: ast.RegoV1})
+		if err != nil {
+			return nil, fmt.Errorf("parsing policy: %w", err)
+		}
+		modules[name] = m
+	}
+	compiler := ast.NewCompiler().WithStrict(true)
+	if compiler.Compile(modules); compiler.Failed() {
+		return nil, fmt.Errorf("compiling policies: %w", compiler.Errors)
+	}
+	packages := findingPackages(modules)
+	if len(packages) == 0 {
+		return nil, errors.New("no policy defines a findings rule")
+	}
+	var q strings.Builder
+	for i, pkg := range packages {
+		if i > 0 {
+			q.WriteString("; ")
+		}
+		fmt.Fprintf(&q, "f%d := [f | some f in %s.%s]", i, pkg, findingsRule)
+	}
+	pq, err := rego.New(
+		rego.Query(q.String()),
+		rego.Compiler(compiler),
+	).PrepareForEval(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("preparing policy query: %w", err)
+	}
+	return &Engine{settings: opts.Settings.withDefaults(), query: pq, packages: packages}, nil
+}
+
+// findingPackages lists, sorted, the packages that define findings.
+func findingPackages(modules map[string]*ast.Module) []string {
+	seen := map[string]bool{}
+	for _, m := range modules {
+		for _, r := range m.Rules {
+			if r.Head.Name.String() == findingsRule || (len(r.Head.Reference) > 0 && r.Head.Reference[0].Value.String() == findingsRule) {
+				seen[m.Package.Path.String()] = true
+			}
+		}
+	}
+	out := make([]string, 0, len(seen))
+	for p := range seen {
+		out = append(out, p)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// Settings returns the settings the engine resolves hosts with.
+func (e *Engine) Settings() Settings { return e.settings }
+
+// Packages lists the policy packages that contribute findings.
+func (e *Engine) Packages() []string { return append([]string(nil), e.packages...) }
+
+// Review checks one object against the inventory. Objects of kinds the
+// policies do not review give no findings.
+func (e *Engine) Review(ctx context.Context, r Review, inv Inventory) ([]Finding, error) {
+	obj := r.subject()
+	if obj == nil {
+		return nil, errors.New("review has no object")
+	}
+	if !obj.IsIstioNetworking() {
+		return nil, nil
+	}
+	input := buildInput(r, inv, e.settings)
+	value, err := ast.InterfaceToValue(input)
+	if err != nil {
+		return nil, fmt.Errorf("building policy input for %s: %w", obj.Ref(), err)
+	}
+	rs, err := e.query.Eval(ctx, rego.EvalParsedInput(value))
+	if err != nil {
+		return nil, fmt.Errorf("evaluating policies for %s: %w", obj.Ref(), err)
+	}
+	var out []Finding
+	for _, res := range rs {
+		for _, b := range res.Bindings {
+			items, _ := b.([]any)
+			for _, it := range items {
+				f := e.finding(it, obj)
+				if f.Severity != SeverityOff {
+					out = append(out, f)
+				}
+			}
+		}
+	}
+	return out, nil
+}
+
+// finding turns a policy's result into a Finding, filling in the object's
+// identity and applying severity overrides. A malformed result from a user
+// policy still surfaces, as category other, rather than vanishing.
+func (e *Engine) finding(v any, obj *Object) Finding {
+	m, _ := v.(map[string]any)
+	f := Finding{
+		Code:      str(m["code"]),
+		Severity:  Severity(str(m["severity"])),
+		Category:  str(m["category"]),
+		Field:     str(m["field"]),
+		Message:   str(m["message"]),
+		Kind:      obj.Kind(),
+		Namespace: obj.Namespace(),
+		Name:      obj.Name(),
+		File:      obj.Source.File,
+		Line:      obj.Source.Line,
+	}
+	if f.Code == "" {
+		f.Code = "MESH0000"
+	}
+	if f.Severity != SeverityError && f.Severity != SeverityWarning {
+		f.Severity = SeverityError
+	}
+	if !validCategory(f.Category) {
+		f.Category = "other"
+	}
+	if f.Message == "" {
+		f.Message = fmt.Sprintf("policy finding without a message: %v", v)
+	}
+	if s, ok := e.settings.Rules[f.Code]; ok {
+		f.Severity = s
+	}
+	return f
+}
+
+// ReviewAll checks every reviewable object with up to workers goroutines
+// (GOMAXPROCS when workers <= 0) and returns the findings sorted.
+func (e *Engine) ReviewAll(ctx context.Context, objs []*Object, inv Inventory, workers int) ([]Finding, error) {
+	if workers <= 0 {
+		workers = runtime.GOMAXPROCS(0)
+	}
+	var todo []*Object
+	for _, o := range objs {
+		if o.IsIstioNetworking() {
+			todo = append(todo, o)
+		}
+	}
+	results := make([][]Finding, len(todo))
+	errs := make([]error, len(todo))
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var wg sync.WaitGroup
+	next := make(chan int)
+	for w := 0; w < workers; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range next {
+				results[i], errs[i] = e.Review(ctx, Review{Operation: OperationCreate, Object: todo[i]}, inv)
+				if errs[i] != nil {
+					cancel()
+				}
+			}
+		}()
+	}
+feed:
+	for i := range todo {
+		select {
+		case next <- i:
+		case <-ctx.Done():
+			break feed
+		}
+	}
+	close(next)
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		return nil, err
+	}
+	var out []Finding
+	for _, r := range results {
+		out = append(out, r...)
+	}
+	SortFindings(out)
+	return out, nil
+}

@@ -1,0 +1,511 @@
+package policies
+
+import (
+	"sort"
+	"strings"
+	"sync"
+)
+
+// ServicePort is a port of a Service or ServiceEntry.
+type ServicePort struct {
+	Name     string `json:"name,omitempty"`
+	Number   int64  `json:"number"`
+	Protocol string `json:"protocol,omitempty"`
+}
+
+// Service is what the checks need of a Kubernetes Service.
+type Service struct {
+	Namespace string
+	Name      string
+	Ports     []ServicePort
+	Selector  map[string]string
+	// ExportTo comes from the networking.istio.io/exportTo annotation; nil means everywhere.
+	ExportTo []string
+}
+
+// ServiceEntry is what the checks need of an Istio ServiceEntry.
+type ServiceEntry struct {
+	Namespace string
+	Name      string
+	Hosts     []string
+	Ports     []ServicePort
+	ExportTo  []string
+}
+
+// Subset is a named subset of a DestinationRule.
+type Subset struct {
+	Name   string
+	Labels map[string]string
+}
+
+// DestinationRule is what the checks need of an Istio DestinationRule.
+type DestinationRule struct {
+	Namespace string
+	Name      string
+	// Host as written, and resolved to a fully qualified name in Namespace.
+	Host     string
+	FQDN     string
+	Subsets  []Subset
+	ExportTo []string
+}
+
+// SubsetNames lists the subsets in the order the DestinationRule gives them.
+func (d *DestinationRule) SubsetNames() []string {
+	out := make([]string, 0, len(d.Subsets))
+	for _, s := range d.Subsets {
+		out = append(out, s.Name)
+	}
+	return out
+}
+
+// GatewayServer is one server block of a Gateway.
+type GatewayServer struct {
+	Port  int64
+	Name  string
+	Hosts []string
+}
+
+// Gateway is what the checks need of an Istio Gateway.
+type Gateway struct {
+	Namespace string
+	Name      string
+	Selector  map[string]string
+	Servers   []GatewayServer
+}
+
+// Destination is one place a VirtualService sends traffic to, kept so the
+// referenced side (a DestinationRule losing a subset, a Gateway being
+// deleted) can find who still uses it.
+type Destination struct {
+	FQDN   string
+	Subset string
+	Field  string
+}
+
+// VirtualService is what the reference checks need of a VirtualService.
+type VirtualService struct {
+	Namespace    string
+	Name         string
+	Gateways     []string // namespace/name, "mesh" excluded
+	Destinations []Destination
+}
+
+// Inventory answers the look-ups the checks make. Index is the in-memory
+// implementation; the webhook fills one from informers.
+type Inventory interface {
+	Service(namespace, name string) *Service
+	// ServicesNamed lists Services of that name in any namespace, for hints.
+	ServicesNamed(name string) []*Service
+	// ServiceEntriesForHost lists ServiceEntries with a host equal to fqdn or a
+	// wildcard host that covers it.
+	ServiceEntriesForHost(fqdn string) []*ServiceEntry
+	// DestinationRulesFor lists the DestinationRules of namespace whose host
+	// covers fqdn, most specific host first.
+	DestinationRulesFor(namespace, fqdn string) []*DestinationRule
+	// DestinationRulesForAnywhere lists every DestinationRule whose host
+	// covers fqdn, for hints about rules that exist but are not applied.
+	DestinationRulesForAnywhere(fqdn string) []*DestinationRule
+	Gateway(namespace, name string) *Gateway
+	// Workloads returns the pod labels known in namespace (Pods and pod
+	// templates); known is false when the inventory holds none there.
+	Workloads(namespace string) (labels []map[string]string, known bool)
+	// VirtualServicesUsing lists VirtualServices that route to fqdn (any
+	// subset when subset is ""), or, for a Gateway, that bind to it.
+	VirtualServicesRoutingTo(fqdn string) []*VirtualService
+	VirtualServicesBoundTo(namespace, name string) []*VirtualService
+}
+
+// Index is an Inventory built from objects. It is safe for concurrent use:
+// the webhook updates it from informers while reviews read it.
+type Index struct {
+	clusterDomain string
+
+	mu              sync.RWMutex
+	services        map[string]*Service   // ns/name
+	servicesByName  map[string][]*Service // name
+	seExact         map[string][]*ServiceEntry
+	seWildcard      map[string][]*ServiceEntry // suffix without "*", e.g. ".example.com"; "" for "*"
+	seByKey         map[string]*ServiceEntry
+	drExact         map[string][]*DestinationRule // ns + "|" + fqdn
+	drWildcard      map[string][]*DestinationRule // ns
+	drByFQDN        map[string][]*DestinationRule // fqdn (exact hosts only), any namespace
+	drByKey         map[string]*DestinationRule
+	gateways        map[string]*Gateway
+	workloads       map[string]map[string]map[string]string // ns -> kind/name -> labels
+	virtualServices map[string]*VirtualService
+	vsByHost        map[string]map[string]*VirtualService // fqdn -> ns/name
+	vsByGateway     map[string]map[string]*VirtualService // gw ns/name -> vs ns/name
+}
+
+// NewIndex returns an empty Index resolving short names with clusterDomain.
+func NewIndex(clusterDomain string) *Index {
+	if clusterDomain == "" {
+		clusterDomain = DefaultClusterDomain
+	}
+	return &Index{
+		clusterDomain:   clusterDomain,
+		services:        map[string]*Service{},
+		servicesByName:  map[string][]*Service{},
+		seExact:         map[string][]*ServiceEntry{},
+		seWildcard:      map[string][]*ServiceEntry{},
+		seByKey:         map[string]*ServiceEntry{},
+		drExact:         map[string][]*DestinationRule{},
+		drWildcard:      map[string][]*DestinationRule{},
+		drByFQDN:        map[string][]*DestinationRule{},
+		drByKey:         map[string]*DestinationRule{},
+		gateways:        map[string]*Gateway{},
+		workloads:       map[string]map[string]map[string]string{},
+		virtualServices: map[string]*VirtualService{},
+		vsByHost:        map[string]map[string]*VirtualService{},
+		vsByGateway:     map[string]map[string]*VirtualService{},
+	}
+}
+
+func key(ns, name string) string { return ns + "/" + name }
+
+// Add records obj in the index, replacing an object of the same kind,
+// namespace and name. Kinds the checks do not look up are ignored.
+func (x *Index) Add(obj *Object) {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	x.remove(obj.Kind(), obj.Group(), obj.Namespace(), obj.Name())
+	x.add(obj)
+}
+
+// Remove forgets the object of that kind, API group, namespace and name.
+func (x *Index) Remove(kind, group, namespace, name string) {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	x.remove(kind, group, namespace, name)
+}
+
+func (x *Index) add(obj *Object) {
+	ns, name := obj.Namespace(), obj.Name()
+	switch {
+	case obj.IsCoreService():
+		svc := serviceFrom(obj)
+		x.services[key(ns, name)] = svc
+		x.servicesByName[name] = append(x.servicesByName[name], svc)
+	case obj.Group() == IstioNetworkingGroup:
+		switch obj.Kind() {
+		case KindServiceEntry:
+			se := serviceEntryFrom(obj)
+			x.seByKey[key(ns, name)] = se
+			for _, h := range se.Hosts {
+				if suffix, ok := strings.CutPrefix(h, "*"); ok {
+					x.seWildcard[suffix] = append(x.seWildcard[suffix], se)
+				} else {
+					x.seExact[h] = append(x.seExact[h], se)
+				}
+			}
+		case KindDestinationRule:
+			dr := destinationRuleFrom(obj, x.clusterDomain)
+			x.drByKey[key(ns, name)] = dr
+			if strings.HasPrefix(dr.FQDN, "*") {
+				x.drWildcard[ns] = append(x.drWildcard[ns], dr)
+			} else {
+				x.drExact[ns+"|"+dr.FQDN] = append(x.drExact[ns+"|"+dr.FQDN], dr)
+				x.drByFQDN[dr.FQDN] = append(x.drByFQDN[dr.FQDN], dr)
+			}
+		case KindGateway:
+			x.gateways[key(ns, name)] = gatewayFrom(obj)
+		case KindVirtualService:
+			vs := virtualServiceFrom(obj, x.clusterDomain)
+			k := key(ns, name)
+			x.virtualServices[k] = vs
+			for _, d := range vs.Destinations {
+				addTo(x.vsByHost, d.FQDN, k, vs)
+			}
+			for _, g := range vs.Gateways {
+				addTo(x.vsByGateway, g, k, vs)
+			}
+		}
+	default:
+		if labels, ok := workloadLabels(obj); ok {
+			byName := x.workloads[ns]
+			if byName == nil {
+				byName = map[string]map[string]string{}
+				x.workloads[ns] = byName
+			}
+			byName[obj.Kind()+"/"+name] = labels
+		}
+	}
+}
+
+func addTo(m map[string]map[string]*VirtualService, outer, inner string, vs *VirtualService) {
+	set := m[outer]
+	if set == nil {
+		set = map[string]*VirtualService{}
+		m[outer] = set
+	}
+	set[inner] = vs
+}
+
+func (x *Index) remove(kind, group, ns, name string) {
+	k := key(ns, name)
+	switch {
+	case kind == KindService && group == "":
+		if svc := x.services[k]; svc != nil {
+			delete(x.services, k)
+			x.servicesByName[name] = without(x.servicesByName[name], svc)
+		}
+	case group == IstioNetworkingGroup && kind == KindServiceEntry:
+		if se := x.seByKey[k]; se != nil {
+			delete(x.seByKey, k)
+			for _, h := range se.Hosts {
+				if suffix, ok := strings.CutPrefix(h, "*"); ok {
+					x.seWildcard[suffix] = without(x.seWildcard[suffix], se)
+				} else {
+					x.seExact[h] = without(x.seExact[h], se)
+				}
+			}
+		}
+	case group == IstioNetworkingGroup && kind == KindDestinationRule:
+		if dr := x.drByKey[k]; dr != nil {
+			delete(x.drByKey, k)
+			x.drWildcard[ns] = without(x.drWildcard[ns], dr)
+			x.drExact[ns+"|"+dr.FQDN] = without(x.drExact[ns+"|"+dr.FQDN], dr)
+			x.drByFQDN[dr.FQDN] = without(x.drByFQDN[dr.FQDN], dr)
+		}
+	case group == IstioNetworkingGroup && kind == KindGateway:
+		delete(x.gateways, k)
+	case group == IstioNetworkingGroup && kind == KindVirtualService:
+		if vs := x.virtualServices[k]; vs != nil {
+			delete(x.virtualServices, k)
+			for _, d := range vs.Destinations {
+				delete(x.vsByHost[d.FQDN], k)
+			}
+			for _, g := range vs.Gateways {
+				delete(x.vsByGateway[g], k)
+			}
+		}
+	default:
+		if byName := x.workloads[ns]; byName != nil {
+			delete(byName, kind+"/"+name)
+		}
+	}
+}
+
+func without[T comparable](items []T, drop T) []T {
+	out := items[:0:0]
+	for _, it := range items {
+		if it != drop {
+			out = append(out, it)
+		}
+	}
+	return out
+}
+
+// Service implements Inventory.
+func (x *Index) Service(namespace, name string) *Service {
+	x.mu.RLock()
+	defer x.mu.RUnlock()
+	return x.services[key(namespace, name)]
+}
+
+// ServicesNamed implements Inventory.
+func (x *Index) ServicesNamed(name string) []*Service {
+	x.mu.RLock()
+	defer x.mu.RUnlock()
+	return append([]*Service(nil), x.servicesByName[name]...)
+}
+
+// ServiceEntriesForHost implements Inventory.
+func (x *Index) ServiceEntriesForHost(fqdn string) []*ServiceEntry {
+	x.mu.RLock()
+	defer x.mu.RUnlock()
+	out := append([]*ServiceEntry(nil), x.seExact[fqdn]...)
+	// Walk the suffixes from the most specific: a.b.c -> .b.c -> .c -> "".
+	h := fqdn
+	for {
+		i := strings.IndexByte(h, '.')
+		if i < 0 {
+			break
+		}
+		h = h[i:]
+		out = append(out, x.seWildcard[h]...)
+		h = h[1:]
+	}
+	return append(out, x.seWildcard[""]...)
+}
+
+// DestinationRulesFor implements Inventory.
+func (x *Index) DestinationRulesFor(namespace, fqdn string) []*DestinationRule {
+	x.mu.RLock()
+	defer x.mu.RUnlock()
+	out := append([]*DestinationRule(nil), x.drExact[namespace+"|"+fqdn]...)
+	var wild []*DestinationRule
+	for _, dr := range x.drWildcard[namespace] {
+		if HostCovers(dr.FQDN, fqdn) {
+			wild = append(wild, dr)
+		}
+	}
+	sort.SliceStable(wild, func(i, j int) bool { return len(wild[i].FQDN) > len(wild[j].FQDN) })
+	return append(out, wild...)
+}
+
+// DestinationRulesForAnywhere implements Inventory.
+func (x *Index) DestinationRulesForAnywhere(fqdn string) []*DestinationRule {
+	x.mu.RLock()
+	defer x.mu.RUnlock()
+	return append([]*DestinationRule(nil), x.drByFQDN[fqdn]...)
+}
+
+// Gateway implements Inventory.
+func (x *Index) Gateway(namespace, name string) *Gateway {
+	x.mu.RLock()
+	defer x.mu.RUnlock()
+	return x.gateways[key(namespace, name)]
+}
+
+// Workloads implements Inventory.
+func (x *Index) Workloads(namespace string) ([]map[string]string, bool) {
+	x.mu.RLock()
+	defer x.mu.RUnlock()
+	byName := x.workloads[namespace]
+	if len(byName) == 0 {
+		return nil, false
+	}
+	out := make([]map[string]string, 0, len(byName))
+	for _, l := range byName {
+		out = append(out, l)
+	}
+	return out, true
+}
+
+// VirtualServicesRoutingTo implements Inventory.
+func (x *Index) VirtualServicesRoutingTo(fqdn string) []*VirtualService {
+	x.mu.RLock()
+	defer x.mu.RUnlock()
+	return sortedVS(x.vsByHost[fqdn])
+}
+
+// VirtualServicesBoundTo implements Inventory.
+func (x *Index) VirtualServicesBoundTo(namespace, name string) []*VirtualService {
+	x.mu.RLock()
+	defer x.mu.RUnlock()
+	return sortedVS(x.vsByGateway[key(namespace, name)])
+}
+
+func sortedVS(m map[string]*VirtualService) []*VirtualService {
+	out := make([]*VirtualService, 0, len(m))
+	for _, vs := range m {
+		out = append(out, vs)
+	}
+	sort.Slice(out, func(i, j int) bool {
+		return key(out[i].Namespace, out[i].Name) < key(out[j].Namespace, out[j].Name)
+	})
+	return out
+}
+
+func servicePorts(items []any) []ServicePort {
+	var ports []ServicePort
+	for _, it := range items {
+		p, ok := it.(map[string]any)
+		if !ok {
+			continue
+		}
+		n, ok := intValue(p["port"])
+		if !ok {
+			n, _ = intValue(p["number"])
+		}
+		ports = append(ports, ServicePort{Name: str(p["name"]), Number: n, Protocol: str(p["protocol"])})
+	}
+	return ports
+}
+
+func serviceFrom(obj *Object) *Service {
+	spec := obj.Spec()
+	svc := &Service{
+		Namespace: obj.Namespace(),
+		Name:      obj.Name(),
+		Ports:     servicePorts(sliceAt(spec, "ports")),
+		Selector:  stringMap(spec["selector"]),
+	}
+	if v, ok := obj.Annotations()["networking.istio.io/exportTo"]; ok {
+		for _, part := range strings.Split(v, ",") {
+			if part = strings.TrimSpace(part); part != "" {
+				svc.ExportTo = append(svc.ExportTo, part)
+			}
+		}
+	}
+	return svc
+}
+
+func serviceEntryFrom(obj *Object) *ServiceEntry {
+	spec := obj.Spec()
+	return &ServiceEntry{
+		Namespace: obj.Namespace(),
+		Name:      obj.Name(),
+		Hosts:     stringSlice(spec["hosts"]),
+		Ports:     servicePorts(sliceAt(spec, "ports")),
+		ExportTo:  stringSlice(spec["exportTo"]),
+	}
+}
+
+func destinationRuleFrom(obj *Object, domain string) *DestinationRule {
+	spec := obj.Spec()
+	dr := &DestinationRule{
+		Namespace: obj.Namespace(),
+		Name:      obj.Name(),
+		Host:      str(spec["host"]),
+		ExportTo:  stringSlice(spec["exportTo"]),
+	}
+	dr.FQDN = ResolveHost(dr.Host, dr.Namespace, domain)
+	for _, it := range sliceAt(spec, "subsets") {
+		s, ok := it.(map[string]any)
+		if !ok {
+			continue
+		}
+		if name := str(s["name"]); name != "" {
+			dr.Subsets = append(dr.Subsets, Subset{Name: name, Labels: stringMap(s["labels"])})
+		}
+	}
+	return dr
+}
+
+func gatewayFrom(obj *Object) *Gateway {
+	spec := obj.Spec()
+	gw := &Gateway{Namespace: obj.Namespace(), Name: obj.Name(), Selector: stringMap(spec["selector"])}
+	for _, it := range sliceAt(spec, "servers") {
+		s, ok := it.(map[string]any)
+		if !ok {
+			continue
+		}
+		port := mapAt(s, "port")
+		n, _ := intValue(port["number"])
+		gw.Servers = append(gw.Servers, GatewayServer{Port: n, Name: str(s["name"]), Hosts: stringSlice(s["hosts"])})
+	}
+	return gw
+}
+
+func virtualServiceFrom(obj *Object, domain string) *VirtualService {
+	ns := obj.Namespace()
+	vs := &VirtualService{Namespace: ns, Name: obj.Name()}
+	for _, g := range GatewayRefs(obj.Spec()) {
+		if g.Name == MeshGateway {
+			continue
+		}
+		vs.Gateways = append(vs.Gateways, GatewayKey(g.Name, ns))
+	}
+	for _, d := range DestinationRefs(obj.Spec()) {
+		vs.Destinations = append(vs.Destinations, Destination{
+			FQDN: ResolveHost(d.Host, ns, domain), Subset: d.Subset, Field: d.Field,
+		})
+	}
+	return vs
+}
+
+// workloadLabels returns the labels of the pods an object is or makes.
+func workloadLabels(obj *Object) (map[string]string, bool) {
+	switch obj.Kind() {
+	case KindPod:
+		if obj.APIVersion() == "v1" {
+			return obj.Labels(), true
+		}
+	case "Deployment", "StatefulSet", "DaemonSet", "ReplicaSet", "Job":
+		tmpl := mapAt(obj.Spec(), "template")
+		return stringMap(mapAt(tmpl, "metadata")["labels"]), true
+	}
+	return nil, false
+}

@@ -1,0 +1,162 @@
+package policies
+
+import (
+	"strings"
+)
+
+// Kinds the policies review. Everything else in an input is inventory only.
+const (
+	KindVirtualService  = "VirtualService"
+	KindDestinationRule = "DestinationRule"
+	KindGateway         = "Gateway"
+	KindServiceEntry    = "ServiceEntry"
+	KindService         = "Service"
+	KindPod             = "Pod"
+
+	IstioNetworkingGroup = "networking.istio.io"
+)
+
+// Source says where an object was read from, so findings can point at it.
+type Source struct {
+	File string `json:"file,omitempty"`
+	// Line is the 1-based line of the object's first line in File; 0 when unknown.
+	Line int `json:"line,omitempty"`
+	// Document is the 0-based index of the YAML document in File.
+	Document int `json:"-"`
+}
+
+// Object is one Kubernetes object as decoded from YAML or JSON, kept
+// untyped: the policies see exactly what the user wrote, wrong types included.
+type Object struct {
+	Raw    map[string]any
+	Source Source
+}
+
+// NewObject wraps a decoded object.
+func NewObject(raw map[string]any, src Source) *Object {
+	return &Object{Raw: raw, Source: src}
+}
+
+// APIVersion returns apiVersion, or "" when it is missing or not a string.
+func (o *Object) APIVersion() string { return str(o.Raw["apiVersion"]) }
+
+// Kind returns kind, or "".
+func (o *Object) Kind() string { return str(o.Raw["kind"]) }
+
+// Group returns the API group of apiVersion ("" for the core group).
+func (o *Object) Group() string {
+	av := o.APIVersion()
+	if i := strings.IndexByte(av, '/'); i >= 0 {
+		return av[:i]
+	}
+	return ""
+}
+
+// Name returns metadata.name, or "".
+func (o *Object) Name() string { return str(mapAt(o.Raw, "metadata")["name"]) }
+
+// Namespace returns metadata.namespace, or "".
+func (o *Object) Namespace() string { return str(mapAt(o.Raw, "metadata")["namespace"]) }
+
+// SetNamespace sets metadata.namespace, creating metadata when needed.
+func (o *Object) SetNamespace(ns string) {
+	md, ok := o.Raw["metadata"].(map[string]any)
+	if !ok {
+		md = map[string]any{}
+		o.Raw["metadata"] = md
+	}
+	md["namespace"] = ns
+}
+
+// Labels returns metadata.labels with non-string values dropped.
+func (o *Object) Labels() map[string]string {
+	return stringMap(mapAt(o.Raw, "metadata")["labels"])
+}
+
+// Annotations returns metadata.annotations with non-string values dropped.
+func (o *Object) Annotations() map[string]string {
+	return stringMap(mapAt(o.Raw, "metadata")["annotations"])
+}
+
+// Spec returns spec as a map, or an empty map when it is missing or malformed.
+func (o *Object) Spec() map[string]any { return mapAt(o.Raw, "spec") }
+
+// IsIstioNetworking reports whether the object is one of the Istio
+// networking kinds the policies review.
+func (o *Object) IsIstioNetworking() bool {
+	if o.Group() != IstioNetworkingGroup {
+		return false
+	}
+	switch o.Kind() {
+	case KindVirtualService, KindDestinationRule, KindGateway, KindServiceEntry:
+		return true
+	}
+	return false
+}
+
+// IsCoreService reports whether the object is a core/v1 Service.
+func (o *Object) IsCoreService() bool { return o.APIVersion() == "v1" && o.Kind() == KindService }
+
+// Ref is "Kind namespace/name", the way findings and errors name an object.
+func (o *Object) Ref() string { return o.Kind() + " " + o.Namespace() + "/" + o.Name() }
+
+func str(v any) string {
+	s, _ := v.(string)
+	return s
+}
+
+func mapAt(m map[string]any, key string) map[string]any {
+	v, _ := m[key].(map[string]any)
+	if v == nil {
+		return map[string]any{}
+	}
+	return v
+}
+
+func sliceAt(m map[string]any, key string) []any {
+	v, _ := m[key].([]any)
+	return v
+}
+
+func stringMap(v any) map[string]string {
+	m, _ := v.(map[string]any)
+	if len(m) == 0 {
+		return nil
+	}
+	out := make(map[string]string, len(m))
+	for k, val := range m {
+		if s, ok := val.(string); ok {
+			out[k] = s
+		}
+	}
+	return out
+}
+
+func stringSlice(v any) []string {
+	items, _ := v.([]any)
+	out := make([]string, 0, len(items))
+	for _, it := range items {
+		if s, ok := it.(string); ok {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+// intValue accepts the integer forms decoders produce (YAML gives int, JSON
+// float64 or json.Number); ok is false for anything that is not a whole number.
+func intValue(v any) (int64, bool) {
+	switch n := v.(type) {
+	case int:
+		return int64(n), true
+	case int64:
+		return n, true
+	case uint64:
+		return int64(n), n <= 1<<63-1
+	case float64:
+		if n == float64(int64(n)) {
+			return int64(n), true
+		}
+	}
+	return 0, false
+}

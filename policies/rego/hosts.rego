@@ -1,0 +1,37 @@
+# Destination hosts must be real: a Kubernetes Service or a ServiceEntry
+# host visible from the namespace of the VirtualService. A VirtualService's
+# own hosts are virtual and are not checked here.
+package mesh.hosts
+
+import data.mesh.lib
+
+findings contains lib.error("MESH0201", "host", sprintf("%s.host", [d.field]), msg) if {
+	some d in lib.destinations
+	facts := lib.host_facts(d.host)
+	not facts.resolved
+	msg := sprintf("host %q%s is no Service or ServiceEntry visible from namespace %s; %s", [d.host, expanded(d.host, facts), input.facts.namespace, hint(facts)])
+}
+
+# A DestinationRule for a host nobody serves does nothing; often a typo.
+findings contains lib.warning("MESH0202", "host", "spec.host", msg) if {
+	lib.is_destination_rule
+	host := input.object.spec.host
+	is_string(host)
+	not contains(host, "*")
+	facts := lib.host_facts(host)
+	not facts.resolved
+	msg := sprintf("host %q%s is no Service or ServiceEntry visible from namespace %s, so this DestinationRule applies to nothing; %s", [host, expanded(host, facts), input.facts.namespace, hint(facts)])
+}
+
+expanded(host, facts) := sprintf(" (%s)", [facts.fqdn]) if host != facts.fqdn
+
+else := ""
+
+hint(facts) := sprintf("it exists as %s, which is not exported to namespace %s", [concat(" and ", facts.hiddenBy), input.facts.namespace]) if {
+	count(facts.hiddenBy) > 0
+} else := sprintf("did you mean %s?", [concat(" or ", facts.candidates)]) if {
+	count(facts.candidates) > 0
+} else := "short names resolve in the VirtualService's own namespace; write namespace-qualified hosts as name.namespace.svc.cluster-domain" if {
+	not contains(facts.fqdn, ".svc.")
+	count(split(facts.fqdn, ".")) == 2
+} else := "create the Service or a ServiceEntry for it, or correct the host"
