@@ -1,0 +1,67 @@
+// Package plugin holds the `kubectl mesh` commands: cobra and cli-runtime
+// plumbing around the engines in policies/ and the other packages.
+package plugin
+
+import (
+	"errors"
+	"path/filepath"
+	"strings"
+
+	"github.com/spf13/cobra"
+	"k8s.io/cli-runtime/pkg/genericclioptions"
+	"k8s.io/cli-runtime/pkg/genericiooptions"
+)
+
+// NewRootCommand builds `kubectl mesh` with every subcommand. argv0 is the
+// program name, so usage says "kubectl mesh" when kubectl runs the plugin.
+func NewRootCommand(streams genericiooptions.IOStreams, argv0 string) *RootCommand {
+	configFlags := genericclioptions.NewConfigFlags(true)
+	cmd := &cobra.Command{
+		Use:   "kubectl-mesh",
+		Short: "Install Istio, release canaries, harden services and validate Istio traffic config",
+		Long: `kubectl mesh drives the Istio workflow from kubectl: install the control plane,
+deploy and expose Bookinfo, shift traffic between versions, add circuit breakers,
+timeouts, retries and faults, load-test them, and validate Istio traffic
+configuration offline (in CI) with the same policies the admission webhook runs.`,
+		SilenceUsage:  true,
+		SilenceErrors: true,
+	}
+	// Cobra reports unknown commands and wrong arguments before any hook
+	// runs; errors from before the hooks are usage errors (exit 2).
+	started := false
+	cmd.PersistentPreRun = func(*cobra.Command, []string) { started = true }
+	if strings.HasPrefix(filepath.Base(argv0), "kubectl-") || strings.HasPrefix(filepath.Base(argv0), "kubectl_") {
+		cmd.Annotations = map[string]string{cobra.CommandDisplayNameAnnotation: "kubectl mesh"}
+	}
+	configFlags.AddFlags(cmd.PersistentFlags())
+	cmd.SetIn(streams.In)
+	cmd.SetOut(streams.Out)
+	cmd.SetErr(streams.ErrOut)
+	cmd.SetFlagErrorFunc(func(_ *cobra.Command, err error) error {
+		return &ExitError{Code: ExitUsage, Err: err}
+	})
+	cmd.AddCommand(
+		newVersionCommand(streams),
+		newValidateCommand(configFlags, streams),
+	)
+	return &RootCommand{Command: cmd, started: &started}
+}
+
+// RootCommand is the root command, knowing whether a subcommand got to run.
+type RootCommand struct {
+	*cobra.Command
+	started *bool
+}
+
+// Execute runs the command line; errors cobra raised before a command ran
+// (unknown command, wrong arguments) become usage errors.
+func (r *RootCommand) Execute() error {
+	err := r.Command.Execute()
+	if err != nil && !*r.started {
+		var ee *ExitError
+		if !errors.As(err, &ee) {
+			return &ExitError{Code: ExitUsage, Err: err}
+		}
+	}
+	return err
+}

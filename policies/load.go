@@ -1,0 +1,588 @@
+package policies
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"os"
+	"path/filepath"
+	"runtime"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+
+	"go.yaml.in/yaml/v3"
+)
+
+// InputError names the file, line and document of input that could not be
+// read as Kubernetes objects.
+type InputError struct {
+	Path string
+	// Line is 1-based; 0 when the error is about the whole path.
+	Line int
+	// Document is the 1-based document index in a multi-document file; 0
+	// when not about one document.
+	Document int
+	Err      error
+}
+
+func (e *InputError) Error() string {
+	var b strings.Builder
+	b.WriteString(e.Path)
+	if e.Line > 0 {
+		fmt.Fprintf(&b, ":%d", e.Line)
+	}
+	if e.Document > 0 {
+		fmt.Fprintf(&b, ": document %d", e.Document)
+	}
+	b.WriteString(": ")
+	b.WriteString(e.Err.Error())
+	return b.String()
+}
+
+func (e *InputError) Unwrap() error { return e.Err }
+
+// LoadOptions say how Load reads its paths.
+type LoadOptions struct {
+	// Recursive descends into subdirectories of directory arguments.
+	Recursive bool
+	// DefaultNamespace is given to namespaced objects without one.
+	DefaultNamespace string
+	// Stdin is read for the path "-".
+	Stdin io.Reader
+}
+
+// StdinName is how findings and errors name standard input.
+const StdinName = "<stdin>"
+
+// Load reads files, directories (*.yaml, *.yml, *.json) and "-" for
+// standard input, returning every object in order. Any unreadable input
+// stops the load with an *InputError: a half-read inventory would make the
+// checks lie.
+func Load(paths []string, opts LoadOptions) ([]*Object, error) {
+	if opts.DefaultNamespace == "" {
+		opts.DefaultNamespace = "default"
+	}
+	files, err := expandPaths(paths, opts.Recursive)
+	if err != nil {
+		return nil, err
+	}
+	var out []*Object
+	for _, f := range files {
+		var data []byte
+		name := f
+		if f == "-" {
+			name = StdinName
+			if opts.Stdin == nil {
+				return nil, &InputError{Path: name, Err: errors.New("no standard input")}
+			}
+			data, err = io.ReadAll(opts.Stdin)
+		} else {
+			data, err = os.ReadFile(f)
+		}
+		if err != nil {
+			return nil, &InputError{Path: name, Err: unwrapPathError(err)}
+		}
+		objs, err := Parse(name, data, opts.DefaultNamespace)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, objs...)
+	}
+	return out, nil
+}
+
+func unwrapPathError(err error) error {
+	var pe *os.PathError
+	if errors.As(err, &pe) {
+		return fmt.Errorf("%s: %w", pe.Op, pe.Err)
+	}
+	return err
+}
+
+var manifestExtensions = map[string]bool{".yaml": true, ".yml": true, ".json": true}
+
+func expandPaths(paths []string, recursive bool) ([]string, error) {
+	var files []string
+	for _, p := range paths {
+		if p == "-" {
+			files = append(files, p)
+			continue
+		}
+		info, err := os.Stat(p)
+		if err != nil {
+			return nil, &InputError{Path: p, Err: unwrapPathError(err)}
+		}
+		if !info.IsDir() {
+			files = append(files, p)
+			continue
+		}
+		var found []string
+		err = filepath.WalkDir(p, func(path string, d os.DirEntry, err error) error {
+			if err != nil {
+				return &InputError{Path: path, Err: unwrapPathError(err)}
+			}
+			if d.IsDir() {
+				if path != p && !recursive {
+					return filepath.SkipDir
+				}
+				return nil
+			}
+			if manifestExtensions[strings.ToLower(filepath.Ext(path))] {
+				found = append(found, path)
+			}
+			return nil
+		})
+		if err != nil {
+			return nil, err
+		}
+		sort.Strings(found)
+		files = append(files, found...)
+	}
+	return files, nil
+}
+
+// clusterScoped kinds never get the default namespace.
+var clusterScoped = map[string]bool{
+	"Namespace": true, "Node": true, "PersistentVolume": true, "StorageClass": true,
+	"ClusterRole": true, "ClusterRoleBinding": true, "CustomResourceDefinition": true,
+	"ValidatingWebhookConfiguration": true, "MutatingWebhookConfiguration": true,
+	"PriorityClass": true, "APIService": true, "IngressClass": true, "RuntimeClass": true,
+}
+
+// Parse reads the objects of one file: multi-document YAML, or JSON (one
+// or more objects); List kinds are expanded to their items.
+func Parse(name string, data []byte, defaultNamespace string) ([]*Object, error) {
+	var docs []document
+	var err error
+	if trimmed := bytes.TrimLeft(data, " \t\r\n"); len(trimmed) > 0 && (trimmed[0] == '{' || trimmed[0] == '[') {
+		docs, err = parseJSON(name, data)
+	} else {
+		docs, err = parseYAML(name, data)
+	}
+	if err != nil {
+		return nil, err
+	}
+	var out []*Object
+	for _, d := range docs {
+		objs, err := objectsOf(name, d)
+		if err != nil {
+			return nil, err
+		}
+		for _, o := range objs {
+			if o.Namespace() == "" && !clusterScoped[o.Kind()] {
+				o.SetNamespace(defaultNamespace)
+			}
+			out = append(out, o)
+		}
+	}
+	return out, nil
+}
+
+// document is one decoded YAML document or JSON value.
+type document struct {
+	index int // 1-based
+	line  int
+	value any
+	// itemLines holds the line of each element of a List's items.
+	itemLines []int
+}
+
+func objectsOf(name string, d document) ([]*Object, error) {
+	if d.value == nil {
+		return nil, nil // an empty document, or one of comments only
+	}
+	if items, ok := d.value.([]any); ok {
+		return listItems(name, d, items)
+	}
+	m, ok := d.value.(map[string]any)
+	if !ok {
+		return nil, &InputError{Path: name, Line: d.line, Document: d.index, Err: fmt.Errorf("not a Kubernetes object: a %s instead of a mapping", typeName(d.value))}
+	}
+	if err := checkObject(m); err != nil {
+		return nil, &InputError{Path: name, Line: d.line, Document: d.index, Err: err}
+	}
+	if items, ok := m["items"].([]any); ok && strings.HasSuffix(str(m["kind"]), "List") {
+		return listItems(name, d, items)
+	}
+	return []*Object{NewObject(m, Source{File: name, Line: d.line, Document: d.index})}, nil
+}
+
+func listItems(name string, d document, items []any) ([]*Object, error) {
+	out := make([]*Object, 0, len(items))
+	for i, it := range items {
+		line := d.line
+		if i < len(d.itemLines) {
+			line = d.itemLines[i]
+		}
+		m, ok := it.(map[string]any)
+		if !ok {
+			return nil, &InputError{Path: name, Line: line, Document: d.index, Err: fmt.Errorf("items[%d] is not a Kubernetes object: a %s instead of a mapping", i, typeName(it))}
+		}
+		if err := checkObject(m); err != nil {
+			return nil, &InputError{Path: name, Line: line, Document: d.index, Err: fmt.Errorf("items[%d]: %w", i, err)}
+		}
+		out = append(out, NewObject(m, Source{File: name, Line: line, Document: d.index}))
+	}
+	return out, nil
+}
+
+func checkObject(m map[string]any) error {
+	for _, f := range []string{"apiVersion", "kind"} {
+		v, ok := m[f]
+		if !ok {
+			return fmt.Errorf("not a Kubernetes object: %s is missing", f)
+		}
+		if s, ok := v.(string); !ok || s == "" {
+			return fmt.Errorf("not a Kubernetes object: %s must be a non-empty string", f)
+		}
+	}
+	if md, ok := m["metadata"]; ok {
+		if _, ok := md.(map[string]any); !ok {
+			return fmt.Errorf("metadata must be a mapping, not a %s", typeName(md))
+		}
+	}
+	return nil
+}
+
+func typeName(v any) string {
+	switch v.(type) {
+	case []any:
+		return "list"
+	case map[string]any:
+		return "mapping"
+	case string:
+		return "string"
+	case bool:
+		return "boolean"
+	case nil:
+		return "null"
+	default:
+		return "number"
+	}
+}
+
+func parseJSON(name string, data []byte) ([]document, error) {
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.UseNumber()
+	var docs []document
+	for i := 1; ; i++ {
+		// The value starts after any white space the decoder skips.
+		off := int(dec.InputOffset())
+		for off < len(data) && strings.IndexByte(" \t\r\n", data[off]) >= 0 {
+			off++
+		}
+		var v any
+		err := dec.Decode(&v)
+		if err == io.EOF {
+			return docs, nil
+		}
+		if err != nil {
+			line := 1 + bytes.Count(data[:min(len(data), int(dec.InputOffset()))], []byte{'\n'})
+			var se *json.SyntaxError
+			if errors.As(err, &se) {
+				line = 1 + bytes.Count(data[:min(len(data), int(se.Offset))], []byte{'\n'})
+			}
+			return nil, &InputError{Path: name, Line: line, Document: i, Err: fmt.Errorf("invalid JSON: %w", err)}
+		}
+		docs = append(docs, document{index: i, line: 1 + bytes.Count(data[:off], []byte{'\n'}), value: fromJSON(v)})
+	}
+}
+
+// fromJSON turns json.Number into int64 or float64, as YAML decoding does.
+func fromJSON(v any) any {
+	switch x := v.(type) {
+	case json.Number:
+		if n, err := strconv.ParseInt(string(x), 10, 64); err == nil {
+			return n
+		}
+		f, _ := x.Float64()
+		return f
+	case []any:
+		for i := range x {
+			x[i] = fromJSON(x[i])
+		}
+	case map[string]any:
+		for k := range x {
+			x[k] = fromJSON(x[k])
+		}
+	}
+	return v
+}
+
+// parseYAML splits the stream on document markers and decodes the
+// documents in parallel: large inventories are the common case in CI.
+// A stream whose markers carry content falls back to the sequential decoder.
+func parseYAML(name string, data []byte) ([]document, error) {
+	chunks, ok := splitDocuments(data)
+	if !ok {
+		return parseYAMLSequential(name, data)
+	}
+	docs := make([]document, len(chunks))
+	errs := make([]error, len(chunks))
+	workers := min(runtime.GOMAXPROCS(0), len(chunks))
+	var wg sync.WaitGroup
+	for w := 0; w < workers; w++ {
+		wg.Add(1)
+		go func(w int) {
+			defer wg.Done()
+			for i := w; i < len(chunks); i += workers {
+				c := chunks[i]
+				var root yaml.Node
+				if err := yaml.Unmarshal(c.data, &root); err != nil {
+					errs[i] = yamlError(name, i+1, c.line-1, err)
+					continue
+				}
+				docs[i], errs[i] = decodeDocument(name, i+1, c.line-1, &root)
+			}
+		}(w)
+	}
+	wg.Wait()
+	for _, err := range errs {
+		if err != nil {
+			return nil, err
+		}
+	}
+	return docs, nil
+}
+
+func parseYAMLSequential(name string, data []byte) ([]document, error) {
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	var docs []document
+	for i := 1; ; i++ {
+		var root yaml.Node
+		err := dec.Decode(&root)
+		if err == io.EOF {
+			return docs, nil
+		}
+		if err != nil {
+			return nil, yamlError(name, i, 0, err)
+		}
+		d, err := decodeDocument(name, i, 0, &root)
+		if err != nil {
+			return nil, err
+		}
+		docs = append(docs, d)
+	}
+}
+
+type chunk struct {
+	data []byte
+	line int // 1-based line of the chunk's first line
+}
+
+// splitDocuments cuts a YAML stream at lines that are "---" or "...",
+// alone or followed by a comment. ok is false when a marker line carries
+// content ("--- !tag", "--- {a: 1}") or a directive is present.
+func splitDocuments(data []byte) ([]chunk, bool) {
+	var out []chunk
+	start, startLine, line := 0, 1, 1
+	for pos := 0; pos < len(data); {
+		end := bytes.IndexByte(data[pos:], '\n')
+		next := len(data)
+		if end >= 0 {
+			next = pos + end + 1
+		}
+		l := bytes.TrimRight(data[pos:next], "\r\n")
+		if len(l) > 0 && l[0] == '%' {
+			return nil, false
+		}
+		if bytes.HasPrefix(l, []byte("---")) || bytes.HasPrefix(l, []byte("...")) {
+			rest := bytes.TrimSpace(l[3:])
+			if len(l) > 3 && l[3] != ' ' && l[3] != '\t' {
+				// "----" or "---x" is content, not a marker.
+				pos, line = next, line+1
+				continue
+			}
+			if len(rest) > 0 && rest[0] != '#' {
+				return nil, false
+			}
+			out = append(out, chunk{data: data[start:pos], line: startLine})
+			start, startLine = next, line+1
+		}
+		pos, line = next, line+1
+	}
+	out = append(out, chunk{data: data[start:], line: startLine})
+	// A leading "---" leaves an empty first chunk that is no document.
+	if len(out) > 1 && len(bytes.TrimSpace(out[0].data)) == 0 {
+		out = out[1:]
+	}
+	return out, true
+}
+
+func yamlError(name string, doc, lineOffset int, err error) error {
+	msg := err.Error()
+	line := 0
+	// yaml.v3 reports "yaml: line N: ..."; make N a line of the file.
+	if rest, ok := strings.CutPrefix(msg, "yaml: line "); ok {
+		if n, tail, found := strings.Cut(rest, ":"); found {
+			if v, err := strconv.Atoi(n); err == nil {
+				line = v + lineOffset
+				msg = strings.TrimSpace(tail)
+			}
+		}
+	} else {
+		msg = strings.TrimPrefix(msg, "yaml: ")
+	}
+	return &InputError{Path: name, Line: line, Document: doc, Err: fmt.Errorf("invalid YAML: %s", msg)}
+}
+
+// maxExpandedNodes bounds alias expansion ("billion laughs").
+const maxExpandedNodes = 1 << 20
+
+func decodeDocument(name string, index, lineOffset int, root *yaml.Node) (document, error) {
+	d := document{index: index}
+	if root.Kind == 0 || (root.Kind == yaml.DocumentNode && len(root.Content) == 0) {
+		return d, nil
+	}
+	n := root
+	if n.Kind == yaml.DocumentNode {
+		n = n.Content[0]
+	}
+	d.line = n.Line + lineOffset
+	budget := maxExpandedNodes
+	v, err := nodeValue(n, &budget, 0)
+	if err != nil {
+		return d, &InputError{Path: name, Line: d.line, Document: index, Err: err}
+	}
+	d.value = v
+	if n.Kind == yaml.MappingNode {
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			if n.Content[i].Value == "items" && n.Content[i+1].Kind == yaml.SequenceNode {
+				for _, it := range n.Content[i+1].Content {
+					d.itemLines = append(d.itemLines, it.Line+lineOffset)
+				}
+			}
+		}
+	}
+	return d, nil
+}
+
+// nodeValue converts a YAML node to the JSON-like values Rego takes:
+// map[string]any, []any, string, int64, float64, bool and nil.
+func nodeValue(n *yaml.Node, budget *int, depth int) (any, error) {
+	*budget--
+	if *budget < 0 {
+		return nil, errors.New("document expands to too many nodes (aliases)")
+	}
+	if depth > 1000 {
+		return nil, errors.New("document is nested too deeply")
+	}
+	switch n.Kind {
+	case yaml.DocumentNode:
+		if len(n.Content) == 0 {
+			return nil, nil
+		}
+		return nodeValue(n.Content[0], budget, depth+1)
+	case yaml.AliasNode:
+		return nodeValue(n.Alias, budget, depth+1)
+	case yaml.SequenceNode:
+		out := make([]any, 0, len(n.Content))
+		for _, c := range n.Content {
+			v, err := nodeValue(c, budget, depth+1)
+			if err != nil {
+				return nil, err
+			}
+			out = append(out, v)
+		}
+		return out, nil
+	case yaml.MappingNode:
+		out := make(map[string]any, len(n.Content)/2)
+		var merges []*yaml.Node
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			k, v := n.Content[i], n.Content[i+1]
+			if k.ShortTag() == "!!merge" {
+				merges = append(merges, v)
+				continue
+			}
+			val, err := nodeValue(v, budget, depth+1)
+			if err != nil {
+				return nil, err
+			}
+			key := k.Value
+			if k.Kind != yaml.ScalarNode {
+				return nil, fmt.Errorf("line %d: mapping keys must be scalars", k.Line)
+			}
+			out[key] = val
+		}
+		// Merged keys never override the mapping's own.
+		for _, m := range merges {
+			if err := mergeInto(out, m, budget, depth); err != nil {
+				return nil, err
+			}
+		}
+		return out, nil
+	case yaml.ScalarNode:
+		return scalarValue(n), nil
+	}
+	return nil, fmt.Errorf("line %d: unsupported YAML node", n.Line)
+}
+
+func mergeInto(out map[string]any, m *yaml.Node, budget *int, depth int) error {
+	for m.Kind == yaml.AliasNode {
+		m = m.Alias
+	}
+	var sources []*yaml.Node
+	switch m.Kind {
+	case yaml.MappingNode:
+		sources = []*yaml.Node{m}
+	case yaml.SequenceNode:
+		sources = m.Content
+	default:
+		return fmt.Errorf("line %d: merge key needs a mapping", m.Line)
+	}
+	for _, s := range sources {
+		v, err := nodeValue(s, budget, depth+1)
+		if err != nil {
+			return err
+		}
+		vm, ok := v.(map[string]any)
+		if !ok {
+			return fmt.Errorf("line %d: merge key needs a mapping", s.Line)
+		}
+		for k, val := range vm {
+			if _, own := out[k]; !own {
+				out[k] = val
+			}
+		}
+	}
+	return nil
+}
+
+func scalarValue(n *yaml.Node) any {
+	switch n.ShortTag() {
+	case "!!null":
+		return nil
+	case "!!bool":
+		var b bool
+		if n.Decode(&b) == nil {
+			return b
+		}
+	case "!!int":
+		if v, err := strconv.ParseInt(n.Value, 10, 64); err == nil {
+			return v
+		}
+		var v int64
+		if n.Decode(&v) == nil {
+			return v
+		}
+		var u uint64
+		if n.Decode(&u) == nil {
+			return u
+		}
+		var f float64
+		if n.Decode(&f) == nil {
+			return f
+		}
+	case "!!float":
+		var f float64
+		if n.Decode(&f) == nil && !math.IsInf(f, 0) && !math.IsNaN(f) {
+			return f
+		}
+	}
+	return n.Value
+}
