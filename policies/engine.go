@@ -56,7 +56,11 @@ type Options struct {
 // preparing the query) and is safe for concurrent use.
 type Engine struct {
 	settings Settings
-	query    rego.PreparedEvalQuery
+	// builtin evaluates the built-in packages, which read only
+	// input.facts; custom, when there are user policies, evaluates theirs
+	// with the objects in the input as well.
+	builtin  rego.PreparedEvalQuery
+	custom   *rego.PreparedEvalQuery
 	packages []string
 }
 
@@ -108,27 +112,63 @@ func NewEngine(ctx context.Context, opts Options) (*Engine, error) {
 	if err != nil {
 		return nil, fmt.Errorf("loading built-in policies: %w", err)
 	}
+	builtinNames := map[string]bool{}
+	for name := range sources {
+		builtinNames[name] = true
+	}
 	for _, dir := range opts.PolicyDirs {
 		if err := loadPolicyDir(dir, sources); err != nil {
 			return nil, err
 		}
 	}
 	modules := make(map[string]*ast.Module, len(sources))
+	builtinModules := map[string]*ast.Module{}
+	customModules := map[string]*ast.Module{}
 	for name, src := range sources {
 		m, err := ast.ParseModuleWithOpts(name, src, ast.ParserOptions{RegoVersion: ast.RegoV1})
 		if err != nil {
 			return nil, fmt.Errorf("parsing policy: %w", err)
 		}
 		modules[name] = m
+		if builtinNames[name] {
+			builtinModules[name] = m
+		} else {
+			customModules[name] = m
+		}
 	}
 	compiler := ast.NewCompiler().WithStrict(true)
 	if compiler.Compile(modules); compiler.Failed() {
 		return nil, fmt.Errorf("compiling policies: %w", compiler.Errors)
 	}
-	packages := findingPackages(modules)
-	if len(packages) == 0 {
-		return nil, errors.New("no policy defines a findings rule")
+	e := &Engine{settings: opts.Settings.withDefaults()}
+	builtinPkgs := findingPackages(builtinModules)
+	e.builtin, err = prepareFindings(ctx, compiler, builtinPkgs)
+	if err != nil {
+		return nil, err
 	}
+	e.packages = builtinPkgs
+	if len(customModules) > 0 {
+		var customPkgs []string
+		for _, p := range findingPackages(customModules) {
+			if !containsString(builtinPkgs, p) {
+				customPkgs = append(customPkgs, p)
+			}
+		}
+		if len(customPkgs) == 0 {
+			return nil, fmt.Errorf("no policy in %s defines a %s set", strings.Join(opts.PolicyDirs, ", "), findingsRule)
+		}
+		pq, err := prepareFindings(ctx, compiler, customPkgs)
+		if err != nil {
+			return nil, err
+		}
+		e.custom = &pq
+		e.packages = append(e.packages, customPkgs...)
+	}
+	return e, nil
+}
+
+// prepareFindings prepares one query collecting the findings of packages.
+func prepareFindings(ctx context.Context, compiler *ast.Compiler, packages []string) (rego.PreparedEvalQuery, error) {
 	var q strings.Builder
 	for i, pkg := range packages {
 		if i > 0 {
@@ -136,14 +176,11 @@ func NewEngine(ctx context.Context, opts Options) (*Engine, error) {
 		}
 		fmt.Fprintf(&q, "f%d := [f | some f in %s.%s]", i, pkg, findingsRule)
 	}
-	pq, err := rego.New(
-		rego.Query(q.String()),
-		rego.Compiler(compiler),
-	).PrepareForEval(ctx)
+	pq, err := rego.New(rego.Query(q.String()), rego.Compiler(compiler)).PrepareForEval(ctx)
 	if err != nil {
-		return nil, fmt.Errorf("preparing policy query: %w", err)
+		return pq, fmt.Errorf("preparing policy query: %w", err)
 	}
-	return &Engine{settings: opts.Settings.withDefaults(), query: pq, packages: packages}, nil
+	return pq, nil
 }
 
 // findingPackages lists, sorted, the packages that define findings.
@@ -180,25 +217,35 @@ func (e *Engine) Review(ctx context.Context, r Review, inv Inventory) ([]Finding
 	if !obj.IsIstioNetworking() {
 		return nil, nil
 	}
-	input := buildInput(r, inv, e.settings)
-	value, err := ast.InterfaceToValue(input)
-	if err != nil {
-		return nil, fmt.Errorf("building policy input for %s: %w", obj.Ref(), err)
-	}
-	rs, err := e.query.Eval(ctx, rego.EvalParsedInput(value))
-	if err != nil {
-		return nil, fmt.Errorf("evaluating policies for %s: %w", obj.Ref(), err)
-	}
+	facts := BuildFacts(r, inv, e.settings)
 	var out []Finding
-	for _, res := range rs {
-		for _, b := range res.Bindings {
-			items, _ := b.([]any)
-			for _, it := range items {
-				f := e.finding(it, obj)
-				if f.Severity != SeverityOff {
-					out = append(out, f)
+	collect := func(q rego.PreparedEvalQuery, withObjects bool) error {
+		input, err := inputTerm(r, facts, e.settings, withObjects)
+		if err != nil {
+			return fmt.Errorf("building policy input for %s: %w", obj.Ref(), err)
+		}
+		rs, err := q.Eval(ctx, rego.EvalParsedInput(input.Value))
+		if err != nil {
+			return fmt.Errorf("evaluating policies for %s: %w", obj.Ref(), err)
+		}
+		for _, res := range rs {
+			for _, b := range res.Bindings {
+				items, _ := b.([]any)
+				for _, it := range items {
+					if f := e.finding(it, obj); f.Severity != SeverityOff {
+						out = append(out, f)
+					}
 				}
 			}
+		}
+		return nil
+	}
+	if err := collect(e.builtin, false); err != nil {
+		return nil, err
+	}
+	if e.custom != nil {
+		if err := collect(*e.custom, true); err != nil {
+			return nil, err
 		}
 	}
 	return out, nil

@@ -1,7 +1,6 @@
 package policies
 
 import (
-	"fmt"
 	"strings"
 )
 
@@ -90,87 +89,3 @@ func GatewayKey(ref, ns string) string {
 	return ns + "/" + ref
 }
 
-// GatewayRef is a gateway named by a VirtualService, with where it is named.
-type GatewayRef struct {
-	Name  string
-	Field string
-}
-
-// GatewayRefs lists the gateways a VirtualService spec names: spec.gateways
-// and the gateways of every match clause. Malformed entries are skipped (the
-// schema policy reports them).
-func GatewayRefs(spec map[string]any) []GatewayRef {
-	var out []GatewayRef
-	for i, g := range sliceAt(spec, "gateways") {
-		if s, ok := g.(string); ok {
-			out = append(out, GatewayRef{Name: s, Field: fmt.Sprintf("spec.gateways[%d]", i)})
-		}
-	}
-	for _, proto := range routeKinds {
-		for i, r := range sliceAt(spec, proto) {
-			route, _ := r.(map[string]any)
-			for j, m := range sliceAt(route, "match") {
-				match, _ := m.(map[string]any)
-				for k, g := range sliceAt(match, "gateways") {
-					if s, ok := g.(string); ok {
-						out = append(out, GatewayRef{Name: s, Field: fmt.Sprintf("spec.%s[%d].match[%d].gateways[%d]", proto, i, j, k)})
-					}
-				}
-			}
-		}
-	}
-	return out
-}
-
-// routeKinds are the route lists of a VirtualService.
-var routeKinds = [...]string{"http", "tcp", "tls"}
-
-// DestinationRef is a destination named by a VirtualService route or mirror.
-type DestinationRef struct {
-	Host   string
-	Subset string
-	Field  string
-}
-
-// DestinationRefs lists every destination of a VirtualService spec: the
-// route destinations of http, tcp and tls routes and the http mirrors.
-func DestinationRefs(spec map[string]any) []DestinationRef {
-	var out []DestinationRef
-	add := func(d any, field string) {
-		dest, ok := d.(map[string]any)
-		if !ok {
-			return
-		}
-		host, ok := dest["host"].(string)
-		if !ok {
-			return
-		}
-		subset, _ := dest["subset"].(string)
-		out = append(out, DestinationRef{Host: host, Subset: subset, Field: field})
-	}
-	for _, proto := range routeKinds {
-		for i, r := range sliceAt(spec, proto) {
-			route, ok := r.(map[string]any)
-			if !ok {
-				continue
-			}
-			for j, rd := range sliceAt(route, "route") {
-				if m, ok := rd.(map[string]any); ok {
-					add(m["destination"], fmt.Sprintf("spec.%s[%d].route[%d].destination", proto, i, j))
-				}
-			}
-			if proto != "http" {
-				continue
-			}
-			if m, ok := route["mirror"]; ok {
-				add(m, fmt.Sprintf("spec.http[%d].mirror", i))
-			}
-			for j, mp := range sliceAt(route, "mirrors") {
-				if m, ok := mp.(map[string]any); ok {
-					add(m["destination"], fmt.Sprintf("spec.http[%d].mirrors[%d].destination", i, j))
-				}
-			}
-		}
-	}
-	return out
-}

@@ -33,99 +33,176 @@ func (r Review) subject() *Object {
 	return r.OldObject
 }
 
-// The input document: see docs/policies.md. Field names are the contract
-// for user policies, so they are spelled out here once.
-const (
-	inKind      = "kind"
-	inOperation = "operation"
-	inObject    = "object"
-	inOldObject = "oldObject"
-	inSettings  = "settings"
-	inFacts     = "facts"
-)
+// Facts are what the Go side resolves for one review, so that the
+// policies never search the inventory or walk the object themselves. They
+// are input.facts in the policy input; docs/policies.md describes them.
+type Facts struct {
+	Namespace string
+	// Malformed and Missing come from the schema walk (Shape).
+	Malformed []TypeProblem
+	Missing   []string
+	// VirtualService: every destination, the weighted routes, what each
+	// destination host resolves to, the gateways named, spec.exportTo.
+	Destinations []DestinationRef
+	Routes       []RouteShape
+	Hosts        map[string]*HostFacts
+	Gateways     []GatewayFacts
+	ExportTo     []string
+	// DestinationRule: subset names in order, and on UPDATE/DELETE those of
+	// the stored object.
+	SubsetNames    []string
+	OldSubsetNames []string
+	// UsedBy lists the VirtualServices using what an UPDATE or DELETE touches.
+	UsedBy []UseFacts
+}
 
-// buildInput assembles the input document for one review: the object as
-// written plus compact facts resolved from the inventory, so the policies
-// never search the inventory themselves.
-func buildInput(r Review, inv Inventory, s Settings) map[string]any {
+// HostFacts say what a destination host resolves to from a namespace.
+type HostFacts struct {
+	FQDN     string
+	Resolved bool
+	Kind     string // Service or ServiceEntry
+	Name     string // namespace/name of it
+	Ports    []ServicePort
+	// HiddenBy names objects that serve the host but are not exported to the namespace.
+	HiddenBy []string
+	// Candidates are hosts the name may have meant.
+	Candidates      []string
+	WorkloadsKnown  bool
+	DestinationRule *AppliedRule
+	// OtherDestinationRules exist for the host but are not the one applied.
+	OtherDestinationRules []OtherRule
+}
+
+// AppliedRule is the DestinationRule (merged, when several share a host
+// in one namespace) that the client namespace gets for a host.
+type AppliedRule struct {
+	Names       []string
+	Host        string
+	SubsetNames []string
+	Subsets     map[string]SubsetFacts
+}
+
+// SubsetFacts describe one subset of the applied rule.
+type SubsetFacts struct {
+	Labels    map[string]string
+	DefinedBy string
+	// Workloads counts matching workloads; -1 when none are known.
+	Workloads int
+}
+
+// OtherRule is a DestinationRule for the host that is not applied, and why.
+type OtherRule struct {
+	Name        string
+	SubsetNames []string
+	Reason      string
+}
+
+// GatewayFacts describe a gateway a VirtualService binds to.
+type GatewayFacts struct {
+	Ref, Field, Key, Namespace, Name string
+	Exists, Visible                  bool
+	ServedHosts, UnservedHosts       []string
+	ServerHosts                      []string
+}
+
+// UseFacts is one use of the object under review by a VirtualService.
+type UseFacts struct {
+	VirtualService, Namespace, Host, Subset, Field string
+}
+
+// BuildFacts resolves the facts of one review against the inventory.
+func BuildFacts(r Review, inv Inventory, s Settings) *Facts {
 	obj := r.subject()
 	ns := obj.Namespace()
-	facts := map[string]any{"namespace": ns}
-	switch obj.Kind() {
-	case KindVirtualService:
-		spec := obj.Spec()
-		hosts := map[string]any{}
-		for _, d := range DestinationRefs(spec) {
-			if _, done := hosts[d.Host]; !done {
-				hosts[d.Host] = hostFacts(d.Host, ns, inv, s)
+	f := &Facts{Namespace: ns}
+	if r.Object != nil {
+		shape := ShapeOf(r.Object)
+		f.Malformed, f.Missing = shape.Malformed, shape.Missing
+		switch obj.Kind() {
+		case KindVirtualService:
+			f.Destinations, f.Routes = shape.Destinations, shape.Routes
+			f.Hosts = map[string]*HostFacts{}
+			for _, d := range shape.Destinations {
+				if _, done := f.Hosts[d.Host]; !done {
+					f.Hosts[d.Host] = hostFacts(d.Host, ns, inv, s)
+				}
 			}
+			f.Gateways = gatewayFacts(r.Object, shape.Gateways, inv, s)
+			f.ExportTo = stringSlice(r.Object.Spec()["exportTo"])
+		case KindDestinationRule:
+			if host := str(obj.Spec()["host"]); host != "" {
+				f.Hosts = map[string]*HostFacts{host: hostFacts(host, ns, inv, s)}
+			}
+			f.SubsetNames = subsetNames(r.Object)
 		}
-		facts["hosts"] = hosts
-		facts["gateways"] = gatewayFacts(obj, inv, s)
-	case KindDestinationRule:
-		host := str(obj.Spec()["host"])
-		if host != "" {
-			facts["hosts"] = map[string]any{host: hostFacts(host, ns, inv, s)}
-		}
+	}
+	if r.OldObject != nil && r.OldObject.Kind() == KindDestinationRule {
+		f.OldSubsetNames = subsetNames(r.OldObject)
 	}
 	if r.Operation == OperationUpdate || r.Operation == OperationDelete {
-		facts["usedBy"] = usedByFacts(r, inv, s)
+		f.UsedBy = usedByFacts(r, inv, s)
 	}
-	in := map[string]any{
-		inKind:      obj.Kind(),
-		inOperation: string(r.Operation),
-		inSettings: map[string]any{
-			"clusterDomain": s.ClusterDomain,
-			"rootNamespace": s.RootNamespace,
-		},
-		inFacts: facts,
+	return f
+}
+
+func subsetNames(obj *Object) []string {
+	var out []string
+	for _, it := range sliceAt(obj.Spec(), "subsets") {
+		if m, ok := it.(map[string]any); ok {
+			if name, ok := m["name"].(string); ok {
+				out = append(out, name)
+			}
+		}
 	}
-	if r.Object != nil {
-		in[inObject] = r.Object.Raw
-	}
-	if r.OldObject != nil {
-		in[inOldObject] = r.OldObject.Raw
-	}
-	return in
+	return out
 }
 
 // hostFacts resolves a destination host written in namespace ns the way
 // Istio's sidecars in ns would: to a Service or ServiceEntry visible from
 // ns, and to the DestinationRule that ns actually gets for it.
-func hostFacts(host, ns string, inv Inventory, s Settings) map[string]any {
+func hostFacts(host, ns string, inv Inventory, s Settings) *HostFacts {
 	fqdn := ResolveHost(host, ns, s.ClusterDomain)
-	f := map[string]any{"fqdn": fqdn, "resolved": false, "kind": ""}
-	var hidden []string
+	f := &HostFacts{FQDN: fqdn}
 	serviceNS := ""
 	if svcNS, name, ok := ServiceFromFQDN(fqdn, s.ClusterDomain); ok {
 		if svc := inv.Service(svcNS, name); svc != nil {
 			if ExportedTo(svc.ExportTo, svcNS, ns) {
-				f["resolved"], f["kind"], f["name"] = true, KindService, key(svcNS, name)
-				f["ports"] = portFacts(svc.Ports)
+				f.Resolved, f.Kind, f.Name, f.Ports = true, KindService, key(svcNS, name), svc.Ports
 				serviceNS = svcNS
-				addWorkloadFacts(f, svc, inv)
+				_, f.WorkloadsKnown = inv.Workloads(svcNS)
 			} else {
-				hidden = append(hidden, fmt.Sprintf("Service %s/%s (networking.istio.io/exportTo: %s)", svcNS, name, strings.Join(svc.ExportTo, ",")))
+				f.HiddenBy = append(f.HiddenBy, fmt.Sprintf("Service %s/%s (networking.istio.io/exportTo: %s)", svcNS, name, strings.Join(svc.ExportTo, ",")))
 			}
 		}
 	}
-	if f["resolved"] == false {
+	if !f.Resolved {
 		for _, se := range inv.ServiceEntriesForHost(fqdn) {
 			if ExportedTo(se.ExportTo, se.Namespace, ns) {
-				f["resolved"], f["kind"], f["name"] = true, KindServiceEntry, key(se.Namespace, se.Name)
-				f["ports"] = portFacts(se.Ports)
+				f.Resolved, f.Kind, f.Name, f.Ports = true, KindServiceEntry, key(se.Namespace, se.Name), se.Ports
 				serviceNS = se.Namespace
 				break
 			}
-			hidden = append(hidden, fmt.Sprintf("ServiceEntry %s/%s (exportTo: %s)", se.Namespace, se.Name, strings.Join(se.ExportTo, ",")))
+			f.HiddenBy = append(f.HiddenBy, fmt.Sprintf("ServiceEntry %s/%s (exportTo: %s)", se.Namespace, se.Name, strings.Join(se.ExportTo, ",")))
 		}
 	}
-	if f["resolved"] == false {
-		f["hiddenBy"] = toAny(hidden)
-		f["candidates"] = toAny(candidateHosts(host, ns, inv, s))
+	if !f.Resolved {
+		f.HiddenBy = uniqueStrings(f.HiddenBy)
+		f.Candidates = candidateHosts(host, ns, inv, s)
 	}
-	addDestinationRuleFacts(f, fqdn, ns, serviceNS, inv, s)
+	addDestinationRuleFacts(f, ns, serviceNS, inv, s)
 	return f
+}
+
+func uniqueStrings(in []string) []string {
+	seen := map[string]bool{}
+	out := in[:0]
+	for _, s := range in {
+		if !seen[s] {
+			seen[s] = true
+			out = append(out, s)
+		}
+	}
+	return out
 }
 
 // candidateHosts suggests what a host that resolves to nothing may have
@@ -142,27 +219,12 @@ func candidateHosts(host, ns string, inv Inventory, s Settings) []string {
 	return out
 }
 
-func portFacts(ports []ServicePort) []any {
-	out := make([]any, 0, len(ports))
-	for _, p := range ports {
-		out = append(out, map[string]any{"name": p.Name, "number": p.Number, "protocol": p.Protocol})
-	}
-	return out
-}
-
-// addWorkloadFacts records whether workloads of the service's namespace are
-// known, so a subset selecting none of them can be told from "no pods given".
-func addWorkloadFacts(f map[string]any, svc *Service, inv Inventory) {
-	_, known := inv.Workloads(svc.Namespace)
-	f["workloadsKnown"] = known
-}
-
 // addDestinationRuleFacts finds the DestinationRule that sidecars in client
-// namespace ns apply to fqdn: Istio looks in ns, then in the namespace of
-// the service, then in the root namespace, taking the first namespace that
-// has a rule exported to ns; several rules for the same host there merge
-// their subsets, the first definition of a name winning.
-func addDestinationRuleFacts(f map[string]any, fqdn, ns, serviceNS string, inv Inventory, s Settings) {
+// namespace ns apply to the host: Istio looks in ns, then in the namespace
+// of the service, then in the root namespace, taking the first namespace
+// that has a rule exported to ns; several rules for the same host there
+// merge their subsets, the first definition of a name winning.
+func addDestinationRuleFacts(f *HostFacts, ns, serviceNS string, inv Inventory, s Settings) {
 	tiers := []string{ns}
 	if serviceNS != "" && serviceNS != ns {
 		tiers = append(tiers, serviceNS)
@@ -171,78 +233,60 @@ func addDestinationRuleFacts(f map[string]any, fqdn, ns, serviceNS string, inv I
 		tiers = append(tiers, s.RootNamespace)
 	}
 	var applied []*DestinationRule
-	var others []any
+	noted := map[*DestinationRule]bool{}
+	note := func(dr *DestinationRule, why string) {
+		if !noted[dr] {
+			noted[dr] = true
+			f.OtherDestinationRules = append(f.OtherDestinationRules, OtherRule{Name: key(dr.Namespace, dr.Name), SubsetNames: dr.SubsetNames(), Reason: why})
+		}
+	}
 	for _, tier := range tiers {
-		for _, dr := range inv.DestinationRulesFor(tier, fqdn) {
+		for _, dr := range inv.DestinationRulesFor(tier, f.FQDN) {
 			switch {
 			case !ExportedTo(dr.ExportTo, dr.Namespace, ns):
-				others = append(others, otherRule(dr, "its exportTo ["+strings.Join(dr.ExportTo, ", ")+"] does not include namespace "+ns))
+				note(dr, "its exportTo ["+strings.Join(dr.ExportTo, ", ")+"] does not include namespace "+ns)
 			case len(applied) > 0 && (applied[0].Namespace != dr.Namespace || applied[0].FQDN != dr.FQDN):
-				others = append(others, otherRule(dr, "namespace "+ns+" gets "+applied[0].Namespace+"/"+applied[0].Name+" instead"))
+				note(dr, "namespace "+ns+" gets "+key(applied[0].Namespace, applied[0].Name)+" instead")
 			default:
 				applied = append(applied, dr)
+				noted[dr] = true
 			}
 		}
 	}
 	// Rules elsewhere for the host explain a missing subset as well.
-	seen := map[*DestinationRule]bool{}
-	for _, dr := range applied {
-		seen[dr] = true
-	}
-	for _, dr := range inv.DestinationRulesForAnywhere(fqdn) {
-		if !seen[dr] && !containsRule(others, dr) && !containsString(tiers, dr.Namespace) {
-			others = append(others, otherRule(dr, "namespace "+dr.Namespace+" is not one namespace "+ns+" takes DestinationRules from"))
+	for _, dr := range inv.DestinationRulesForAnywhere(f.FQDN) {
+		if !containsString(tiers, dr.Namespace) {
+			note(dr, "namespace "+ns+" does not take DestinationRules from namespace "+dr.Namespace)
 		}
-	}
-	if len(others) > 0 {
-		f["otherDestinationRules"] = others
 	}
 	if len(applied) == 0 {
 		return
 	}
-	subsets := map[string]any{}
-	var names, refs []string
-	workloads, known := []map[string]string(nil), false
-	selector := map[string]string(nil)
-	if svcNS, name, ok := ServiceFromFQDN(fqdn, s.ClusterDomain); ok {
+	rule := &AppliedRule{Host: applied[0].Host, Subsets: map[string]SubsetFacts{}}
+	var workloads []map[string]string
+	known := false
+	var selector map[string]string
+	if svcNS, name, ok := ServiceFromFQDN(f.FQDN, s.ClusterDomain); ok {
 		if svc := inv.Service(svcNS, name); svc != nil {
 			workloads, known = inv.Workloads(svcNS)
 			selector = svc.Selector
 		}
 	}
 	for _, dr := range applied {
-		refs = append(refs, key(dr.Namespace, dr.Name))
+		rule.Names = append(rule.Names, key(dr.Namespace, dr.Name))
 		for _, sub := range dr.Subsets {
-			if _, dup := subsets[sub.Name]; dup {
+			if _, dup := rule.Subsets[sub.Name]; dup {
 				continue
 			}
-			names = append(names, sub.Name)
-			sf := map[string]any{"labels": toAnyMap(sub.Labels), "definedBy": key(dr.Namespace, dr.Name)}
+			rule.SubsetNames = append(rule.SubsetNames, sub.Name)
+			sf := SubsetFacts{Labels: sub.Labels, DefinedBy: key(dr.Namespace, dr.Name), Workloads: -1}
 			if known {
-				sf["workloads"] = countMatching(workloads, selector, sub.Labels)
+				sf.Workloads = countMatching(workloads, selector, sub.Labels)
 			}
-			subsets[sub.Name] = sf
+			rule.Subsets[sub.Name] = sf
 		}
 	}
-	f["destinationRule"] = map[string]any{
-		"names":       toAny(refs),
-		"host":        applied[0].Host,
-		"subsets":     subsets,
-		"subsetNames": toAny(names),
-	}
-}
-
-func otherRule(dr *DestinationRule, why string) map[string]any {
-	return map[string]any{"name": key(dr.Namespace, dr.Name), "subsetNames": toAny(dr.SubsetNames()), "reason": why}
-}
-
-func containsRule(others []any, dr *DestinationRule) bool {
-	for _, o := range others {
-		if o.(map[string]any)["name"] == key(dr.Namespace, dr.Name) {
-			return true
-		}
-	}
-	return false
+	f.DestinationRule = rule
 }
 
 func containsString(list []string, s string) bool {
@@ -277,39 +321,34 @@ func selects(selector, labels map[string]string) bool {
 
 // gatewayFacts describes every gateway the VirtualService binds to: whether
 // it exists, and which of the VirtualService's hosts its servers accept.
-func gatewayFacts(obj *Object, inv Inventory, s Settings) map[string]any {
+func gatewayFacts(obj *Object, refs []GatewayRef, inv Inventory, s Settings) []GatewayFacts {
 	ns := obj.Namespace()
 	spec := obj.Spec()
 	vsHosts := stringSlice(spec["hosts"])
 	exportTo := stringSlice(spec["exportTo"])
-	out := map[string]any{}
-	for _, ref := range GatewayRefs(spec) {
-		if _, done := out[ref.Name]; done || ref.Name == MeshGateway {
+	out := make([]GatewayFacts, 0, len(refs))
+	for _, ref := range refs {
+		if ref.Name == MeshGateway {
 			continue
 		}
 		k := GatewayKey(ref.Name, ns)
 		gwNS, gwName, _ := strings.Cut(k, "/")
-		g := map[string]any{"key": k, "namespace": gwNS, "name": gwName, "exists": false}
-		out[ref.Name] = g
-		gw := inv.Gateway(gwNS, gwName)
-		if gw == nil {
-			continue
-		}
-		g["exists"] = true
-		g["visible"] = ExportedTo(exportTo, ns, gwNS)
-		var served, unserved, serverHosts []string
-		for _, srv := range gw.Servers {
-			serverHosts = append(serverHosts, srv.Hosts...)
-		}
-		for _, h := range vsHosts {
-			fq := ResolveHost(h, ns, s.ClusterDomain)
-			if gatewayAccepts(gw, ns, fq) {
-				served = append(served, h)
-			} else {
-				unserved = append(unserved, h)
+		g := GatewayFacts{Ref: ref.Name, Field: ref.Field, Key: k, Namespace: gwNS, Name: gwName}
+		if gw := inv.Gateway(gwNS, gwName); gw != nil {
+			g.Exists = true
+			g.Visible = ExportedTo(exportTo, ns, gwNS)
+			for _, srv := range gw.Servers {
+				g.ServerHosts = append(g.ServerHosts, srv.Hosts...)
+			}
+			for _, h := range vsHosts {
+				if gatewayAccepts(gw, ns, ResolveHost(h, ns, s.ClusterDomain)) {
+					g.ServedHosts = append(g.ServedHosts, h)
+				} else {
+					g.UnservedHosts = append(g.UnservedHosts, h)
+				}
 			}
 		}
-		g["servedHosts"], g["unservedHosts"], g["serverHosts"] = toAny(served), toAny(unserved), toAny(serverHosts)
+		out = append(out, g)
 	}
 	return out
 }
@@ -345,11 +384,11 @@ func gatewayAccepts(gw *Gateway, vsNS, host string) bool {
 
 // usedByFacts lists the VirtualServices that still use what an UPDATE or
 // DELETE would take away; the reference policy decides what breaks.
-func usedByFacts(r Review, inv Inventory, s Settings) []any {
+func usedByFacts(r Review, inv Inventory, s Settings) []UseFacts {
 	obj := r.subject()
-	var out []any
+	var out []UseFacts
 	add := func(vs *VirtualService, d Destination) {
-		out = append(out, map[string]any{"virtualService": key(vs.Namespace, vs.Name), "namespace": vs.Namespace, "host": d.FQDN, "subset": d.Subset, "field": d.Field})
+		out = append(out, UseFacts{VirtualService: key(vs.Namespace, vs.Name), Namespace: vs.Namespace, Host: d.FQDN, Subset: d.Subset, Field: d.Field})
 	}
 	switch obj.Kind() {
 	case KindDestinationRule:
@@ -374,24 +413,8 @@ func usedByFacts(r Review, inv Inventory, s Settings) []any {
 		}
 	case KindGateway:
 		for _, vs := range inv.VirtualServicesBoundTo(obj.Namespace(), obj.Name()) {
-			out = append(out, map[string]any{"virtualService": key(vs.Namespace, vs.Name), "namespace": vs.Namespace})
+			out = append(out, UseFacts{VirtualService: key(vs.Namespace, vs.Name), Namespace: vs.Namespace})
 		}
-	}
-	return out
-}
-
-func toAny(items []string) []any {
-	out := make([]any, len(items))
-	for i, s := range items {
-		out[i] = s
-	}
-	return out
-}
-
-func toAnyMap(m map[string]string) map[string]any {
-	out := make(map[string]any, len(m))
-	for k, v := range m {
-		out[k] = v
 	}
 	return out
 }

@@ -482,13 +482,14 @@ func gatewayFrom(obj *Object) *Gateway {
 func virtualServiceFrom(obj *Object, domain string) *VirtualService {
 	ns := obj.Namespace()
 	vs := &VirtualService{Namespace: ns, Name: obj.Name()}
-	for _, g := range GatewayRefs(obj.Spec()) {
+	shape := ShapeOf(obj)
+	for _, g := range shape.Gateways {
 		if g.Name == MeshGateway {
 			continue
 		}
 		vs.Gateways = append(vs.Gateways, GatewayKey(g.Name, ns))
 	}
-	for _, d := range DestinationRefs(obj.Spec()) {
+	for _, d := range shape.Destinations {
 		vs.Destinations = append(vs.Destinations, Destination{
 			FQDN: ResolveHost(d.Host, ns, domain), Subset: d.Subset, Field: d.Field,
 		})

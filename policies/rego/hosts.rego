@@ -6,20 +6,19 @@ package mesh.hosts
 import data.mesh.lib
 
 findings contains lib.error("MESH0201", "host", sprintf("%s.host", [d.field]), msg) if {
-	some d in lib.destinations
-	facts := lib.host_facts(d.host)
-	not facts.resolved
+	input.kind == "VirtualService"
+	some d in input.facts.destinations
+	facts := input.facts.hosts[d.host]
+	facts.resolved == false
 	msg := sprintf("host %q%s is no Service or ServiceEntry visible from namespace %s; %s", [d.host, expanded(d.host, facts), input.facts.namespace, hint(facts)])
 }
 
 # A DestinationRule for a host nobody serves does nothing; often a typo.
 findings contains lib.warning("MESH0202", "host", "spec.host", msg) if {
-	lib.is_destination_rule
-	host := input.object.spec.host
-	is_string(host)
+	input.kind == "DestinationRule"
+	some host, facts in input.facts.hosts
+	facts.resolved == false
 	not contains(host, "*")
-	facts := lib.host_facts(host)
-	not facts.resolved
 	msg := sprintf("host %q%s is no Service or ServiceEntry visible from namespace %s, so this DestinationRule applies to nothing; %s", [host, expanded(host, facts), input.facts.namespace, hint(facts)])
 }
 
@@ -31,7 +30,7 @@ hint(facts) := sprintf("it exists as %s, which is not exported to namespace %s",
 	count(facts.hiddenBy) > 0
 } else := sprintf("did you mean %s?", [concat(" or ", facts.candidates)]) if {
 	count(facts.candidates) > 0
-} else := "short names resolve in the VirtualService's own namespace; write namespace-qualified hosts as name.namespace.svc.cluster-domain" if {
+} else := "a name with a dot is taken literally, so write the full name.namespace.svc.<cluster domain>" if {
 	not contains(facts.fqdn, ".svc.")
 	count(split(facts.fqdn, ".")) == 2
 } else := "create the Service or a ServiceEntry for it, or correct the host"

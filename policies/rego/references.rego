@@ -39,15 +39,9 @@ findings contains lib.error("MESH0604", "reference", "metadata.name", msg) if {
 	msg := sprintf("this Gateway is still bound by %s; remove it from their gateways first, then delete the Gateway", [concat(", ", users)])
 }
 
-old_subsets contains s.name if {
-	some s in input.oldObject.spec.subsets
-	is_string(s.name)
-}
+old_subsets := {name | some name in input.facts.oldSubsetNames}
 
-new_subsets contains s.name if {
-	some s in input.object.spec.subsets
-	is_string(s.name)
-}
+new_subsets := {name | some name in input.facts.subsetNames}
 
 removed_subsets := old_subsets - new_subsets
 

@@ -6,37 +6,36 @@ package mesh.subsets
 import data.mesh.lib
 
 findings contains lib.error("MESH0301", "subset", sprintf("%s.subset", [d.field]), msg) if {
-	some d in lib.destinations
+	input.kind == "VirtualService"
+	some d in input.facts.destinations
 	d.subset != ""
-	facts := lib.host_facts(d.host)
-	not defined(facts, d.subset)
+	facts := input.facts.hosts[d.host]
+	not facts.destinationRule.subsets[d.subset]
 	msg := sprintf("subset %q of host %s is not defined by any DestinationRule visible from namespace %s; %s%s", [d.subset, facts.fqdn, input.facts.namespace, applied(facts), elsewhere(facts, d.subset)])
 }
 
 # Pods may be on their way, so a subset that selects none of the workloads
 # in the input is only a warning, and only when workloads were given.
 findings contains lib.warning("MESH0302", "subset", sprintf("%s.subset", [d.field]), msg) if {
-	some d in lib.destinations
+	input.kind == "VirtualService"
+	some d in input.facts.destinations
 	d.subset != ""
-	facts := lib.host_facts(d.host)
-	facts.workloadsKnown
+	facts := input.facts.hosts[d.host]
 	sub := facts.destinationRule.subsets[d.subset]
 	sub.workloads == 0
 	msg := sprintf("subset %q of host %s (labels %s) selects no workload of %s; traffic to it fails until such pods run", [d.subset, facts.fqdn, labels(sub.labels), facts.name])
 }
 
 findings contains lib.error("MESH0303", "subset", sprintf("spec.subsets[%d].name", [j]), msg) if {
-	lib.is_destination_rule
-	is_array(input.object.spec.subsets)
-	some i, a in input.object.spec.subsets
-	some j, b in input.object.spec.subsets
+	input.kind == "DestinationRule"
+	names := input.facts.subsetNames
+	count(names) != count({n | some n in names})
+	some i, a in names
+	some j, b in names
 	i < j
-	is_string(a.name)
-	a.name == b.name
-	msg := sprintf("subset %q is defined twice (subsets %d and %d); Istio uses the first, so rename or remove one", [b.name, i, j])
+	a == b
+	msg := sprintf("subset %q is defined twice (subsets %d and %d); Istio uses the first, so rename or remove one", [b, i, j])
 }
-
-defined(facts, name) if facts.destinationRule.subsets[name]
 
 applied(facts) := sprintf("DestinationRule %s defines %s", [concat(" + ", facts.destinationRule.names), lib.join_or(facts.destinationRule.subsetNames, "no subsets")]) if {
 	facts.destinationRule

@@ -1,0 +1,206 @@
+package policies
+
+import (
+	"sort"
+	"strconv"
+
+	"github.com/open-policy-agent/opa/v1/ast"
+)
+
+// The policy input is built straight into OPA's AST: converting Go maps
+// with ast.InterfaceToValue cost more than evaluating the policies.
+
+func strTerm(s string) *ast.Term { return ast.StringTerm(s) }
+
+func item(k string, v *ast.Term) [2]*ast.Term { return ast.Item(ast.StringTerm(k), v) }
+
+func strings2Term(items []string) *ast.Term {
+	terms := make([]*ast.Term, len(items))
+	for i, s := range items {
+		terms[i] = ast.StringTerm(s)
+	}
+	return ast.ArrayTerm(terms...)
+}
+
+func labelsTerm(m map[string]string) *ast.Term {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	items := make([][2]*ast.Term, len(keys))
+	for i, k := range keys {
+		items[i] = item(k, strTerm(m[k]))
+	}
+	return ast.ObjectTerm(items...)
+}
+
+func intOrNull(n int64, ok bool) *ast.Term {
+	if !ok {
+		return ast.NullTerm()
+	}
+	return ast.IntNumberTerm(int(n))
+}
+
+// inputTerm builds the input document of one review. withObjects adds the
+// objects as written, which only user policies read.
+func inputTerm(r Review, f *Facts, s Settings, withObjects bool) (*ast.Term, error) {
+	obj := r.subject()
+	items := [][2]*ast.Term{
+		item("kind", strTerm(obj.Kind())),
+		item("operation", strTerm(string(r.Operation))),
+		item("settings", ast.ObjectTerm(
+			item("clusterDomain", strTerm(s.ClusterDomain)),
+			item("rootNamespace", strTerm(s.RootNamespace)),
+		)),
+		item("facts", f.term()),
+	}
+	if withObjects {
+		for name, o := range map[string]*Object{"object": r.Object, "oldObject": r.OldObject} {
+			if o == nil {
+				continue
+			}
+			v, err := ast.InterfaceToValue(o.Raw)
+			if err != nil {
+				return nil, err
+			}
+			items = append(items, item(name, ast.NewTerm(v)))
+		}
+	}
+	return ast.ObjectTerm(items...), nil
+}
+
+func (f *Facts) term() *ast.Term {
+	malformed := make([]*ast.Term, len(f.Malformed))
+	for i, m := range f.Malformed {
+		malformed[i] = ast.ObjectTerm(item("field", strTerm(m.Field)), item("want", strTerm(m.Want)), item("got", strTerm(m.Got)))
+	}
+	dests := make([]*ast.Term, len(f.Destinations))
+	byField := make(map[string]*ast.Term, len(f.Destinations))
+	for i, d := range f.Destinations {
+		dests[i] = destinationTerm(d)
+		byField[d.Field] = dests[i]
+	}
+	routes := make([]*ast.Term, len(f.Routes))
+	for i, r := range f.Routes {
+		rd := make([]*ast.Term, len(r.Destinations))
+		weights := make([]*ast.Term, len(r.Destinations))
+		targets := make([]*ast.Term, len(r.Destinations))
+		for j, d := range r.Destinations {
+			if t := byField[d.Field]; t != nil {
+				rd[j] = t
+			} else {
+				rd[j] = destinationTerm(d)
+			}
+			weights[j] = ast.IntNumberTerm(int(d.Weight))
+			targets[j] = strTerm(d.Host + "|" + d.Subset + "|" + portKey(d))
+		}
+		routes[i] = ast.ObjectTerm(
+			item("field", strTerm(r.Field)),
+			item("destinations", ast.ArrayTerm(rd...)),
+			item("weights", ast.ArrayTerm(weights...)),
+			item("targets", ast.ArrayTerm(targets...)),
+		)
+	}
+	hostKeys := make([]string, 0, len(f.Hosts))
+	for h := range f.Hosts {
+		hostKeys = append(hostKeys, h)
+	}
+	sort.Strings(hostKeys)
+	hosts := make([][2]*ast.Term, len(hostKeys))
+	for i, h := range hostKeys {
+		hosts[i] = item(h, f.Hosts[h].term())
+	}
+	gateways := make([]*ast.Term, len(f.Gateways))
+	for i, g := range f.Gateways {
+		gateways[i] = ast.ObjectTerm(
+			item("ref", strTerm(g.Ref)), item("field", strTerm(g.Field)), item("key", strTerm(g.Key)),
+			item("namespace", strTerm(g.Namespace)), item("name", strTerm(g.Name)),
+			item("exists", ast.BooleanTerm(g.Exists)), item("visible", ast.BooleanTerm(g.Visible)),
+			item("servedHosts", strings2Term(g.ServedHosts)), item("unservedHosts", strings2Term(g.UnservedHosts)),
+			item("serverHosts", strings2Term(g.ServerHosts)),
+		)
+	}
+	used := make([]*ast.Term, len(f.UsedBy))
+	for i, u := range f.UsedBy {
+		used[i] = ast.ObjectTerm(
+			item("virtualService", strTerm(u.VirtualService)), item("namespace", strTerm(u.Namespace)),
+			item("host", strTerm(u.Host)), item("subset", strTerm(u.Subset)), item("field", strTerm(u.Field)),
+		)
+	}
+	return ast.ObjectTerm(
+		item("namespace", strTerm(f.Namespace)),
+		item("malformed", ast.ArrayTerm(malformed...)),
+		item("missing", strings2Term(f.Missing)),
+		item("destinations", ast.ArrayTerm(dests...)),
+		item("routes", ast.ArrayTerm(routes...)),
+		item("hosts", ast.ObjectTerm(hosts...)),
+		item("gateways", ast.ArrayTerm(gateways...)),
+		item("exportTo", strings2Term(f.ExportTo)),
+		item("subsetNames", strings2Term(f.SubsetNames)),
+		item("oldSubsetNames", strings2Term(f.OldSubsetNames)),
+		item("usedBy", ast.ArrayTerm(used...)),
+	)
+}
+
+func portKey(d DestinationRef) string {
+	if !d.HasPort {
+		return ""
+	}
+	return strconv.FormatInt(d.Port, 10)
+}
+
+func destinationTerm(d DestinationRef) *ast.Term {
+	return ast.ObjectTerm(
+		item("field", strTerm(d.Field)),
+		item("host", strTerm(d.Host)),
+		item("subset", strTerm(d.Subset)),
+		item("port", intOrNull(d.Port, d.HasPort)),
+		item("portKey", strTerm(portKey(d))),
+		item("weight", intOrNull(d.Weight, d.HasWeight)),
+		item("mirror", ast.BooleanTerm(d.Mirror)),
+	)
+}
+
+func (h *HostFacts) term() *ast.Term {
+	ports := make([]*ast.Term, len(h.Ports))
+	portSet := make([][2]*ast.Term, len(h.Ports))
+	for i, p := range h.Ports {
+		ports[i] = ast.ObjectTerm(item("name", strTerm(p.Name)), item("number", ast.IntNumberTerm(int(p.Number))), item("protocol", strTerm(p.Protocol)))
+		portSet[i] = item(strconv.FormatInt(p.Number, 10), ast.BooleanTerm(true))
+	}
+	others := make([]*ast.Term, len(h.OtherDestinationRules))
+	for i, o := range h.OtherDestinationRules {
+		others[i] = ast.ObjectTerm(item("name", strTerm(o.Name)), item("subsetNames", strings2Term(o.SubsetNames)), item("reason", strTerm(o.Reason)))
+	}
+	items := [][2]*ast.Term{
+		item("fqdn", strTerm(h.FQDN)),
+		item("resolved", ast.BooleanTerm(h.Resolved)),
+		item("kind", strTerm(h.Kind)),
+		item("name", strTerm(h.Name)),
+		item("ports", ast.ArrayTerm(ports...)),
+		item("portSet", ast.ObjectTerm(portSet...)),
+		item("hiddenBy", strings2Term(h.HiddenBy)),
+		item("candidates", strings2Term(h.Candidates)),
+		item("workloadsKnown", ast.BooleanTerm(h.WorkloadsKnown)),
+		item("otherDestinationRules", ast.ArrayTerm(others...)),
+	}
+	if r := h.DestinationRule; r != nil {
+		subsets := make([][2]*ast.Term, len(r.SubsetNames))
+		for i, name := range r.SubsetNames {
+			sf := r.Subsets[name]
+			subsets[i] = item(name, ast.ObjectTerm(
+				item("labels", labelsTerm(sf.Labels)),
+				item("definedBy", strTerm(sf.DefinedBy)),
+				item("workloads", ast.IntNumberTerm(sf.Workloads)),
+			))
+		}
+		items = append(items, item("destinationRule", ast.ObjectTerm(
+			item("names", strings2Term(r.Names)),
+			item("host", strTerm(r.Host)),
+			item("subsetNames", strings2Term(r.SubsetNames)),
+			item("subsets", ast.ObjectTerm(subsets...)),
+		)))
+	}
+	return ast.ObjectTerm(items...)
+}
