@@ -85,11 +85,17 @@ func BuiltinModules(tests bool) (map[string]string, error) {
 	return out, err
 }
 
-func loadPolicyDir(dir string, into map[string]string) error {
+func loadPolicyDir(dir string, into map[string]string) (err error) {
 	entries, err := os.ReadDir(dir)
 	if err != nil {
 		return fmt.Errorf("reading policy directory: %w", err)
 	}
+	found := false
+	defer func() {
+		if !found && err == nil {
+			err = fmt.Errorf("policy directory %s holds no .rego files", dir)
+		}
+	}()
 	for _, e := range entries {
 		name := e.Name()
 		if e.IsDir() || !strings.HasSuffix(name, ".rego") || strings.HasSuffix(name, "_test.rego") {
@@ -101,6 +107,7 @@ func loadPolicyDir(dir string, into map[string]string) error {
 			return fmt.Errorf("reading policy: %w", err)
 		}
 		into[path] = string(b)
+		found = true
 	}
 	return nil
 }

@@ -30,6 +30,7 @@ findings contains lib.warning("MESH0503", "gateway", g.field, msg) if {
 findings contains lib.error("MESH0504", "gateway", "spec.exportTo", msg) if {
 	input.kind == "VirtualService"
 	some g in input.facts.gateways
+	g.exists == true
 	g.visible == false
 	msg := sprintf("exportTo [%s] hides this VirtualService from namespace %s, where Gateway %s is, so the gateway ignores it; add %q to exportTo", [concat(", ", input.facts.exportTo), g.namespace, g.key, g.namespace])
 }

@@ -7,7 +7,7 @@ import data.mesh.lib
 
 findings contains lib.error("MESH0601", "reference", "spec.subsets", msg) if {
 	input.operation == "UPDATE"
-	lib.is_destination_rule
+	input.kind == "DestinationRule"
 	some name in removed_subsets
 	users := users_of_subset(name)
 	count(users) > 0
@@ -16,7 +16,7 @@ findings contains lib.error("MESH0601", "reference", "spec.subsets", msg) if {
 
 findings contains lib.error("MESH0602", "reference", "metadata.name", msg) if {
 	input.operation == "DELETE"
-	lib.is_destination_rule
+	input.kind == "DestinationRule"
 	some name in old_subsets
 	users := users_of_subset(name)
 	count(users) > 0

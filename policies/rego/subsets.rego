@@ -23,7 +23,7 @@ findings contains lib.warning("MESH0302", "subset", sprintf("%s.subset", [d.fiel
 	facts := input.facts.hosts[d.host]
 	sub := facts.destinationRule.subsets[d.subset]
 	sub.workloads == 0
-	msg := sprintf("subset %q of host %s (labels %s) selects no workload of %s; traffic to it fails until such pods run", [d.subset, facts.fqdn, labels(sub.labels), facts.name])
+	msg := sprintf("subset %q of host %s (labels %s) selects no workload of %s %s; traffic to it fails until such pods run", [d.subset, facts.fqdn, labels(sub.labels), facts.kind, facts.name])
 }
 
 findings contains lib.error("MESH0303", "subset", sprintf("spec.subsets[%d].name", [j]), msg) if {

@@ -1,0 +1,390 @@
+package policies
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"testing"
+)
+
+// Inventory fragments shared by the cases below.
+const (
+	reviewsService = `
+apiVersion: v1
+kind: Service
+metadata: {name: reviews, namespace: default}
+spec:
+  selector: {app: reviews}
+  ports: [{name: http, port: 9080}]
+`
+	reviewsRule = `
+apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata: {name: reviews, namespace: default}
+spec:
+  host: reviews
+  subsets:
+  - {name: v1, labels: {version: v1}}
+  - {name: v2, labels: {version: v2}}
+`
+	ingressGateway = `
+apiVersion: networking.istio.io/v1
+kind: Gateway
+metadata: {name: bookinfo-gateway, namespace: default}
+spec:
+  selector: {istio: ingressgateway}
+  servers:
+  - port: {number: 80, name: http, protocol: HTTP}
+    hosts: ["*"]
+`
+)
+
+// vs builds a VirtualService in namespace ns whose spec is given as YAML
+// indented by two spaces.
+func vs(ns, spec string) string {
+	return "\napiVersion: networking.istio.io/v1\nkind: VirtualService\nmetadata: {name: reviews, namespace: " + ns + "}\nspec:\n" + spec
+}
+
+type want struct {
+	code    string
+	field   string
+	message string // a part of the message
+}
+
+func runCase(t *testing.T, docs []string, s Settings) []Finding {
+	t.Helper()
+	objs, err := Parse("case.yaml", []byte(strings.Join(docs, "\n---\n")), "default")
+	if err != nil {
+		t.Fatalf("parse: %v", err)
+	}
+	e, err := NewEngine(context.Background(), Options{Settings: s})
+	if err != nil {
+		t.Fatal(err)
+	}
+	idx := NewIndex(e.Settings().ClusterDomain)
+	for _, o := range objs {
+		idx.Add(o)
+	}
+	fs, err := e.ReviewAll(context.Background(), objs, idx, 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return fs
+}
+
+func checkFindings(t *testing.T, got []Finding, wants []want) {
+	t.Helper()
+	var gotCodes, wantCodes []string
+	for _, f := range got {
+		gotCodes = append(gotCodes, f.Code+" "+f.Field)
+	}
+	for _, w := range wants {
+		wantCodes = append(wantCodes, w.code+" "+w.field)
+	}
+	sort.Strings(gotCodes)
+	sort.Strings(wantCodes)
+	if strings.Join(gotCodes, "\n") != strings.Join(wantCodes, "\n") {
+		t.Fatalf("findings:\n got: %v\nwant: %v\nmessages:\n%s", gotCodes, wantCodes, messages(got))
+	}
+	for _, w := range wants {
+		found := false
+		for _, f := range got {
+			if f.Code == w.code && f.Field == w.field && strings.Contains(f.Message, w.message) {
+				found = true
+			}
+		}
+		if !found {
+			t.Errorf("no %s at %s with message containing %q:\n%s", w.code, w.field, w.message, messages(got))
+		}
+	}
+}
+
+func messages(fs []Finding) string {
+	var b strings.Builder
+	for _, f := range fs {
+		b.WriteString(f.Text() + "\n")
+	}
+	return b.String()
+}
+
+func TestChecks(t *testing.T) {
+	route := func(host, subset string, weight int) string {
+		s := "    - destination: {host: " + host
+		if subset != "" {
+			s += ", subset: " + subset
+		}
+		s += "}\n"
+		if weight != noWeight {
+			s += "      weight: " + strconv.Itoa(weight) + "\n"
+		}
+		return s
+	}
+	split := func(ns string, dests ...string) string {
+		return vs(ns, "  hosts: [reviews]\n  http:\n  - route:\n"+strings.Join(dests, ""))
+	}
+	cases := []struct {
+		name     string
+		docs     []string
+		settings Settings
+		want     []want
+	}{
+		{name: "canary 90/10 over defined subsets is clean",
+			docs: []string{reviewsService, reviewsRule, split("default", route("reviews", "v1", 90), route("reviews", "v2", 10))}},
+		{name: "weights 90/20",
+			docs: []string{reviewsService, reviewsRule, split("default", route("reviews", "v1", 90), route("reviews", "v2", 20))},
+			want: []want{{"MESH0104", "spec.http[0].route", "add up to 110, not 100 (90/20)"}}},
+		{name: "sum-to-100 rule set to warning by config",
+			docs:     []string{reviewsService, reviewsRule, split("default", route("reviews", "v1", 90), route("reviews", "v2", 20))},
+			settings: Settings{Rules: map[string]Severity{"MESH0104": SeverityWarning}},
+			want:     []want{{"MESH0104", "spec.http[0].route", "90/20"}}},
+		{name: "sum-to-100 rule off",
+			docs:     []string{reviewsService, reviewsRule, split("default", route("reviews", "v1", 90), route("reviews", "v2", 20))},
+			settings: Settings{Rules: map[string]Severity{"MESH0104": SeverityOff}}},
+		{name: "negative weight",
+			docs: []string{reviewsService, reviewsRule, split("default", route("reviews", "v1", 110), route("reviews", "v2", -10))},
+			want: []want{{"MESH0101", "spec.http[0].route[1].weight", "weight -10 is negative"}}},
+		{name: "zero total over two destinations",
+			docs: []string{reviewsService, reviewsRule, split("default", route("reviews", "v1", 0), route("reviews", "v2", 0))},
+			want: []want{{"MESH0102", "spec.http[0].route", "add up to 0"}}},
+		{name: "int32 overflow of the total",
+			docs: []string{reviewsService, reviewsRule, split("default", route("reviews", "v1", 2147483647), route("reviews", "v2", 1))},
+			want: []want{{"MESH0103", "spec.http[0].route", "2147483648"}}},
+		{name: "single destination weight 50 is a warning",
+			docs: []string{reviewsService, reviewsRule, split("default", route("reviews", "v1", 50))},
+			want: []want{{"MESH0105", "spec.http[0].route[0].weight", "weight 50"}}},
+		{name: "same host and subset twice",
+			docs: []string{reviewsService, reviewsRule, split("default", route("reviews", "v1", 50), route("reviews", "v1", 50))},
+			want: []want{{"MESH0106", "spec.http[0].route[1].destination", "repeats destination 0"}}},
+		{name: "subset no DestinationRule defines",
+			docs: []string{reviewsService, reviewsRule, split("default", route("reviews", "v1", 90), route("reviews", "v3", 10))},
+			want: []want{{"MESH0301", "spec.http[0].route[1].destination.subset", `subset "v3" of host reviews.default.svc.cluster.local is not defined by any DestinationRule visible from namespace default; DestinationRule default/reviews defines v1, v2`}}},
+		{name: "subset without any DestinationRule",
+			docs: []string{reviewsService, split("default", route("reviews", "v1", noWeight))},
+			want: []want{{"MESH0301", "spec.http[0].route[0].destination.subset", "define the subset in a DestinationRule"}}},
+		{name: "short name resolves in the VirtualService's namespace",
+			docs: []string{reviewsService, reviewsRule, split("team", route("reviews", "", noWeight))},
+			want: []want{{"MESH0201", "spec.http[0].route[0].destination.host", `host "reviews" (reviews.team.svc.cluster.local) is no Service or ServiceEntry visible from namespace team; did you mean reviews.default.svc.cluster.local?`}}},
+		{name: "FQDN across namespaces resolves, subsets from the service's namespace",
+			docs: []string{reviewsService, reviewsRule, split("team", route("reviews.default.svc.cluster.local", "v2", noWeight))}},
+		{name: "a name with dots is taken literally",
+			docs: []string{reviewsService, split("default", route("reviews.default", "", noWeight))},
+			want: []want{{"MESH0201", "spec.http[0].route[0].destination.host", "did you mean reviews.default.svc.cluster.local"}}},
+		{name: "cluster domain is configurable",
+			docs:     []string{reviewsService, split("team", route("reviews.default.svc.cluster.local", "", noWeight))},
+			settings: Settings{ClusterDomain: "corp.example"},
+			want:     []want{{"MESH0201", "spec.http[0].route[0].destination.host", "reviews.default.svc.corp.example"}}},
+		{name: "Service exportTo annotation hides it",
+			docs: []string{strings.Replace(reviewsService, "namespace: default}", "namespace: default, annotations: {networking.istio.io/exportTo: \".\"}}", 1),
+				split("team", route("reviews.default.svc.cluster.local", "", noWeight))},
+			want: []want{{"MESH0201", "spec.http[0].route[0].destination.host", "it exists as Service default/reviews (networking.istio.io/exportTo: .), which is not exported to namespace team"}}},
+		{name: "ServiceEntry exact and wildcard hosts",
+			docs: []string{`
+apiVersion: networking.istio.io/v1
+kind: ServiceEntry
+metadata: {name: ext, namespace: default}
+spec:
+  hosts: [api.example.com, "*.wiki.org"]
+  ports: [{number: 443, name: https, protocol: TLS}]
+  resolution: DNS`, split("default", route("api.example.com", "", noWeight)), strings.Replace(split("default", route("en.wiki.org", "", noWeight)), "name: reviews", "name: wiki", 1)}},
+		{name: "ServiceEntry exportTo . hides it from other namespaces",
+			docs: []string{`
+apiVersion: networking.istio.io/v1
+kind: ServiceEntry
+metadata: {name: ext, namespace: default}
+spec:
+  hosts: [api.example.com]
+  exportTo: ["."]
+  ports: [{number: 443, name: https}]`, split("team", route("api.example.com", "", noWeight))},
+			want: []want{{"MESH0201", "spec.http[0].route[0].destination.host", "ServiceEntry default/ext (exportTo: .)"}}},
+		{name: "mirror host must resolve",
+			docs: []string{reviewsService, vs("default", "  hosts: [reviews]\n  http:\n  - route:\n    - destination: {host: reviews}\n    mirror: {host: reviews-shadow}\n")},
+			want: []want{{"MESH0201", "spec.http[0].mirror.host", `host "reviews-shadow"`}}},
+		{name: "tcp and tls routes are checked",
+			docs: []string{reviewsService, vs("default", "  hosts: [reviews]\n  tcp:\n  - route:\n    - destination: {host: nope}\n  tls:\n  - match: [{sniHosts: [reviews]}]\n    route:\n    - destination: {host: reviews, subset: v9}\n")},
+			want: []want{{"MESH0201", "spec.tcp[0].route[0].destination.host", `"nope"`}, {"MESH0301", "spec.tls[0].route[0].destination.subset", `"v9"`}}},
+		{name: "port not on the Service",
+			docs: []string{reviewsService, vs("default", "  hosts: [reviews]\n  http:\n  - route:\n    - destination: {host: reviews, port: {number: 8080}}\n")},
+			want: []want{{"MESH0401", "spec.http[0].route[0].destination.port.number", "port 8080 is not a port of Service default/reviews; it has 9080 (http)"}}},
+		{name: "several ports need a selector",
+			docs: []string{strings.Replace(reviewsService, "ports: [{name: http, port: 9080}]", "ports: [{name: http, port: 9080}, {name: grpc, port: 9090}]", 1),
+				vs("default", "  hosts: [reviews]\n  http:\n  - route:\n    - destination: {host: reviews}\n")},
+			want: []want{{"MESH0402", "spec.http[0].route[0].destination", "has 2 ports (9080 (http), 9090 (grpc))"}}},
+		{name: "DestinationRule in the client namespace shadows the service's",
+			docs: []string{reviewsService, reviewsRule, strings.Replace(strings.Replace(strings.Replace(reviewsRule, "namespace: default", "namespace: team", 1), "  - {name: v2, labels: {version: v2}}\n", "", 1), "host: reviews", "host: reviews.default.svc.cluster.local", 1),
+				split("team", route("reviews.default.svc.cluster.local", "v2", noWeight))},
+			want: []want{{"MESH0301", "spec.http[0].route[0].destination.subset", "DestinationRule team/reviews defines v1; DestinationRule default/reviews defines it but is not applied: namespace team gets team/reviews instead"}}},
+		{name: "DestinationRule exportTo . hides its subsets",
+			docs: []string{reviewsService, strings.Replace(reviewsRule, "  host: reviews\n", "  host: reviews\n  exportTo: [\".\"]\n", 1),
+				split("team", route("reviews.default.svc.cluster.local", "v1", noWeight))},
+			want: []want{{"MESH0301", "spec.http[0].route[0].destination.subset", "its exportTo [.] does not include namespace team"}}},
+		{name: "root namespace DestinationRule applies",
+			docs: []string{reviewsService, strings.Replace(strings.Replace(reviewsRule, "namespace: default", "namespace: istio-system", 1), "host: reviews", "host: reviews.default.svc.cluster.local", 1),
+				split("team", route("reviews.default.svc.cluster.local", "v2", noWeight))}},
+		{name: "root namespace is configurable",
+			docs: []string{reviewsService, strings.Replace(strings.Replace(reviewsRule, "namespace: default", "namespace: mesh-root", 1), "host: reviews", "host: reviews.default.svc.cluster.local", 1),
+				split("team", route("reviews.default.svc.cluster.local", "v2", noWeight))},
+			settings: Settings{RootNamespace: "mesh-root"}},
+		{name: "wildcard DestinationRule host covers the service",
+			docs: []string{reviewsService, strings.Replace(reviewsRule, "host: reviews", "host: \"*.default.svc.cluster.local\"", 1), split("default", route("reviews", "v1", noWeight))}},
+		{name: "subset selecting no pod is a warning when pods are given",
+			docs: []string{reviewsService, reviewsRule, `
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: reviews-v1, namespace: default}
+spec:
+  template:
+    metadata: {labels: {app: reviews, version: v1}}`, split("default", route("reviews", "v1", 50), route("reviews", "v2", 50))},
+			want: []want{{"MESH0302", "spec.http[0].route[1].destination.subset", "selects no workload of Service default/reviews"}}},
+		{name: "duplicate subset names in a DestinationRule",
+			docs: []string{reviewsService, strings.Replace(reviewsRule, "name: v2", "name: v1", 1)},
+			want: []want{{"MESH0303", "spec.subsets[1].name", `subset "v1" is defined twice`}}},
+		{name: "DestinationRule for an unknown host",
+			docs: []string{strings.Replace(reviewsRule, "host: reviews", "host: reveiws", 1)},
+			want: []want{{"MESH0202", "spec.host", "applies to nothing"}}},
+		{name: "gateway bound and serving *",
+			docs: []string{reviewsService, ingressGateway, vs("default", "  hosts: [\"*\"]\n  gateways: [bookinfo-gateway, mesh]\n  http:\n  - route:\n    - destination: {host: reviews}\n")}},
+		{name: "gateway in another namespace needs ns/name",
+			docs: []string{reviewsService, strings.Replace(ingressGateway, "namespace: default", "namespace: istio-system", 1),
+				vs("default", "  hosts: [\"*\"]\n  gateways: [bookinfo-gateway]\n  http:\n  - route:\n    - destination: {host: reviews}\n")},
+			want: []want{{"MESH0501", "spec.gateways[0]", "Gateway default/bookinfo-gateway does not exist (a name without a namespace means namespace default)"}}},
+		{name: "gateway named ns/name resolves",
+			docs: []string{reviewsService, strings.Replace(ingressGateway, "namespace: default", "namespace: istio-system", 1),
+				vs("default", "  hosts: [\"*\"]\n  gateways: [istio-system/bookinfo-gateway]\n  http:\n  - route:\n    - destination: {host: reviews}\n")}},
+		{name: "gateway serving none of the hosts",
+			docs: []string{reviewsService, strings.Replace(ingressGateway, `hosts: ["*"]`, `hosts: ["bookinfo.example.com"]`, 1),
+				vs("default", "  hosts: [shop.example.com]\n  gateways: [bookinfo-gateway]\n  http:\n  - route:\n    - destination: {host: reviews}\n")},
+			want: []want{{"MESH0502", "spec.gateways[0]", "(server hosts bookinfo.example.com)"}}},
+		{name: "gateway serving one of two hosts",
+			docs: []string{reviewsService, strings.Replace(ingressGateway, `hosts: ["*"]`, `hosts: ["*.example.com"]`, 1),
+				vs("default", "  hosts: [a.example.com, b.example.org]\n  gateways: [bookinfo-gateway]\n  http:\n  - route:\n    - destination: {host: reviews}\n")},
+			want: []want{{"MESH0503", "spec.gateways[0]", `host "b.example.org" is not served`}}},
+		{name: "server host namespace restricts VirtualServices",
+			docs: []string{reviewsService, strings.Replace(ingressGateway, `hosts: ["*"]`, `hosts: ["prod/*"]`, 1),
+				vs("default", "  hosts: [\"*\"]\n  gateways: [bookinfo-gateway]\n  http:\n  - route:\n    - destination: {host: reviews}\n")},
+			want: []want{{"MESH0502", "spec.gateways[0]", "prod/*"}}},
+		{name: "exportTo hides the VirtualService from the gateway",
+			docs: []string{reviewsService, strings.Replace(ingressGateway, "namespace: default", "namespace: istio-system", 1),
+				vs("default", "  hosts: [\"*\"]\n  exportTo: [\".\"]\n  gateways: [istio-system/bookinfo-gateway]\n  http:\n  - route:\n    - destination: {host: reviews.default.svc.cluster.local}\n")},
+			want: []want{{"MESH0504", "spec.exportTo", `add "istio-system" to exportTo`}}},
+		{name: "match gateways are checked",
+			docs: []string{reviewsService, ingressGateway, vs("default", "  hosts: [\"*\"]\n  gateways: [bookinfo-gateway]\n  http:\n  - match: [{gateways: [other-gateway]}]\n    route:\n    - destination: {host: reviews}\n")},
+			want: []want{{"MESH0501", "spec.http[0].match[0].gateways[0]", "default/other-gateway"}}},
+		{name: "wrong types are schema findings, not crashes",
+			docs: []string{reviewsService, vs("default", "  hosts: reviews\n  http:\n  - route:\n    - destination: {host: reviews}\n      weight: \"90\"\n    - destination: {host: 42}\n  tcp: {}\n")},
+			want: []want{
+				{"MESH0701", "spec.hosts", `spec.hosts must be a list, not "reviews"`},
+				{"MESH0701", "spec.http[0].route[0].weight", `must be a whole number, not "90"`},
+				{"MESH0701", "spec.http[0].route[1].destination.host", "must be a string, not 42"},
+				{"MESH0701", "spec.tcp", "must be a list, not an object"},
+			}},
+		{name: "missing required fields",
+			docs: []string{vs("default", "  http:\n  - route:\n    - weight: 100\n"), "apiVersion: networking.istio.io/v1\nkind: Gateway\nmetadata: {name: g}\nspec: {servers: []}\n"},
+			want: []want{
+				{"MESH0702", "spec.hosts", "spec.hosts is required"},
+				{"MESH0702", "spec.http[0].route[0].destination", "is required"},
+				{"MESH0702", "spec.servers", "must not be empty"},
+			}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			checkFindings(t, runCase(t, tc.docs, tc.settings), tc.want)
+		})
+	}
+}
+
+const noWeight = -1 << 30
+
+func TestUserPolicies(t *testing.T) {
+	dir := t.TempDir()
+	policy := `package acme.timeouts
+
+findings contains {"code": "ACME0001", "severity": "warning", "category": "other", "field": sprintf("spec.http[%d]", [i]), "message": "every HTTP route needs a timeout"} if {
+	input.kind == "VirtualService"
+	some i, r in input.object.spec.http
+	not r.timeout
+}
+`
+	if err := os.WriteFile(filepath.Join(dir, "timeouts.rego"), []byte(policy), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	objs, err := Parse("vs.yaml", []byte(reviewsService+"---"+vs("default", "  hosts: [reviews]\n  http:\n  - route:\n    - destination: {host: reviews}\n")), "default")
+	if err != nil {
+		t.Fatal(err)
+	}
+	e, err := NewEngine(context.Background(), Options{PolicyDirs: []string{dir}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	idx := NewIndex("")
+	for _, o := range objs {
+		idx.Add(o)
+	}
+	fs, err := e.ReviewAll(context.Background(), objs, idx, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkFindings(t, fs, []want{{"ACME0001", "spec.http[0]", "needs a timeout"}})
+	if fs[0].Severity != SeverityWarning || fs[0].Category != "other" || fs[0].Line != 9 {
+		t.Errorf("finding = %+v", fs[0])
+	}
+
+	if _, err := NewEngine(context.Background(), Options{PolicyDirs: []string{t.TempDir()}}); err == nil {
+		t.Error("a policy directory without findings rules must be an error")
+	}
+	bad := t.TempDir()
+	os.WriteFile(filepath.Join(bad, "bad.rego"), []byte("package x\nfindings contains 1 if {"), 0o644)
+	if _, err := NewEngine(context.Background(), Options{PolicyDirs: []string{bad}}); err == nil || !strings.Contains(err.Error(), "bad.rego") {
+		t.Errorf("parse error must name the file, got %v", err)
+	}
+}
+
+func TestReferences(t *testing.T) {
+	docs := []string{reviewsService, ingressGateway, reviewsRule,
+		vs("default", "  hosts: [\"*\"]\n  gateways: [bookinfo-gateway]\n  http:\n  - route:\n    - destination: {host: reviews, subset: v1}\n      weight: 50\n    - destination: {host: reviews, subset: v2}\n      weight: 50\n")}
+	objs, err := Parse("refs.yaml", []byte(strings.Join(docs, "\n---\n")), "default")
+	if err != nil {
+		t.Fatal(err)
+	}
+	idx := NewIndex("")
+	for _, o := range objs {
+		idx.Add(o)
+	}
+	e, err := NewEngine(context.Background(), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	gw, dr := objs[1], objs[2]
+	shrunk, _ := Parse("dr.yaml", []byte(strings.Replace(reviewsRule, "  - {name: v2, labels: {version: v2}}\n", "", 1)), "default")
+	grown, _ := Parse("dr.yaml", []byte(strings.Replace(reviewsRule, "  - {name: v2, labels: {version: v2}}\n", "  - {name: v2, labels: {version: v2}}\n  - {name: v3, labels: {version: v3}}\n", 1)), "default")
+	cases := []struct {
+		name string
+		r    Review
+		want []want
+	}{
+		{"update removing a routed subset", Review{Operation: OperationUpdate, Object: shrunk[0], OldObject: dr},
+			[]want{{"MESH0601", "spec.subsets", `subset "v2" is removed, but VirtualService default/reviews (spec.http[0].route[1].destination) still route to it`}}},
+		{"update adding a subset", Review{Operation: OperationUpdate, Object: grown[0], OldObject: dr}, nil},
+		{"delete of a routed DestinationRule", Review{Operation: OperationDelete, OldObject: dr},
+			[]want{{"MESH0602", "metadata.name", `subset "v1"`}, {"MESH0602", "metadata.name", `subset "v2"`}}},
+		{"delete of a bound Gateway", Review{Operation: OperationDelete, OldObject: gw},
+			[]want{{"MESH0604", "metadata.name", "still bound by VirtualService default/reviews"}}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			fs, err := e.Review(context.Background(), tc.r, idx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var codes []Finding
+			for _, f := range fs {
+				if f.Category == "reference" {
+					codes = append(codes, f)
+				}
+			}
+			checkFindings(t, codes, tc.want)
+		})
+	}
+}
