@@ -421,14 +421,30 @@ func yamlError(name string, doc, lineOffset int, err error) error {
 	if rest, ok := strings.CutPrefix(msg, "yaml: line "); ok {
 		if n, tail, found := strings.Cut(rest, ":"); found {
 			if v, err := strconv.Atoi(n); err == nil {
-				line = v + lineOffset
 				msg = strings.TrimSpace(tail)
+				// yaml.v3 prints parser errors' 0-based lines (scanner
+				// errors' are already 1-based).
+				if isParserError(msg) {
+					v++
+				}
+				line = v + lineOffset
 			}
 		}
 	} else {
+		// Without a line, yaml.v3 means the first one.
 		msg = strings.TrimPrefix(msg, "yaml: ")
+		line = 1 + lineOffset
 	}
 	return &InputError{Path: name, Line: line, Document: doc, Err: fmt.Errorf("invalid YAML: %s", msg)}
+}
+
+func isParserError(msg string) bool {
+	for _, p := range []string{"did not find expected key", "did not find expected node content", "did not find expected ',' or", "did not find expected '-' indicator", "did not find expected <document start>"} {
+		if strings.HasPrefix(msg, p) {
+			return true
+		}
+	}
+	return false
 }
 
 // maxExpandedNodes bounds alias expansion ("billion laughs").
