@@ -56,10 +56,11 @@ type Options struct {
 // preparing the query) and is safe for concurrent use.
 type Engine struct {
 	settings Settings
-	// builtin evaluates the built-in packages, which read only
+	// builtin holds, per kind and operation, a query over the built-in
+	// packages that apply to it (their METADATA says which), reading only
 	// input.facts; custom, when there are user policies, evaluates theirs
 	// with the objects in the input as well.
-	builtin  rego.PreparedEvalQuery
+	builtin  map[scope]rego.PreparedEvalQuery
 	custom   *rego.PreparedEvalQuery
 	packages []string
 }
@@ -132,7 +133,7 @@ func NewEngine(ctx context.Context, opts Options) (*Engine, error) {
 	builtinModules := map[string]*ast.Module{}
 	customModules := map[string]*ast.Module{}
 	for name, src := range sources {
-		m, err := ast.ParseModuleWithOpts(name, src, ast.ParserOptions{RegoVersion: ast.RegoV1})
+		m, err := ast.ParseModuleWithOpts(name, src, ast.ParserOptions{RegoVersion: ast.RegoV1, ProcessAnnotation: true})
 		if err != nil {
 			return nil, fmt.Errorf("parsing policy: %w", err)
 		}
@@ -147,11 +148,26 @@ func NewEngine(ctx context.Context, opts Options) (*Engine, error) {
 	if compiler.Compile(modules); compiler.Failed() {
 		return nil, fmt.Errorf("compiling policies: %w", compiler.Errors)
 	}
-	e := &Engine{settings: opts.Settings.withDefaults()}
+	e := &Engine{settings: opts.Settings.withDefaults(), builtin: map[scope]rego.PreparedEvalQuery{}}
 	builtinPkgs := findingPackages(builtinModules)
-	e.builtin, err = prepareFindings(ctx, compiler, builtinPkgs)
-	if err != nil {
-		return nil, err
+	scopes := packageScopes(builtinModules)
+	for _, kind := range reviewedKinds {
+		for _, op := range []Operation{OperationCreate, OperationUpdate, OperationDelete} {
+			var pkgs []string
+			for _, p := range builtinPkgs {
+				if scopes[p].applies(kind, op) {
+					pkgs = append(pkgs, p)
+				}
+			}
+			if len(pkgs) == 0 {
+				continue
+			}
+			pq, err := prepareFindings(ctx, compiler, pkgs)
+			if err != nil {
+				return nil, err
+			}
+			e.builtin[scope{kind, op}] = pq
+		}
 	}
 	e.packages = builtinPkgs
 	if len(customModules) > 0 {
@@ -172,6 +188,56 @@ func NewEngine(ctx context.Context, opts Options) (*Engine, error) {
 		e.packages = append(e.packages, customPkgs...)
 	}
 	return e, nil
+}
+
+// reviewedKinds are the kinds the built-in policies review.
+var reviewedKinds = [...]string{KindVirtualService, KindDestinationRule, KindGateway, KindServiceEntry}
+
+// scope is a kind and an operation under review.
+type scope struct {
+	kind string
+	op   Operation
+}
+
+// packageScope is what a package's METADATA custom kinds and operations
+// say it reviews; empty lists mean every kind or operation.
+type packageScope struct {
+	kinds, operations []string
+}
+
+func (p packageScope) applies(kind string, op Operation) bool {
+	return (len(p.kinds) == 0 || containsString(p.kinds, kind)) &&
+		(len(p.operations) == 0 || containsString(p.operations, string(op)))
+}
+
+// packageScopes reads the package annotations: evaluating only the
+// packages that apply to an object's kind saves each other package's
+// fixed cost (about 5 us) on every review.
+func packageScopes(modules map[string]*ast.Module) map[string]packageScope {
+	out := map[string]packageScope{}
+	for _, m := range modules {
+		for _, a := range m.Annotations {
+			if a.Scope != "package" {
+				continue
+			}
+			ps := out[m.Package.Path.String()]
+			ps.kinds = append(ps.kinds, anyStrings(a.Custom["kinds"])...)
+			ps.operations = append(ps.operations, anyStrings(a.Custom["operations"])...)
+			out[m.Package.Path.String()] = ps
+		}
+	}
+	return out
+}
+
+func anyStrings(v any) []string {
+	items, _ := v.([]any)
+	var out []string
+	for _, it := range items {
+		if s, ok := it.(string); ok {
+			out = append(out, s)
+		}
+	}
+	return out
 }
 
 // prepareFindings prepares one query collecting the findings of packages.
@@ -247,8 +313,10 @@ func (e *Engine) Review(ctx context.Context, r Review, inv Inventory) ([]Finding
 		}
 		return nil
 	}
-	if err := collect(e.builtin, false); err != nil {
-		return nil, err
+	if q, ok := e.builtin[scope{obj.Kind(), r.Operation}]; ok {
+		if err := collect(q, false); err != nil {
+			return nil, err
+		}
 	}
 	if e.custom != nil {
 		if err := collect(*e.custom, true); err != nil {

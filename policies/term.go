@@ -10,9 +10,23 @@ import (
 // The policy input is built straight into OPA's AST: converting Go maps
 // with ast.InterfaceToValue cost more than evaluating the policies.
 
-func strTerm(s string) *ast.Term { return ast.StringTerm(s) }
+// inputKeys are interned once so building an input allocates no key terms.
+var inputKeys = []string{
+	"kind", "operation", "settings", "clusterDomain", "rootNamespace", "facts", "object", "oldObject",
+	"namespace", "malformed", "missing", "destinations", "routes", "hosts", "gateways", "exportTo",
+	"subsetNames", "oldSubsetNames", "usedBy", "field", "want", "got", "weights", "targets",
+	"host", "subset", "port", "portKey", "weight", "mirror", "fqdn", "resolved", "name", "ports",
+	"portSet", "hiddenBy", "candidates", "workloadsKnown", "otherDestinationRules", "reason",
+	"destinationRule", "names", "subsets", "labels", "definedBy", "workloads", "number", "protocol",
+	"ref", "key", "exists", "visible", "servedHosts", "unservedHosts", "serverHosts", "virtualService",
+	"", "Service", "ServiceEntry", "VirtualService", "DestinationRule", "Gateway", "CREATE", "UPDATE", "DELETE",
+}
 
-func item(k string, v *ast.Term) [2]*ast.Term { return ast.Item(ast.StringTerm(k), v) }
+func init() { ast.InternStringTerm(inputKeys...) }
+
+func strTerm(s string) *ast.Term { return ast.InternedTerm(s) }
+
+func item(k string, v *ast.Term) [2]*ast.Term { return [2]*ast.Term{ast.InternedTerm(k), v} }
 
 func strings2Term(items []string) *ast.Term {
 	terms := make([]*ast.Term, len(items))

@@ -1,5 +1,10 @@
 # A VirtualService bound to gateways needs them to exist and to serve its
 # hosts; otherwise the gateway silently ignores it.
+
+# METADATA
+# title: Gateways
+# custom:
+#   kinds: [VirtualService]
 package mesh.gateways
 
 import data.mesh.lib

@@ -1,6 +1,11 @@
 # Destination hosts must be real: a Kubernetes Service or a ServiceEntry
 # host visible from the namespace of the VirtualService. A VirtualService's
 # own hosts are virtual and are not checked here.
+
+# METADATA
+# title: Destination hosts
+# custom:
+#   kinds: [VirtualService, DestinationRule]
 package mesh.hosts
 
 import data.mesh.lib

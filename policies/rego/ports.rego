@@ -1,5 +1,10 @@
 # A destination port must be one the Service or ServiceEntry exposes, and a
 # host with several ports needs a port selector.
+
+# METADATA
+# title: Destination ports
+# custom:
+#   kinds: [VirtualService]
 package mesh.ports
 
 import data.mesh.lib

@@ -1,6 +1,12 @@
 # The referenced side: an update or delete must not take away what
 # VirtualServices still route to. input.facts.usedBy lists those uses;
 # offline validation has no old objects, so only the webhook reaches here.
+
+# METADATA
+# title: References
+# custom:
+#   kinds: [DestinationRule, ServiceEntry, Gateway]
+#   operations: [UPDATE, DELETE]
 package mesh.references
 
 import data.mesh.lib

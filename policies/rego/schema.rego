@@ -4,6 +4,11 @@
 # first, and the other policies skip what they cannot read, so the reason
 # has to be said. The Go side lists the fields (input.facts.malformed,
 # input.facts.missing) while walking the object once.
+
+# METADATA
+# title: Schema sanity
+# custom:
+#   kinds: [VirtualService, DestinationRule, Gateway, ServiceEntry]
 package mesh.schema
 
 import data.mesh.lib

@@ -1,6 +1,11 @@
 # Subsets must be defined by the DestinationRule the calling namespace
 # actually gets for the host: Istio looks in the VirtualService's
 # namespace, then the host's, then the root namespace, honouring exportTo.
+
+# METADATA
+# title: Subsets
+# custom:
+#   kinds: [VirtualService, DestinationRule]
 package mesh.subsets
 
 import data.mesh.lib

@@ -3,6 +3,11 @@
 # typo (90/20), so by default it is an error; the config file can make
 # MESH0104 a warning or turn it off. Each route in input.facts.routes has
 # its weights (0 where none is written) and targets (host|subset|port).
+
+# METADATA
+# title: Weights
+# custom:
+#   kinds: [VirtualService]
 package mesh.weights
 
 import data.mesh.lib
