@@ -88,4 +88,3 @@ func GatewayKey(ref, ns string) string {
 	}
 	return ns + "/" + ref
 }
-

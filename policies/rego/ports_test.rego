@@ -1,0 +1,142 @@
+package mesh.ports_test
+
+import data.mesh.ports
+
+# Input constructors, shaped as policies/term.go builds the input.
+
+dest(host, port) := {
+	"field": "spec.http[0].route[0].destination",
+	"host": host,
+	"subset": "",
+	"port": port,
+	"portKey": port_key(port),
+	"weight": null,
+	"mirror": false,
+}
+
+port_key(port) := sprintf("%d", [port]) if port != null
+
+else := ""
+
+port(name, number) := {"name": name, "number": number, "protocol": "HTTP"}
+
+host_facts(kind, name, port_list) := {
+	"fqdn": "web.default.svc.cluster.local",
+	"resolved": true,
+	"kind": kind,
+	"name": name,
+	"ports": port_list,
+	"portSet": {sprintf("%d", [p.number]): true | some p in port_list},
+	"hiddenBy": [],
+	"candidates": [],
+	"workloadsKnown": true,
+	"otherDestinationRules": [],
+}
+
+service(port_list) := host_facts("Service", "default/web", port_list)
+
+# unresolved keeps a port list, which the Go side never sends for a host
+# it could not resolve, so that the rule's own resolved check is tested.
+unresolved := object.union(host_facts("", "", [port("http", 9080)]), {"resolved": false})
+
+input_of(kind, d, facts) := {
+	"kind": kind,
+	"operation": "CREATE",
+	"settings": {"clusterDomain": "cluster.local", "rootNamespace": "istio-system"},
+	"facts": {
+		"namespace": "default",
+		"malformed": [],
+		"missing": [],
+		"destinations": [d],
+		"routes": [],
+		"hosts": {d.host: facts},
+		"gateways": [],
+		"exportTo": [],
+		"subsetNames": [],
+		"oldSubsetNames": [],
+		"usedBy": [],
+	},
+}
+
+vs_input(d, facts) := input_of("VirtualService", d, facts)
+
+codes(fs) := {f.code | some f in fs}
+
+test_constructors if {
+	service([port("http", 80), port("https", 443)]).portSet == {"80": true, "443": true}
+	dest("web", 8080).portKey == "8080"
+	dest("web", null).portKey == ""
+}
+
+# MESH0401
+
+test_known_port_is_fine if {
+	fs := ports.findings with input as vs_input(dest("web", 9080), service([port("http", 9080)]))
+	count(fs) == 0
+}
+
+test_unknown_port if {
+	fs := ports.findings with input as vs_input(dest("web", 8080), service([port("http", 9080)]))
+	count(fs) == 1
+	some f in fs
+	f.code == "MESH0401"
+	f.severity == "error"
+	f.category == "port"
+	f.field == "spec.http[0].route[0].destination.port.number"
+	f.message == "port 8080 is not a port of Service default/web; it has 9080 (http)"
+}
+
+test_unknown_port_lists_unnamed_ports if {
+	facts := host_facts("ServiceEntry", "default/api", [port("", 443), port("grpc", 8443)])
+	fs := ports.findings with input as vs_input(dest("api.example.com", 80), facts)
+	some f in fs
+	f.code == "MESH0401"
+	f.message == "port 80 is not a port of ServiceEntry default/api; it has 443, 8443 (grpc)"
+}
+
+# An unknown host is the hosts policy's to report, not a port problem.
+test_port_of_unresolved_host_is_not_checked if {
+	fs := ports.findings with input as vs_input(dest("web", 8080), unresolved)
+	count(fs) == 0
+}
+
+# A ServiceEntry without ports says nothing about which are valid.
+test_port_of_host_without_ports_is_not_checked if {
+	fs := ports.findings with input as vs_input(dest("api.example.com", 8080), host_facts("ServiceEntry", "default/api", []))
+	count(fs) == 0
+}
+
+# MESH0402
+
+test_single_port_needs_no_selector if {
+	fs := ports.findings with input as vs_input(dest("web", null), service([port("http", 80)]))
+	count(fs) == 0
+}
+
+test_multi_port_without_selector if {
+	fs := ports.findings with input as vs_input(dest("web", null), service([port("http", 80), port("https", 443)]))
+	count(fs) == 1
+	some f in fs
+	f.code == "MESH0402"
+	f.severity == "error"
+	f.category == "port"
+	f.field == "spec.http[0].route[0].destination"
+	f.message == "Service default/web has 2 ports (80 (http), 443 (https)), so the destination must select one with port.number"
+}
+
+test_multi_port_with_selector_is_fine if {
+	fs := ports.findings with input as vs_input(dest("web", 443), service([port("http", 80), port("https", 443)]))
+	count(fs) == 0
+}
+
+test_multi_port_with_wrong_selector if {
+	fs := ports.findings with input as vs_input(dest("web", 8443), service([port("http", 80), port("https", 443)]))
+	codes(fs) == {"MESH0401"}
+}
+
+test_other_kinds_are_ignored if {
+	multi := service([port("http", 80), port("https", 443)])
+	codes(ports.findings) == {"MESH0402"} with input as vs_input(dest("web", null), multi)
+	count(ports.findings) == 0 with input as input_of("DestinationRule", dest("web", null), multi)
+	count(ports.findings) == 0 with input as input_of("DestinationRule", dest("web", 8080), multi)
+}
