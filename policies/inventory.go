@@ -510,3 +510,10 @@ func workloadLabels(obj *Object) (map[string]string, bool) {
 	}
 	return nil, false
 }
+
+// VirtualServiceNamed returns the indexed VirtualService, or nil.
+func (x *Index) VirtualServiceNamed(namespace, name string) *VirtualService {
+	x.mu.RLock()
+	defer x.mu.RUnlock()
+	return x.virtualServices[key(namespace, name)]
+}

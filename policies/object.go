@@ -1,6 +1,9 @@
 package policies
 
 import (
+	"bytes"
+	"encoding/json"
+	"errors"
 	"strings"
 )
 
@@ -159,4 +162,20 @@ func intValue(v any) (int64, bool) {
 		}
 	}
 	return 0, false
+}
+
+// DecodeJSONObject decodes one JSON object (an AdmissionReview's object,
+// say) into the values the policies read, numbers as int64 or float64.
+func DecodeJSONObject(raw []byte) (map[string]any, error) {
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	dec.UseNumber()
+	var m map[string]any
+	if err := dec.Decode(&m); err != nil {
+		return nil, err
+	}
+	if m == nil {
+		return nil, errors.New("not a JSON object")
+	}
+	fromJSON(m)
+	return m, nil
 }

@@ -1,0 +1,27 @@
+// Command mesh-webhook is kubectl-mesh's validating admission webhook.
+package main
+
+import (
+	"flag"
+	"fmt"
+	"os"
+
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/log/zap"
+
+	"github.com/kubectl-mesh/kubectl-mesh/webhook"
+)
+
+func main() {
+	var o webhook.Options
+	fs := flag.NewFlagSet("mesh-webhook", flag.ExitOnError)
+	o.BindFlags(fs)
+	zapOpts := zap.Options{}
+	zapOpts.BindFlags(fs)
+	_ = fs.Parse(os.Args[1:])
+	ctrl.SetLogger(zap.New(zap.UseFlagOptions(&zapOpts)))
+	if err := webhook.Run(ctrl.SetupSignalHandler(), o); err != nil {
+		fmt.Fprintln(os.Stderr, "mesh-webhook:", err)
+		os.Exit(1)
+	}
+}

@@ -1,0 +1,204 @@
+package webhook
+
+import (
+	"context"
+	"fmt"
+	"strings"
+
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/client-go/dynamic"
+
+	"github.com/kubectl-mesh/kubectl-mesh/policies"
+)
+
+// APIReader is a LiveReader over the API server: it re-reads exactly what
+// one review references (Services, ServiceEntries, DestinationRules of the
+// namespaces Istio would look in, Gateways, and the VirtualServices said to
+// use the object) and lays them over the informer cache.
+type APIReader struct {
+	Client        dynamic.Interface
+	IstioVersion  string
+	ClusterDomain string
+	RootNamespace string
+}
+
+func (a *APIReader) istio(resource string) schema.GroupVersionResource {
+	return schema.GroupVersionResource{Group: policies.IstioNetworkingGroup, Version: a.IstioVersion, Resource: resource}
+}
+
+var servicesGVR = schema.GroupVersionResource{Version: "v1", Resource: "services"}
+
+// Overlay implements LiveReader.
+func (a *APIReader) Overlay(ctx context.Context, r policies.Review, base policies.Inventory) (policies.Inventory, error) {
+	o := &overlay{
+		base: base, live: policies.NewIndex(a.ClusterDomain),
+		services: map[string]bool{}, gateways: map[string]bool{}, drNamespaces: map[string]bool{}, vs: map[string]*policies.VirtualService{},
+	}
+	subject := r.Object
+	if subject == nil {
+		subject = r.OldObject
+	}
+	ns := subject.Namespace()
+	facts := policies.BuildFacts(r, base, policies.Settings{ClusterDomain: a.ClusterDomain, RootNamespace: a.RootNamespace})
+	namespaces := map[string]bool{ns: true, a.RootNamespace: true}
+	for _, h := range facts.Hosts {
+		if svcNS, name, ok := policies.ServiceFromFQDN(h.FQDN, a.ClusterDomain); ok {
+			namespaces[svcNS] = true
+			if err := a.get(ctx, o, servicesGVR, svcNS, name); err != nil {
+				return nil, err
+			}
+			o.services[svcNS+"/"+name] = true
+		} else if !o.seListed {
+			if err := a.list(ctx, o, a.istio("serviceentries"), ""); err != nil {
+				return nil, err
+			}
+			o.seListed = true
+		}
+		if h.Kind == policies.KindServiceEntry {
+			if i := strings.IndexByte(h.Name, '/'); i > 0 {
+				namespaces[h.Name[:i]] = true
+			}
+		}
+	}
+	if len(facts.Hosts) > 0 {
+		for n := range namespaces {
+			if err := a.list(ctx, o, a.istio("destinationrules"), n); err != nil {
+				return nil, err
+			}
+			o.drNamespaces[n] = true
+		}
+	}
+	for _, g := range facts.Gateways {
+		if err := a.get(ctx, o, a.istio("gateways"), g.Namespace, g.Name); err != nil {
+			return nil, err
+		}
+		o.gateways[g.Key] = true
+	}
+	for _, u := range facts.UsedBy {
+		vsNS, name, _ := strings.Cut(u.VirtualService, "/")
+		if _, done := o.vs[u.VirtualService]; done {
+			continue
+		}
+		obj, err := a.Client.Resource(a.istio("virtualservices")).Namespace(vsNS).Get(ctx, name, metav1.GetOptions{})
+		switch {
+		case apierrors.IsNotFound(err):
+			o.vs[u.VirtualService] = nil
+		case err != nil:
+			return nil, fmt.Errorf("reading VirtualService %s: %w", u.VirtualService, err)
+		default:
+			o.live.Add(policies.NewObject(obj.Object, policies.Source{}))
+			o.vs[u.VirtualService] = o.live.VirtualServiceNamed(vsNS, name)
+		}
+	}
+	return o, nil
+}
+
+func (a *APIReader) get(ctx context.Context, o *overlay, gvr schema.GroupVersionResource, ns, name string) error {
+	obj, err := a.Client.Resource(gvr).Namespace(ns).Get(ctx, name, metav1.GetOptions{})
+	if apierrors.IsNotFound(err) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("reading %s %s/%s: %w", gvr.Resource, ns, name, err)
+	}
+	o.live.Add(policies.NewObject(obj.Object, policies.Source{}))
+	return nil
+}
+
+func (a *APIReader) list(ctx context.Context, o *overlay, gvr schema.GroupVersionResource, ns string) error {
+	var (
+		list *unstructured.UnstructuredList
+		err  error
+	)
+	if ns == "" {
+		list, err = a.Client.Resource(gvr).List(ctx, metav1.ListOptions{})
+	} else {
+		list, err = a.Client.Resource(gvr).Namespace(ns).List(ctx, metav1.ListOptions{})
+	}
+	if err != nil {
+		return fmt.Errorf("listing %s in %q: %w", gvr.Resource, ns, err)
+	}
+	for i := range list.Items {
+		o.live.Add(policies.NewObject(list.Items[i].Object, policies.Source{}))
+	}
+	return nil
+}
+
+// overlay answers from the live reads where they were made and from the
+// cache elsewhere.
+type overlay struct {
+	base         policies.Inventory
+	live         *policies.Index
+	services     map[string]bool
+	gateways     map[string]bool
+	drNamespaces map[string]bool
+	seListed     bool
+	// vs holds the VirtualServices re-read live; nil where one is gone.
+	vs map[string]*policies.VirtualService
+}
+
+func (o *overlay) Service(namespace, name string) *policies.Service {
+	if o.services[namespace+"/"+name] {
+		return o.live.Service(namespace, name)
+	}
+	return o.base.Service(namespace, name)
+}
+
+func (o *overlay) ServicesNamed(name string) []*policies.Service { return o.base.ServicesNamed(name) }
+
+func (o *overlay) ServiceEntriesForHost(fqdn string) []*policies.ServiceEntry {
+	if o.seListed {
+		return o.live.ServiceEntriesForHost(fqdn)
+	}
+	return o.base.ServiceEntriesForHost(fqdn)
+}
+
+func (o *overlay) DestinationRulesFor(namespace, fqdn string) []*policies.DestinationRule {
+	if o.drNamespaces[namespace] {
+		return o.live.DestinationRulesFor(namespace, fqdn)
+	}
+	return o.base.DestinationRulesFor(namespace, fqdn)
+}
+
+func (o *overlay) DestinationRulesForAnywhere(fqdn string) []*policies.DestinationRule {
+	return o.base.DestinationRulesForAnywhere(fqdn)
+}
+
+func (o *overlay) Gateway(namespace, name string) *policies.Gateway {
+	if o.gateways[namespace+"/"+name] {
+		return o.live.Gateway(namespace, name)
+	}
+	return o.base.Gateway(namespace, name)
+}
+
+func (o *overlay) Workloads(namespace string) ([]map[string]string, bool) {
+	return o.base.Workloads(namespace)
+}
+
+// fresh replaces cached VirtualServices by their live versions and drops
+// those that are gone.
+func (o *overlay) fresh(list []*policies.VirtualService) []*policies.VirtualService {
+	var out []*policies.VirtualService
+	for _, vs := range list {
+		k := vs.Namespace + "/" + vs.Name
+		live, checked := o.vs[k]
+		switch {
+		case !checked:
+			out = append(out, vs)
+		case live != nil:
+			out = append(out, live)
+		}
+	}
+	return out
+}
+
+func (o *overlay) VirtualServicesRoutingTo(fqdn string) []*policies.VirtualService {
+	return o.fresh(o.base.VirtualServicesRoutingTo(fqdn))
+}
+
+func (o *overlay) VirtualServicesBoundTo(namespace, name string) []*policies.VirtualService {
+	return o.fresh(o.base.VirtualServicesBoundTo(namespace, name))
+}

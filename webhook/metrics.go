@@ -1,0 +1,69 @@
+package webhook
+
+import (
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/kubectl-mesh/kubectl-mesh/policies"
+)
+
+// Metrics are mesh-webhook's Prometheus metrics. A nil *Metrics records
+// nothing, so tests and benchmarks can leave it out.
+type Metrics struct {
+	decisions *prometheus.CounterVec
+	findings  *prometheus.CounterVec
+	latency   *prometheus.HistogramVec
+	liveReads *prometheus.CounterVec
+}
+
+// NewMetrics creates the metrics and registers them with reg.
+func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
+	m := &Metrics{
+		decisions: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "mesh_webhook_decisions_total",
+			Help: "Admission decisions by operation, kind and result (allowed, denied, bypassed, malformed, error).",
+		}, []string{"operation", "kind", "result"}),
+		findings: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "mesh_webhook_findings_total",
+			Help: "Findings reported by category and severity.",
+		}, []string{"category", "severity"}),
+		latency: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "mesh_webhook_decision_duration_seconds",
+			Help:    "Time to decide one admission request.",
+			Buckets: []float64{0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1, 2.5},
+		}, []string{"operation", "kind"}),
+		liveReads: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "mesh_webhook_live_reads_total",
+			Help: "Reviews that read references live from the API server because the cache looked stale, by kind under review.",
+		}, []string{"kind"}),
+	}
+	for _, c := range []prometheus.Collector{m.decisions, m.findings, m.latency, m.liveReads} {
+		if err := reg.Register(c); err != nil {
+			return nil, err
+		}
+	}
+	return m, nil
+}
+
+func (m *Metrics) decision(op, kind, result string, d time.Duration) {
+	if m == nil {
+		return
+	}
+	m.decisions.WithLabelValues(op, kind, result).Inc()
+	if result != "malformed" {
+		m.latency.WithLabelValues(op, kind).Observe(d.Seconds())
+	}
+}
+
+func (m *Metrics) finding(f policies.Finding) {
+	if m != nil {
+		m.findings.WithLabelValues(f.Category, string(f.Severity)).Inc()
+	}
+}
+
+func (m *Metrics) liveRead(kind string) {
+	if m != nil {
+		m.liveReads.WithLabelValues(kind).Inc()
+	}
+}
