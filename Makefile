@@ -10,7 +10,7 @@ LDFLAGS   := -s -w -X github.com/kubectl-mesh/kubectl-mesh/plugin.Version=$(VERS
 CACHE     := .cache
 MESH_FILE := $(CACHE)/bench/mesh-10000.yaml
 
-.PHONY: all build demo test test-go test-rego lint bench bench-validate docs clean
+.PHONY: all build tools demo test test-go test-rego lint bench bench-validate docs clean
 
 all: build
 
@@ -35,10 +35,15 @@ demo: build
 
 test: test-go test-rego
 
-# Every Go test, the fuzz targets' seed corpora and the Rego tests included.
-test-go:
+# Every Go test, the fuzz targets' seed corpora, the Rego tests and the
+# end-to-end tests against a real kube-apiserver and etcd (built from Go
+# modules and cached under .cache/tools by hack/build-tools.sh).
+test-go: tools
 	$(GO) vet ./...
-	$(GO) test -count=1 ./...
+	MESH_E2E_ASSETS=$$(hack/build-tools.sh) $(GO) test -count=1 -timeout 20m ./...
+
+tools:
+	@hack/build-tools.sh > /dev/null
 
 # The Rego unit tests again, verbosely enough to show their coverage line.
 test-rego:

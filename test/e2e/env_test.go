@@ -1,0 +1,341 @@
+// Package e2e runs kubectl-mesh against a real kube-apiserver and etcd with
+// Istio's CRDs, the real kubectl binary and mesh-webhook served over TLS.
+// `make test` builds and caches the control plane (hack/build-tools.sh) and
+// sets MESH_E2E_ASSETS; without it these tests are skipped.
+package e2e
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"crypto/rsa"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/json"
+	"encoding/pem"
+	"fmt"
+	"math/big"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/dynamic"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
+	"sigs.k8s.io/controller-runtime/pkg/envtest"
+)
+
+// cluster is the control plane shared by the tests of this package.
+type cluster struct {
+	env        *envtest.Environment
+	config     *rest.Config
+	kubeconfig string
+	kubectl    string
+	webhookBin string
+	pluginBin  string
+	clients    *kubernetes.Clientset
+	dynamic    dynamic.Interface
+	dir        string
+}
+
+var shared *cluster
+
+func TestMain(m *testing.M) {
+	assets := os.Getenv("MESH_E2E_ASSETS")
+	if assets == "" {
+		fmt.Println("e2e: MESH_E2E_ASSETS is not set (make test sets it after building the control plane); skipping")
+		os.Exit(m.Run())
+	}
+	c, err := startCluster(assets)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "e2e:", err)
+		os.Exit(1)
+	}
+	shared = c
+	code := m.Run()
+	_ = c.env.Stop()
+	_ = os.RemoveAll(c.dir)
+	os.Exit(code)
+}
+
+func needCluster(t *testing.T) *cluster {
+	t.Helper()
+	if shared == nil {
+		t.Skip("no control plane: run make test")
+	}
+	return shared
+}
+
+func repoRoot() string {
+	wd, _ := os.Getwd()
+	return filepath.Join(wd, "..", "..")
+}
+
+// istioCRDs returns the CRD file of the istio.io/api module in the module
+// cache; `go mod download` fetches it from the module proxy when needed.
+func istioCRDs() (string, error) {
+	out, err := exec.Command("go", "mod", "download", "-json", "istio.io/api@v1.32.0").Output()
+	if err != nil {
+		return "", fmt.Errorf("go mod download istio.io/api: %w", err)
+	}
+	var mod struct{ Dir string }
+	if err := json.Unmarshal(out, &mod); err != nil || mod.Dir == "" {
+		return "", fmt.Errorf("go mod download istio.io/api: no module directory in %s", out)
+	}
+	return filepath.Join(mod.Dir, "kubernetes", "customresourcedefinitions.gen.yaml"), nil
+}
+
+func startCluster(assets string) (*cluster, error) {
+	dir, err := os.MkdirTemp("", "kubectl-mesh-e2e-")
+	if err != nil {
+		return nil, err
+	}
+	c := &cluster{dir: dir, kubectl: filepath.Join(assets, "kubectl")}
+	for bin, pkg := range map[*string]string{&c.webhookBin: "./cmd/mesh-webhook", &c.pluginBin: "./cmd/kubectl-mesh"} {
+		*bin = filepath.Join(dir, filepath.Base(pkg))
+		cmd := exec.Command("go", "build", "-o", *bin, pkg)
+		cmd.Dir = repoRoot()
+		if out, err := cmd.CombinedOutput(); err != nil {
+			return nil, fmt.Errorf("building %s: %v\n%s", pkg, err, out)
+		}
+	}
+	crds, err := istioCRDs()
+	if err != nil {
+		return nil, err
+	}
+	c.env = &envtest.Environment{
+		BinaryAssetsDirectory:    assets,
+		CRDInstallOptions:        envtest.CRDInstallOptions{Paths: []string{crds}, ErrorIfPathMissing: true},
+		ControlPlaneStartTimeout: 2 * time.Minute,
+	}
+	if c.config, err = c.env.Start(); err != nil {
+		return nil, fmt.Errorf("starting kube-apiserver and etcd: %w", err)
+	}
+	c.kubeconfig = filepath.Join(dir, "kubeconfig")
+	if err := os.WriteFile(c.kubeconfig, c.env.KubeConfig, 0o600); err != nil {
+		return nil, err
+	}
+	if c.clients, err = kubernetes.NewForConfig(c.config); err != nil {
+		return nil, err
+	}
+	if c.dynamic, err = dynamic.NewForConfig(c.config); err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+// kubectl runs the real kubectl against the test cluster.
+func (c *cluster) run(t *testing.T, stdin string, bin string, args ...string) (string, string, error) {
+	t.Helper()
+	cmd := exec.Command(bin, append([]string{"--kubeconfig", c.kubeconfig}, args...)...)
+	cmd.Stdin = strings.NewReader(stdin)
+	var out, errOut bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errOut
+	err := cmd.Run()
+	return out.String(), errOut.String(), err
+}
+
+func (c *cluster) kubectlApply(t *testing.T, manifest string, extra ...string) (string, string, error) {
+	t.Helper()
+	return c.run(t, manifest, c.kubectl, append([]string{"apply", "-f", "-"}, extra...)...)
+}
+
+func (c *cluster) namespace(t *testing.T, name string) {
+	t.Helper()
+	_, err := c.clients.CoreV1().Namespaces().Create(context.Background(), &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: name}}, metav1.CreateOptions{})
+	if err != nil && !apierrors.IsAlreadyExists(err) {
+		t.Fatal(err)
+	}
+}
+
+func freePort(t testing.TB) int {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
+}
+
+// servingCert writes a CA-signed certificate for localhost and 127.0.0.1
+// into dir and returns the CA bundle.
+func servingCert(t testing.TB, dir string) []byte {
+	t.Helper()
+	caKey, _ := rsa.GenerateKey(rand.Reader, 2048)
+	caTmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "kubectl-mesh e2e CA"},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(24 * time.Hour),
+		IsCA: true, KeyUsage: x509.KeyUsageCertSign, BasicConstraintsValid: true,
+	}
+	caDER, err := x509.CreateCertificate(rand.Reader, caTmpl, caTmpl, &caKey.PublicKey, caKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ca, _ := x509.ParseCertificate(caDER)
+	key, _ := rsa.GenerateKey(rand.Reader, 2048)
+	tmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(2), Subject: pkix.Name{CommonName: "localhost"},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(24 * time.Hour),
+		DNSNames: []string{"localhost"}, IPAddresses: []net.IP{net.ParseIP("127.0.0.1")},
+		KeyUsage: x509.KeyUsageDigitalSignature | x509.KeyUsageKeyEncipherment, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca, &key.PublicKey, caKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	write := func(name, typ string, b []byte) {
+		if err := os.WriteFile(filepath.Join(dir, name), pem.EncodeToMemory(&pem.Block{Type: typ, Bytes: b}), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write("tls.crt", "CERTIFICATE", der)
+	write("tls.key", "RSA PRIVATE KEY", x509.MarshalPKCS1PrivateKey(key))
+	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: caDER})
+}
+
+// webhookProcess is a running mesh-webhook binary.
+type webhookProcess struct {
+	cmd    *exec.Cmd
+	port   int
+	health int
+	log    *bytes.Buffer
+}
+
+// startWebhook runs mesh-webhook on loopback and waits until /readyz says
+// its caches have synced.
+func (c *cluster) startWebhook(t *testing.T, certDir string, extra ...string) *webhookProcess {
+	t.Helper()
+	p := &webhookProcess{port: freePort(t), health: freePort(t), log: &bytes.Buffer{}}
+	for i := 0; i+1 < len(extra); i++ {
+		if extra[i] == "--port" {
+			fmt.Sscan(extra[i+1], &p.port)
+		}
+	}
+	args := append([]string{
+		"--kubeconfig", c.kubeconfig, "--cert-dir", certDir, "--host", "127.0.0.1",
+		"--port", fmt.Sprint(p.port), "--health-probe-bind-address", fmt.Sprintf("127.0.0.1:%d", p.health),
+		"--metrics-bind-address", "0",
+	}, extra...)
+	p.cmd = exec.Command(c.webhookBin, args...)
+	p.cmd.Stdout, p.cmd.Stderr = p.log, p.log
+	if err := p.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { p.stop() })
+	deadline := time.Now().Add(60 * time.Second)
+	for time.Now().Before(deadline) {
+		resp, err := http.Get(fmt.Sprintf("http://127.0.0.1:%d/readyz", p.health))
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return p
+			}
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	t.Fatalf("mesh-webhook did not become ready:\n%s", p.log.String())
+	return nil
+}
+
+func (p *webhookProcess) stop() {
+	if p.cmd.Process != nil && p.cmd.ProcessState == nil {
+		_ = p.cmd.Process.Signal(os.Interrupt)
+		done := make(chan struct{})
+		go func() { _ = p.cmd.Wait(); close(done) }()
+		select {
+		case <-done:
+		case <-time.After(10 * time.Second):
+			_ = p.cmd.Process.Kill()
+			<-done
+		}
+	}
+}
+
+// register points a ValidatingWebhookConfiguration at a webhook on
+// loopback, with the rules the chart gives it.
+func (c *cluster) register(t *testing.T, name string, port int, caBundle []byte, policy admissionregistrationv1.FailurePolicyType) {
+	t.Helper()
+	url := fmt.Sprintf("https://127.0.0.1:%d/validate", port)
+	if caBundle == nil {
+		url = fmt.Sprintf("https://localhost:%d/validate", port)
+	}
+	none := admissionregistrationv1.SideEffectClassNone
+	equivalent := admissionregistrationv1.Equivalent
+	timeout := int32(3)
+	vwc := &admissionregistrationv1.ValidatingWebhookConfiguration{
+		ObjectMeta: metav1.ObjectMeta{Name: name},
+		Webhooks: []admissionregistrationv1.ValidatingWebhook{{
+			Name:         "validate.mesh.kubectl-mesh.io",
+			ClientConfig: admissionregistrationv1.WebhookClientConfig{URL: &url, CABundle: caBundle},
+			Rules: []admissionregistrationv1.RuleWithOperations{{
+				Operations: []admissionregistrationv1.OperationType{admissionregistrationv1.Create, admissionregistrationv1.Update, admissionregistrationv1.Delete},
+				Rule: admissionregistrationv1.Rule{
+					APIGroups: []string{"networking.istio.io"}, APIVersions: []string{"*"},
+					Resources: []string{"virtualservices", "destinationrules", "gateways", "serviceentries"},
+				},
+			}},
+			FailurePolicy:           &policy,
+			MatchPolicy:             &equivalent,
+			SideEffects:             &none,
+			TimeoutSeconds:          &timeout,
+			AdmissionReviewVersions: []string{"v1"},
+			NamespaceSelector: &metav1.LabelSelector{MatchExpressions: []metav1.LabelSelectorRequirement{
+				{Key: "kubernetes.io/metadata.name", Operator: metav1.LabelSelectorOpNotIn, Values: []string{"kube-system", "kube-node-lease", "kubectl-mesh-system"}},
+				{Key: "kubectl-mesh.io/validation", Operator: metav1.LabelSelectorOpNotIn, Values: []string{"disabled"}},
+			}},
+		}},
+	}
+	ctx := context.Background()
+	api := c.clients.AdmissionregistrationV1().ValidatingWebhookConfigurations()
+	_ = api.Delete(ctx, name, metav1.DeleteOptions{})
+	if _, err := api.Create(ctx, vwc, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = api.Delete(context.Background(), name, metav1.DeleteOptions{}) })
+	c.waitWebhookActive(t)
+}
+
+// waitWebhookActive waits until the API server calls the webhook: a server
+// side dry run of a bad VirtualService is denied by kubectl-mesh.
+func (c *cluster) waitWebhookActive(t *testing.T) {
+	t.Helper()
+	bad := `apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {name: probe, namespace: default}
+spec:
+  hosts: [probe]
+  http:
+  - route:
+    - destination: {host: nowhere-probe}
+`
+	deadline := time.Now().Add(30 * time.Second)
+	for time.Now().Before(deadline) {
+		_, errOut, err := c.kubectlApply(t, bad, "--dry-run=server")
+		if err != nil && strings.Contains(errOut, "MESH0201") {
+			return
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	t.Fatal("the API server never called the webhook")
+}
+
+// tlsSerial returns the serial number of the certificate served on port.
+func tlsSerial(port int) (string, error) {
+	conn, err := tls.Dial("tcp", fmt.Sprintf("127.0.0.1:%d", port), &tls.Config{InsecureSkipVerify: true, ServerName: "localhost"}) //nolint:gosec // only reads the served certificate
+	if err != nil {
+		return "", err
+	}
+	defer conn.Close()
+	return conn.ConnectionState().PeerCertificates[0].SerialNumber.String(), nil
+}

@@ -1,0 +1,116 @@
+package webhook
+
+import (
+	"bytes"
+	"context"
+	"net/http"
+	"runtime"
+	"sort"
+	"sync"
+	"testing"
+	"time"
+
+	admissionv1 "k8s.io/api/admission/v1"
+
+	"github.com/kubectl-mesh/kubectl-mesh/policies"
+	"github.com/kubectl-mesh/kubectl-mesh/policies/meshgen"
+)
+
+// meshHandler is a handler over an inventory of 10,000 Services with a
+// DestinationRule and a VirtualService each.
+func meshHandler(b *testing.B) *Handler {
+	b.Helper()
+	var buf bytes.Buffer
+	if _, err := meshgen.Write(&buf, meshgen.Spec{Services: 10000, Namespaces: 100}); err != nil {
+		b.Fatal(err)
+	}
+	objs, err := policies.Parse("mesh.yaml", buf.Bytes(), "default")
+	if err != nil {
+		b.Fatal(err)
+	}
+	idx := policies.NewIndex("")
+	for _, o := range objs {
+		idx.Add(o)
+	}
+	e, err := policies.NewEngine(context.Background(), policies.Options{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	return &Handler{Engine: e, Inventory: idx}
+}
+
+const benchVS = `{"apiVersion":"networking.istio.io/v1","kind":"VirtualService","metadata":{"name":"svc-00042","namespace":"team-042"},` +
+	`"spec":{"hosts":["svc-00042"],"http":[{"route":[` +
+	`{"destination":{"host":"svc-00042","subset":"v1","port":{"number":8080}},"weight":90},` +
+	`{"destination":{"host":"svc-00042","subset":"v2","port":{"number":8080}},"weight":10}]}]}}`
+
+// BenchmarkHandler measures AdmissionReview bytes in, response bytes out,
+// on all cores, and reports the p99 latency of one review.
+func BenchmarkHandler(b *testing.B) {
+	h := meshHandler(b)
+	body := reviewBytes(admissionv1.Update, "VirtualService", benchVS, benchVS)
+	if _, status := h.HandleBytes(context.Background(), body); status != http.StatusOK {
+		b.Fatal(status)
+	}
+	var mu sync.Mutex
+	var latencies []time.Duration
+	b.ReportAllocs()
+	b.ResetTimer()
+	start := time.Now()
+	b.RunParallel(func(pb *testing.PB) {
+		var local []time.Duration
+		for pb.Next() {
+			t0 := time.Now()
+			if _, status := h.HandleBytes(context.Background(), body); status != http.StatusOK {
+				b.Error(status)
+			}
+			local = append(local, time.Since(t0))
+		}
+		mu.Lock()
+		latencies = append(latencies, local...)
+		mu.Unlock()
+	})
+	elapsed := time.Since(start)
+	sort.Slice(latencies, func(i, j int) bool { return latencies[i] < latencies[j] })
+	if n := len(latencies); n > 0 {
+		b.ReportMetric(float64(latencies[n*99/100].Microseconds()), "p99-µs")
+		b.ReportMetric(float64(n)/elapsed.Seconds(), "reviews/s")
+	}
+}
+
+// BenchmarkInventoryMemory reports the heap an inventory of 10,000
+// Services, DestinationRules and VirtualServices holds.
+func BenchmarkInventoryMemory(b *testing.B) {
+	for i := 0; i < b.N; i++ {
+		runtime.GC()
+		var before, after runtime.MemStats
+		runtime.ReadMemStats(&before)
+		h := meshHandler(b)
+		runtime.GC()
+		runtime.ReadMemStats(&after)
+		b.ReportMetric(float64(after.HeapInuse-before.HeapInuse)/(1<<20), "heap-MiB")
+		runtime.KeepAlive(h)
+	}
+}
+
+// FuzzHandler sends arbitrary bytes, and arbitrary objects inside a valid
+// AdmissionReview, to the handler: no panics, and every answer is either a
+// response for the request's UID or a 400 saying why.
+func FuzzHandler(f *testing.F) {
+	f.Add([]byte(reviewBytes(admissionv1.Create, "VirtualService", benchVS, "")), []byte(benchVS))
+	f.Add([]byte("{"), []byte(`{"kind":"VirtualService","apiVersion":"networking.istio.io/v1","spec":{"http":7}}`))
+	f.Add([]byte(`{"request":{"uid":"x","operation":"DELETE","oldObject":{"apiVersion":"networking.istio.io/v1","kind":"Gateway","metadata":{"name":"g"}}}}`), []byte("null"))
+	h, _ := newTestHandler(f)
+	h.MaxRequestBytes = 1 << 16
+	f.Fuzz(func(t *testing.T, raw, object []byte) {
+		for _, body := range [][]byte{raw, reviewBytes(admissionv1.Create, "VirtualService", string(object), "")} {
+			out, status := h.HandleBytes(context.Background(), body)
+			if status != http.StatusOK && status != http.StatusBadRequest {
+				t.Fatalf("status %d", status)
+			}
+			if len(out) == 0 {
+				t.Fatal("empty answer")
+			}
+		}
+	})
+}
