@@ -11,9 +11,13 @@ import (
 	"time"
 
 	"github.com/open-policy-agent/cert-controller/pkg/rotator"
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/discovery"
 	"k8s.io/client-go/dynamic"
+	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
 	ctrl "sigs.k8s.io/controller-runtime"
@@ -53,6 +57,7 @@ type Options struct {
 	ServiceDNSName   string
 	WebhookConfig    string
 	CertValidity     time.Duration
+	CAValidity       time.Duration
 	CertLookahead    time.Duration
 	CertCheckEvery   time.Duration
 	DisableLiveReads bool
@@ -79,6 +84,7 @@ func (o *Options) BindFlags(fs *flag.FlagSet) {
 	fs.StringVar(&o.ServiceDNSName, "service-dns-name", "", "DNS name of the webhook Service, for the serving certificate")
 	fs.StringVar(&o.WebhookConfig, "webhook-config", "mesh-webhook", "ValidatingWebhookConfiguration whose caBundle is kept current")
 	fs.DurationVar(&o.CertValidity, "cert-validity", 90*24*time.Hour, "Lifetime of the self-managed serving certificate")
+	fs.DurationVar(&o.CAValidity, "ca-validity", 10*365*24*time.Hour, "Lifetime of the self-managed CA; rotating it changes the caBundle")
 	fs.DurationVar(&o.CertLookahead, "cert-lookahead", 30*24*time.Hour, "Rotate the self-managed certificate this long before it expires")
 	fs.DurationVar(&o.CertCheckEvery, "cert-check-interval", 12*time.Hour, "How often the self-managed certificate is checked")
 	fs.BoolVar(&o.DisableLiveReads, "disable-live-reads", false, "Decide on the informer cache alone, never reading references live")
@@ -117,6 +123,28 @@ func (o *Options) Settings() (policies.Settings, error) {
 		}
 	}
 	return s.Merge(policies.Settings{ClusterDomain: o.ClusterDomain, RootNamespace: o.RootNamespace}), nil
+}
+
+// ensureSecret creates the empty Secret the certificate rotator fills in;
+// the rotator only updates an existing one.
+func ensureSecret(ctx context.Context, cfg *rest.Config, namespace, name string) error {
+	cs, err := kubernetes.NewForConfig(cfg)
+	if err != nil {
+		return err
+	}
+	_, err = cs.CoreV1().Secrets(namespace).Get(ctx, name, metav1.GetOptions{})
+	if apierrors.IsNotFound(err) {
+		_, err = cs.CoreV1().Secrets(namespace).Create(ctx, &corev1.Secret{
+			ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: namespace, Labels: map[string]string{"app.kubernetes.io/managed-by": "mesh-webhook"}},
+		}, metav1.CreateOptions{})
+		if apierrors.IsAlreadyExists(err) {
+			err = nil
+		}
+	}
+	if err != nil {
+		return fmt.Errorf("preparing certificate secret %s/%s: %w", namespace, name, err)
+	}
+	return nil
 }
 
 // Run serves until ctx ends. It is ready (readyz) only when the inventory
@@ -172,7 +200,17 @@ func Run(ctx context.Context, o Options) error {
 	}
 	certsReady := make(chan struct{})
 	if o.CertSecret != "" {
-		err := rotator.AddRotator(mgr, &rotator.CertRotator{
+		if err := ensureSecret(ctx, cfg, o.CertNamespace, o.CertSecret); err != nil {
+			return err
+		}
+		cs, err := kubernetes.NewForConfig(cfg)
+		if err != nil {
+			return err
+		}
+		if err := mgr.Add(&certSync{client: cs, namespace: o.CertNamespace, name: o.CertSecret, dir: o.CertDir, log: log.WithName("certs")}); err != nil {
+			return err
+		}
+		err = rotator.AddRotator(mgr, &rotator.CertRotator{
 			SecretKey:              types.NamespacedName{Namespace: o.CertNamespace, Name: o.CertSecret},
 			CertDir:                o.CertDir,
 			CAName:                 "kubectl-mesh-webhook-ca",
@@ -182,7 +220,7 @@ func Run(ctx context.Context, o Options) error {
 			Webhooks:               []rotator.WebhookInfo{{Name: o.WebhookConfig, Type: rotator.Validating}},
 			FieldOwner:             "mesh-webhook",
 			ServerCertDuration:     o.CertValidity,
-			CaCertDuration:         2 * o.CertValidity,
+			CaCertDuration:         o.CAValidity,
 			LookaheadInterval:      o.CertLookahead,
 			RotationCheckFrequency: o.CertCheckEvery,
 		})

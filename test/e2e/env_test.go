@@ -9,6 +9,7 @@ import (
 	"context"
 	"crypto/rand"
 	"crypto/rsa"
+	"crypto/sha256"
 	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
@@ -303,16 +304,16 @@ func (c *cluster) register(t *testing.T, name string, port int, caBundle []byte,
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = api.Delete(context.Background(), name, metav1.DeleteOptions{}) })
-	c.waitWebhookActive(t)
+	c.waitWebhookActive(t, "default")
 }
 
 // waitWebhookActive waits until the API server calls the webhook: a server
 // side dry run of a bad VirtualService is denied by kubectl-mesh.
-func (c *cluster) waitWebhookActive(t *testing.T) {
+func (c *cluster) waitWebhookActive(t *testing.T, namespace string) {
 	t.Helper()
 	bad := `apiVersion: networking.istio.io/v1
 kind: VirtualService
-metadata: {name: probe, namespace: default}
+metadata: {name: probe, namespace: %s}
 spec:
   hosts: [probe]
   http:
@@ -321,7 +322,7 @@ spec:
 `
 	deadline := time.Now().Add(30 * time.Second)
 	for time.Now().Before(deadline) {
-		_, errOut, err := c.kubectlApply(t, bad, "--dry-run=server")
+		_, errOut, err := c.kubectlApply(t, fmt.Sprintf(bad, namespace), "--dry-run=server")
 		if err != nil && strings.Contains(errOut, "MESH0201") {
 			return
 		}
@@ -330,12 +331,13 @@ spec:
 	t.Fatal("the API server never called the webhook")
 }
 
-// tlsSerial returns the serial number of the certificate served on port.
+// tlsSerial returns the fingerprint of the certificate served on port.
 func tlsSerial(port int) (string, error) {
 	conn, err := tls.Dial("tcp", fmt.Sprintf("127.0.0.1:%d", port), &tls.Config{InsecureSkipVerify: true, ServerName: "localhost"}) //nolint:gosec // only reads the served certificate
 	if err != nil {
 		return "", err
 	}
 	defer conn.Close()
-	return conn.ConnectionState().PeerCertificates[0].SerialNumber.String(), nil
+	sum := sha256.Sum256(conn.ConnectionState().PeerCertificates[0].Raw)
+	return fmt.Sprintf("%x", sum), nil
 }

@@ -239,7 +239,7 @@ func TestCertificateRotation(t *testing.T) {
 		"--cert-secret", "mesh-webhook-tls", "--cert-namespace", "kubectl-mesh-system",
 		"--service-dns-name", "localhost", "--webhook-config", "mesh-webhook-rotation",
 		"--cert-validity", "40s", "--cert-lookahead", "30s", "--cert-check-interval", "2s")
-	c.waitWebhookActive(t)
+	c.waitWebhookActive(t, "rot")
 	first, err := tlsSerial(p.port)
 	if err != nil {
 		t.Fatal(err)
