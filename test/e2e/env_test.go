@@ -69,7 +69,7 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-func needCluster(t *testing.T) *cluster {
+func needCluster(t testing.TB) *cluster {
 	t.Helper()
 	if shared == nil {
 		t.Skip("no control plane: run make test")
@@ -136,7 +136,7 @@ func startCluster(assets string) (*cluster, error) {
 }
 
 // kubectl runs the real kubectl against the test cluster.
-func (c *cluster) run(t *testing.T, stdin string, bin string, args ...string) (string, string, error) {
+func (c *cluster) run(t testing.TB, stdin string, bin string, args ...string) (string, string, error) {
 	t.Helper()
 	cmd := exec.Command(bin, append([]string{"--kubeconfig", c.kubeconfig}, args...)...)
 	cmd.Stdin = strings.NewReader(stdin)
@@ -146,12 +146,12 @@ func (c *cluster) run(t *testing.T, stdin string, bin string, args ...string) (s
 	return out.String(), errOut.String(), err
 }
 
-func (c *cluster) kubectlApply(t *testing.T, manifest string, extra ...string) (string, string, error) {
+func (c *cluster) kubectlApply(t testing.TB, manifest string, extra ...string) (string, string, error) {
 	t.Helper()
 	return c.run(t, manifest, c.kubectl, append([]string{"apply", "-f", "-"}, extra...)...)
 }
 
-func (c *cluster) namespace(t *testing.T, name string) {
+func (c *cluster) namespace(t testing.TB, name string) {
 	t.Helper()
 	_, err := c.clients.CoreV1().Namespaces().Create(context.Background(), &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: name}}, metav1.CreateOptions{})
 	if err != nil && !apierrors.IsAlreadyExists(err) {
@@ -215,7 +215,7 @@ type webhookProcess struct {
 
 // startWebhook runs mesh-webhook on loopback and waits until /readyz says
 // its caches have synced.
-func (c *cluster) startWebhook(t *testing.T, certDir string, extra ...string) *webhookProcess {
+func (c *cluster) startWebhook(t testing.TB, certDir string, extra ...string) *webhookProcess {
 	t.Helper()
 	p := &webhookProcess{port: freePort(t), health: freePort(t), log: &bytes.Buffer{}}
 	for i := 0; i+1 < len(extra); i++ {
@@ -265,7 +265,7 @@ func (p *webhookProcess) stop() {
 
 // register points a ValidatingWebhookConfiguration at a webhook on
 // loopback, with the rules the chart gives it.
-func (c *cluster) register(t *testing.T, name string, port int, caBundle []byte, policy admissionregistrationv1.FailurePolicyType) {
+func (c *cluster) register(t testing.TB, name string, port int, caBundle []byte, policy admissionregistrationv1.FailurePolicyType) {
 	t.Helper()
 	url := fmt.Sprintf("https://127.0.0.1:%d/validate", port)
 	if caBundle == nil {
@@ -309,7 +309,7 @@ func (c *cluster) register(t *testing.T, name string, port int, caBundle []byte,
 
 // waitWebhookActive waits until the API server calls the webhook: a server
 // side dry run of a bad VirtualService is denied by kubectl-mesh.
-func (c *cluster) waitWebhookActive(t *testing.T, namespace string) {
+func (c *cluster) waitWebhookActive(t testing.TB, namespace string) {
 	t.Helper()
 	bad := `apiVersion: networking.istio.io/v1
 kind: VirtualService

@@ -59,7 +59,7 @@ func vsManifest(ns, name, routes string) string {
 
 // withWebhook starts mesh-webhook with a static serving certificate and
 // registers it with the given failure policy.
-func withWebhook(t *testing.T, c *cluster, policy admissionregistrationv1.FailurePolicyType) *webhookProcess {
+func withWebhook(t testing.TB, c *cluster, policy admissionregistrationv1.FailurePolicyType) *webhookProcess {
 	t.Helper()
 	dir := t.TempDir()
 	ca := servingCert(t, dir)
@@ -272,7 +272,7 @@ func TestCertificateRotation(t *testing.T) {
 	}
 }
 
-func (c *cluster) registerPending(t *testing.T, name string, port int) {
+func (c *cluster) registerPending(t testing.TB, name string, port int) {
 	t.Helper()
 	url := fmt.Sprintf("https://localhost:%d/validate", port)
 	none := admissionregistrationv1.SideEffectClassNone
@@ -298,7 +298,7 @@ func (c *cluster) registerPending(t *testing.T, name string, port int) {
 	t.Cleanup(func() { _ = api.Delete(context.Background(), name, metav1.DeleteOptions{}) })
 }
 
-func (c *cluster) startWebhookOnPort(t *testing.T, certDir string, port int, extra ...string) *webhookProcess {
+func (c *cluster) startWebhookOnPort(t testing.TB, certDir string, port int, extra ...string) *webhookProcess {
 	t.Helper()
 	return c.startWebhook(t, certDir, append([]string{"--port", fmt.Sprint(port)}, extra...)...)
 }
