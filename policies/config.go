@@ -23,7 +23,8 @@ type ConfigFile struct {
 	Rules         map[string]string `yaml:"rules"`
 }
 
-var codePattern = regexp.MustCompile(`^MESH[0-9]{4}$`)
+// codePattern accepts built-in codes (MESH0104) and user policies' (ACME0001).
+var codePattern = regexp.MustCompile(`^[A-Z][A-Z0-9]*[0-9]{4}$`)
 
 // LoadConfig reads a config file into Settings. Unknown keys, unknown
 // severities and malformed codes are errors naming the file and line.
@@ -49,7 +50,7 @@ func ParseConfig(path string, data []byte) (Settings, error) {
 	for code, sev := range cf.Rules {
 		line := lineOfKey(&root, "rules", code)
 		if !codePattern.MatchString(code) {
-			return Settings{}, &InputError{Path: path, Line: line, Err: fmt.Errorf("rules: %q is not a check code like MESH0104", code)}
+			return Settings{}, &InputError{Path: path, Line: line, Err: fmt.Errorf("rules: %q is not a check code like MESH0104 or ACME0001", code)}
 		}
 		v, err := ParseSeverity(sev)
 		if err != nil {

@@ -323,6 +323,8 @@ func (e *Engine) Review(ctx context.Context, r Review, inv Inventory) ([]Finding
 			return nil, err
 		}
 	}
+	// Query bindings come back as a map: sort for stable messages.
+	SortFindings(out)
 	return out, nil
 }
 

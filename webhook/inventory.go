@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"time"
 
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/client-go/discovery"
@@ -35,8 +37,11 @@ var istioResources = []string{"serviceentries", "destinationrules", "gateways", 
 func IstioVersion(disc discovery.DiscoveryInterface) (string, error) {
 	for _, v := range []string{"v1", "v1beta1", "v1alpha3"} {
 		list, err := disc.ServerResourcesForGroupVersion(policies.IstioNetworkingGroup + "/" + v)
-		if err != nil || list == nil {
+		if apierrors.IsNotFound(err) || list == nil {
 			continue
+		}
+		if err != nil {
+			return "", fmt.Errorf("asking the API server for %s/%s: %w", policies.IstioNetworkingGroup, v, err)
 		}
 		for _, r := range list.APIResources {
 			if r.Name == "virtualservices" {
