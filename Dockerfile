@@ -1,7 +1,7 @@
 # syntax=docker/dockerfile:1
 # mesh-webhook, kubectl-mesh's validating admission webhook.
 #
-#   docker build -t ghcr.io/kubectl-mesh/mesh-webhook:0.1.0 .
+#   docker build -t kubectl-mesh/mesh-webhook:0.1.0 .
 #   docker buildx build --platform linux/amd64,linux/arm64 -t ... --push .
 #
 # The chart (charts/mesh-webhook) runs it as user 65532 with a read-only
@@ -24,7 +24,9 @@ RUN --mount=type=cache,target=/go/pkg/mod \
     CGO_ENABLED=0 GOOS=${TARGETOS:-linux} GOARCH=${TARGETARCH} \
     go build -trimpath -ldflags='-s -w' -o /out/mesh-webhook ./cmd/mesh-webhook
 
-FROM gcr.io/distroless/static:nonroot
+# A static binary needs no base image: it reads the API server's CA from
+# its service account, and /tmp and the certificate folder are volumes.
+FROM scratch
 COPY --from=build /out/mesh-webhook /mesh-webhook
 USER 65532:65532
 # 9443 HTTPS /validate, 8081 /healthz and /readyz, 8080 /metrics

@@ -498,7 +498,7 @@ func TestDeployment(t *testing.T) {
 			t.Errorf("resources.%s = %s, want %s", res, q.String(), want)
 		}
 	}
-	if c.Image != "ghcr.io/kubectl-mesh/mesh-webhook:0.1.0" || c.ImagePullPolicy != corev1.PullIfNotPresent {
+	if c.Image != "kubectl-mesh/mesh-webhook:0.1.0" || c.ImagePullPolicy != corev1.PullIfNotPresent {
 		t.Errorf("image %s (%s)", c.Image, c.ImagePullPolicy)
 	}
 	health := containerPort(c, "health")
@@ -584,7 +584,7 @@ func TestDeploymentOptions(t *testing.T) {
 		t.Errorf("podAntiAffinity %+v, want required", aa)
 	}
 	c := pod.Containers[0]
-	if c.Image != "ghcr.io/kubectl-mesh/mesh-webhook:v1.2.3" || c.ImagePullPolicy != corev1.PullAlways {
+	if c.Image != "kubectl-mesh/mesh-webhook:v1.2.3" || c.ImagePullPolicy != corev1.PullAlways {
 		t.Errorf("image %s %s", c.Image, c.ImagePullPolicy)
 	}
 	o := meshWebhookFlags(t, c)
