@@ -332,6 +332,19 @@ func parseYAML(name string, data []byte) ([]document, error) {
 			defer wg.Done()
 			for i := w; i < len(chunks); i += workers {
 				c := chunks[i]
+				// Most manifests are in the subset decodeFast reads;
+				// anything else, invalid YAML included, goes to yaml.v3.
+				if v, line, items, ok := decodeFast(c.data); ok {
+					d := document{index: i + 1, value: v, itemLines: items}
+					if line > 0 {
+						d.line = line + c.line - 1
+					}
+					for k := range d.itemLines {
+						d.itemLines[k] += c.line - 1
+					}
+					docs[i] = d
+					continue
+				}
 				var root yaml.Node
 				if err := yaml.Unmarshal(c.data, &root); err != nil {
 					errs[i] = yamlError(name, i+1, c.line-1, err)
