@@ -169,6 +169,12 @@ func TestChecks(t *testing.T) {
 			want: []want{{"MESH0201", "spec.http[0].route[0].destination.host", `host "reviews" (reviews.team.svc.cluster.local) is no Service or ServiceEntry visible from namespace team; did you mean reviews.default.svc.cluster.local?`}}},
 		{name: "FQDN across namespaces resolves, subsets from the service's namespace",
 			docs: []string{reviewsService, reviewsRule, split("team", route("reviews.default.svc.cluster.local", "v2", noWeight))}},
+		{name: "a typo of a Service in the namespace gets a suggestion",
+			docs: []string{reviewsService, split("default", route("reveiws", "", noWeight))},
+			want: []want{{"MESH0201", "spec.http[0].route[0].destination.host", `host "reveiws" (reveiws.default.svc.cluster.local) is no Service or ServiceEntry visible from namespace default; did you mean reviews.default.svc.cluster.local?`}}},
+		{name: "a far-off name gets no suggestion",
+			docs: []string{reviewsService, split("default", route("ratings", "", noWeight))},
+			want: []want{{"MESH0201", "spec.http[0].route[0].destination.host", "create the Service or a ServiceEntry for it"}}},
 		{name: "a name with dots is taken literally",
 			docs: []string{reviewsService, split("default", route("reviews.default", "", noWeight))},
 			want: []want{{"MESH0201", "spec.http[0].route[0].destination.host", "did you mean reviews.default.svc.cluster.local"}}},
@@ -386,5 +392,20 @@ func TestReferences(t *testing.T) {
 			}
 			checkFindings(t, codes, tc.want)
 		})
+	}
+}
+
+func TestEditDistance(t *testing.T) {
+	for _, tc := range []struct {
+		a, b string
+		max  int
+		want int
+	}{
+		{"reviews", "reviews", 2, 0}, {"reveiws", "reviews", 2, 2}, {"review", "reviews", 2, 1},
+		{"ratings", "reviews", 2, 3}, {"a", "abcdef", 2, 3}, {"", "ab", 2, 2},
+	} {
+		if got := editDistance(tc.a, tc.b, tc.max); got != tc.want {
+			t.Errorf("editDistance(%q, %q, %d) = %d, want %d", tc.a, tc.b, tc.max, got, tc.want)
+		}
 	}
 }

@@ -215,8 +215,50 @@ func candidateHosts(host, ns string, inv Inventory, s Settings) []string {
 			out = append(out, svc.Name+"."+svc.Namespace+".svc."+s.ClusterDomain)
 		}
 	}
+	if len(out) == 0 && len(name) > 3 {
+		// A typo of a Service in the namespace the host points at.
+		target := ns
+		if svcNS, _, ok := ServiceFromFQDN(ResolveHost(host, ns, s.ClusterDomain), s.ClusterDomain); ok {
+			target = svcNS
+		}
+		for _, svc := range inv.ServicesIn(target) {
+			if editDistance(name, svc.Name, 2) <= 2 {
+				out = append(out, svc.Name+"."+svc.Namespace+".svc."+s.ClusterDomain)
+			}
+		}
+	}
 	sort.Strings(out)
 	return out
+}
+
+// editDistance is the Levenshtein distance of a and b, or max+1 once it
+// is known to exceed max.
+func editDistance(a, b string, max int) int {
+	if d := len(a) - len(b); d > max || -d > max {
+		return max + 1
+	}
+	prev := make([]int, len(b)+1)
+	cur := make([]int, len(b)+1)
+	for j := range prev {
+		prev[j] = j
+	}
+	for i := 1; i <= len(a); i++ {
+		cur[0] = i
+		best := cur[0]
+		for j := 1; j <= len(b); j++ {
+			cost := 1
+			if a[i-1] == b[j-1] {
+				cost = 0
+			}
+			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
+			best = min(best, cur[j])
+		}
+		if best > max {
+			return max + 1
+		}
+		prev, cur = cur, prev
+	}
+	return prev[len(b)]
 }
 
 // addDestinationRuleFacts finds the DestinationRule that sidecars in client

@@ -96,6 +96,8 @@ type Inventory interface {
 	Service(namespace, name string) *Service
 	// ServicesNamed lists Services of that name in any namespace, for hints.
 	ServicesNamed(name string) []*Service
+	// ServicesIn lists the Services of a namespace, for hints about typos.
+	ServicesIn(namespace string) []*Service
 	// ServiceEntriesForHost lists ServiceEntries with a host equal to fqdn or a
 	// wildcard host that covers it.
 	ServiceEntriesForHost(fqdn string) []*ServiceEntry
@@ -308,6 +310,19 @@ func (x *Index) ServicesNamed(name string) []*Service {
 	x.mu.RLock()
 	defer x.mu.RUnlock()
 	return append([]*Service(nil), x.servicesByName[name]...)
+}
+
+// ServicesIn implements Inventory.
+func (x *Index) ServicesIn(namespace string) []*Service {
+	x.mu.RLock()
+	defer x.mu.RUnlock()
+	var out []*Service
+	for _, svc := range x.services {
+		if svc.Namespace == namespace {
+			out = append(out, svc)
+		}
+	}
+	return out
 }
 
 // ServiceEntriesForHost implements Inventory.

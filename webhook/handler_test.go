@@ -6,11 +6,13 @@ import (
 	"encoding/json"
 	"net/http"
 	"net/http/httptest"
+	"reflect"
 	"strings"
 	"testing"
 
 	admissionv1 "k8s.io/api/admission/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
 
@@ -249,5 +251,64 @@ func TestLiveReadBeforeDenying(t *testing.T) {
 	resp = decide(t, h, reviewBytes(admissionv1.Create, "VirtualService", vsJSON("canary", dest("v1", 90), dest("v7", 10)), ""))
 	if resp.Allowed || live.calls != 2 {
 		t.Fatalf("a subset missing live too is denied: allowed %v, %d live reads", resp.Allowed, live.calls)
+	}
+}
+
+// TestSlimObjectKeepsWhatTheIndexReads indexes objects whole and slimmed and
+// expects the same answers.
+func TestSlimObjectKeepsWhatTheIndexReads(t *testing.T) {
+	const extra = `
+---
+apiVersion: networking.istio.io/v1
+kind: Gateway
+metadata: {name: gw, namespace: default}
+spec:
+  selector: {istio: ingressgateway}
+  servers: [{port: {number: 80, name: http, protocol: HTTP}, hosts: ["*"], tls: {mode: SIMPLE}}]
+---
+apiVersion: networking.istio.io/v1
+kind: ServiceEntry
+metadata: {name: ext, namespace: default}
+spec: {hosts: [api.example.com], location: MESH_EXTERNAL, ports: [{number: 443, name: https, protocol: TLS}], exportTo: ["."]}
+---
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {name: gwvs, namespace: default, labels: {a: b}}
+spec:
+  hosts: ["*"]
+  gateways: [gw]
+  http:
+  - match: [{uri: {prefix: /x}, gateways: [gw]}]
+    route: [{destination: {host: reviews, subset: v1, port: {number: 9080}}, weight: 100}]
+    mirror: {host: api.example.com}
+    timeout: 2s
+`
+	objs, err := policies.Parse("all.yaml", []byte(inventoryYAML+extra), "default")
+	if err != nil {
+		t.Fatal(err)
+	}
+	whole, slim := policies.NewIndex(""), policies.NewIndex("")
+	for _, o := range objs {
+		whole.Add(o)
+		u := &unstructured.Unstructured{Object: o.Raw}
+		s, _ := slimObject(u.DeepCopy())
+		slim.Add(policies.NewObject(s.(*unstructured.Unstructured).Object, policies.Source{}))
+	}
+	e, err := policies.NewEngine(context.Background(), policies.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, o := range objs {
+		for _, op := range []policies.Operation{policies.OperationCreate, policies.OperationDelete} {
+			r := policies.Review{Operation: op, Object: o}
+			if op == policies.OperationDelete {
+				r = policies.Review{Operation: op, OldObject: o}
+			}
+			a, err1 := e.Review(context.Background(), r, whole)
+			b, err2 := e.Review(context.Background(), r, slim)
+			if err1 != nil || err2 != nil || !reflect.DeepEqual(a, b) {
+				t.Errorf("%s %s: whole %v (%v), slim %v (%v)", op, o.Ref(), a, err1, b, err2)
+			}
+		}
 	}
 }

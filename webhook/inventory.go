@@ -3,6 +3,7 @@ package webhook
 import (
 	"context"
 	"fmt"
+	"runtime/debug"
 	"time"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -77,18 +78,98 @@ func NewClusterInventory(client dynamic.Interface, istioVersion, clusterDomain s
 	return ci
 }
 
+// slimObject keeps only what the inventory reads, so the informer caches
+// hold a fraction of each object: with 10,000 Services, DestinationRules and
+// VirtualServices the process stayed above 200 MB with whole objects.
 func slimObject(obj any) (any, error) {
 	u, ok := obj.(*unstructured.Unstructured)
 	if !ok {
 		return obj, nil
 	}
-	u.SetManagedFields(nil)
-	delete(u.Object, "status")
-	if a := u.GetAnnotations(); a != nil {
-		delete(a, "kubectl.kubernetes.io/last-applied-configuration")
-		u.SetAnnotations(a)
+	md := map[string]any{"name": u.GetName(), "namespace": u.GetNamespace(), "resourceVersion": u.GetResourceVersion(), "uid": string(u.GetUID())}
+	if v, ok := u.GetAnnotations()["networking.istio.io/exportTo"]; ok {
+		md["annotations"] = map[string]any{"networking.istio.io/exportTo": v}
 	}
+	spec, _ := u.Object["spec"].(map[string]any)
+	u.Object = map[string]any{"apiVersion": u.GetAPIVersion(), "kind": u.GetKind(), "metadata": md, "spec": slimSpec(u.GetKind(), spec)}
 	return u, nil
+}
+
+// keep returns the listed keys of m.
+func keep(m map[string]any, keys ...string) map[string]any {
+	out := make(map[string]any, len(keys))
+	for _, k := range keys {
+		if v, ok := m[k]; ok {
+			out[k] = v
+		}
+	}
+	return out
+}
+
+// keepEach applies f to every object of a list, leaving other items as they are.
+func keepEach(v any, f func(map[string]any) map[string]any) any {
+	items, ok := v.([]any)
+	if !ok {
+		return v
+	}
+	out := make([]any, len(items))
+	for i, it := range items {
+		if m, ok := it.(map[string]any); ok {
+			out[i] = f(m)
+		} else {
+			out[i] = it
+		}
+	}
+	return out
+}
+
+func slimSpec(kind string, spec map[string]any) map[string]any {
+	if spec == nil {
+		return nil
+	}
+	switch kind {
+	case policies.KindService:
+		out := keep(spec, "selector")
+		if ports, ok := spec["ports"]; ok {
+			out["ports"] = keepEach(ports, func(p map[string]any) map[string]any { return keep(p, "name", "port", "protocol") })
+		}
+		return out
+	case policies.KindServiceEntry:
+		out := keep(spec, "hosts", "exportTo")
+		if ports, ok := spec["ports"]; ok {
+			out["ports"] = keepEach(ports, func(p map[string]any) map[string]any { return keep(p, "name", "number", "protocol") })
+		}
+		return out
+	case policies.KindDestinationRule:
+		out := keep(spec, "host", "exportTo")
+		if subsets, ok := spec["subsets"]; ok {
+			out["subsets"] = keepEach(subsets, func(s map[string]any) map[string]any { return keep(s, "name", "labels") })
+		}
+		return out
+	case policies.KindGateway:
+		out := keep(spec, "selector")
+		if servers, ok := spec["servers"]; ok {
+			out["servers"] = keepEach(servers, func(s map[string]any) map[string]any { return keep(s, "name", "port", "hosts") })
+		}
+		return out
+	case policies.KindVirtualService:
+		out := keep(spec, "hosts", "gateways", "exportTo")
+		for _, k := range []string{"http", "tcp", "tls"} {
+			if routes, ok := spec[k]; ok {
+				out[k] = keepEach(routes, slimRoute)
+			}
+		}
+		return out
+	}
+	return spec
+}
+
+func slimRoute(r map[string]any) map[string]any {
+	out := keep(r, "route", "mirror", "mirrors")
+	if matches, ok := r["match"]; ok {
+		out["match"] = keepEach(matches, func(m map[string]any) map[string]any { return keep(m, "gateways") })
+	}
+	return out
 }
 
 func (ci *ClusterInventory) upsert(obj any) {
@@ -113,6 +194,10 @@ func (ci *ClusterInventory) Start(ctx context.Context) error {
 	if !cache.WaitForCacheSync(ctx.Done(), ci.synced...) {
 		return fmt.Errorf("inventory caches did not sync: %w", ctx.Err())
 	}
+	// The initial lists decode every object whole before the transform
+	// slims it; hand that transient peak back to the OS now rather than
+	// whenever the scavenger gets to it.
+	debug.FreeOSMemory()
 	<-ctx.Done()
 	ci.factory.Shutdown()
 	return nil

@@ -128,7 +128,8 @@ func BenchmarkWebhookRSS(b *testing.B) {
 			defer wg.Done()
 			for i := w; i < services; i += 8 {
 				ns, name := fmt.Sprintf("rss-%03d", i%namespaces), fmt.Sprintf("svc-%05d", i)
-				svc := &corev1.Service{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: ns}, Spec: corev1.ServiceSpec{Ports: []corev1.ServicePort{{Name: "http", Port: 80}}}}
+				// Headless: the test API server's service IP range is small.
+				svc := &corev1.Service{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: ns}, Spec: corev1.ServiceSpec{ClusterIP: corev1.ClusterIPNone, Ports: []corev1.ServicePort{{Name: "http", Port: 80}}}}
 				if _, err := c.clients.CoreV1().Services(ns).Create(ctx, svc, metav1.CreateOptions{}); err != nil {
 					errs <- err
 					return
@@ -164,6 +165,8 @@ func BenchmarkWebhookRSS(b *testing.B) {
 		dir := b.TempDir()
 		servingCert(b, dir)
 		p := c.startWebhook(b, dir)
+		// Steady state: a few seconds after the caches synced.
+		time.Sleep(5 * time.Second)
 		status, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", p.cmd.Process.Pid))
 		if err != nil {
 			b.Fatal(err)
