@@ -4,28 +4,35 @@ import (
 	"context"
 	"fmt"
 	"runtime/debug"
+	"strings"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/watch"
 	"k8s.io/client-go/discovery"
 	"k8s.io/client-go/dynamic"
-	"k8s.io/client-go/dynamic/dynamicinformer"
 	"k8s.io/client-go/tools/cache"
 
 	"github.com/kubectl-mesh/kubectl-mesh/policies"
 )
 
 // ClusterInventory keeps a policies.Index in step with the cluster through
-// informers on Services, ServiceEntries, DestinationRules, Gateways and
-// VirtualServices. Pods are not watched: watching every pod of a cluster
-// costs more memory than the subset warning is worth.
+// list-and-watch reflectors on Services, ServiceEntries, DestinationRules,
+// Gateways and VirtualServices. The reflectors feed the Index directly
+// instead of an informer cache: the Index is the only copy of the
+// inventory the process keeps. Pods are not watched: watching every pod of
+// a cluster costs more memory than the subset warning is worth.
 type ClusterInventory struct {
 	*policies.Index
-	factory dynamicinformer.DynamicSharedInformerFactory
-	synced  []cache.InformerSynced
+	reflectors []*cache.Reflector
+	stores     []*indexStore
 	// Resources are the resources watched, Istio's in the version served.
 	Resources []schema.GroupVersionResource
 }
@@ -53,30 +60,113 @@ func IstioVersion(disc discovery.DiscoveryInterface) (string, error) {
 	return "", fmt.Errorf("the cluster serves no %s API: are Istio's CRDs installed?", policies.IstioNetworkingGroup)
 }
 
-// NewClusterInventory sets up the informers; Start runs them.
+// NewClusterInventory sets up the reflectors; Start runs them.
 func NewClusterInventory(client dynamic.Interface, istioVersion, clusterDomain string) *ClusterInventory {
-	ci := &ClusterInventory{
-		Index:   policies.NewIndex(clusterDomain),
-		factory: dynamicinformer.NewDynamicSharedInformerFactory(client, 0),
-	}
+	ci := &ClusterInventory{Index: policies.NewIndex(clusterDomain)}
 	ci.Resources = append(ci.Resources, schema.GroupVersionResource{Version: "v1", Resource: "services"})
 	for _, r := range istioResources {
 		ci.Resources = append(ci.Resources, schema.GroupVersionResource{Group: policies.IstioNetworkingGroup, Version: istioVersion, Resource: r})
 	}
 	for _, gvr := range ci.Resources {
-		inf := ci.factory.ForResource(gvr).Informer()
-		// Keep only what the checks read: managedFields, status and
-		// last-applied annotations are most of an object's bytes.
-		_ = inf.SetTransform(slimObject)
-		_, _ = inf.AddEventHandler(cache.ResourceEventHandlerFuncs{
-			AddFunc:    ci.upsert,
-			UpdateFunc: func(_, obj any) { ci.upsert(obj) },
-			DeleteFunc: ci.remove,
-		})
-		ci.synced = append(ci.synced, inf.HasSynced)
+		res := client.Resource(gvr)
+		lw := &cache.ListWatch{
+			ListWithContextFunc: func(ctx context.Context, o metav1.ListOptions) (runtime.Object, error) {
+				list, err := res.List(ctx, o)
+				if err != nil {
+					return nil, err
+				}
+				// Slim the page at once, so a large list is not held whole.
+				for i := range list.Items {
+					_, _ = slimObject(&list.Items[i])
+				}
+				return list, nil
+			},
+			WatchFuncWithContext: func(ctx context.Context, o metav1.ListOptions) (watch.Interface, error) {
+				return res.Watch(ctx, o)
+			},
+		}
+		store := &indexStore{index: ci.Index, group: gvr.Group, keys: map[string]string{}}
+		ci.stores = append(ci.stores, store)
+		ci.reflectors = append(ci.reflectors, cache.NewReflectorWithOptions(pagedListWatch{lw}, &unstructured.Unstructured{}, store, cache.ReflectorOptions{Name: gvr.String()}))
 	}
 	return ci
 }
+
+// pagedListWatch makes the reflector list in pages, each slimmed as it
+// arrives, rather than stream the initial objects through a watch, which
+// holds every object whole until the last one is in.
+type pagedListWatch struct{ *cache.ListWatch }
+
+// IsWatchListSemanticsUnSupported tells client-go's reflector to list.
+func (pagedListWatch) IsWatchListSemanticsUnSupported() bool { return true }
+
+// indexStore is the reflector's store: it applies every change to the
+// Index and remembers only which objects it holds.
+type indexStore struct {
+	index  *policies.Index
+	group  string
+	mu     sync.Mutex
+	keys   map[string]string // namespace/name -> kind
+	synced atomic.Bool
+}
+
+func (s *indexStore) Add(obj any) error {
+	u, ok := obj.(*unstructured.Unstructured)
+	if !ok {
+		return fmt.Errorf("unexpected object %T", obj)
+	}
+	_, _ = slimObject(u)
+	s.index.Add(policies.NewObject(u.Object, policies.Source{}))
+	s.mu.Lock()
+	s.keys[u.GetNamespace()+"/"+u.GetName()] = u.GetKind()
+	s.mu.Unlock()
+	return nil
+}
+
+func (s *indexStore) Update(obj any) error { return s.Add(obj) }
+
+func (s *indexStore) Delete(obj any) error {
+	if d, ok := obj.(cache.DeletedFinalStateUnknown); ok {
+		obj = d.Obj
+	}
+	u, ok := obj.(*unstructured.Unstructured)
+	if !ok {
+		return fmt.Errorf("unexpected object %T", obj)
+	}
+	s.index.Remove(u.GetKind(), s.group, u.GetNamespace(), u.GetName())
+	s.mu.Lock()
+	delete(s.keys, u.GetNamespace()+"/"+u.GetName())
+	s.mu.Unlock()
+	return nil
+}
+
+// Replace swaps in a full list: what is gone from it leaves the Index.
+func (s *indexStore) Replace(items []any, _ string) error {
+	fresh := map[string]bool{}
+	for _, it := range items {
+		if u, ok := it.(*unstructured.Unstructured); ok {
+			fresh[u.GetNamespace()+"/"+u.GetName()] = true
+		}
+	}
+	s.mu.Lock()
+	for k, kind := range s.keys {
+		if !fresh[k] {
+			ns, name, _ := strings.Cut(k, "/")
+			s.index.Remove(kind, s.group, ns, name)
+			delete(s.keys, k)
+		}
+	}
+	s.mu.Unlock()
+	for _, it := range items {
+		if err := s.Add(it); err != nil {
+			return err
+		}
+	}
+	s.synced.Store(true)
+	return nil
+}
+
+func (s *indexStore) Resync() error { return nil }
 
 // slimObject keeps only what the inventory reads, so the informer caches
 // hold a fraction of each object: with 10,000 Services, DestinationRules and
@@ -172,41 +262,32 @@ func slimRoute(r map[string]any) map[string]any {
 	return out
 }
 
-func (ci *ClusterInventory) upsert(obj any) {
-	if u, ok := obj.(*unstructured.Unstructured); ok {
-		ci.Add(policies.NewObject(u.Object, policies.Source{}))
-	}
-}
-
-func (ci *ClusterInventory) remove(obj any) {
-	if d, ok := obj.(cache.DeletedFinalStateUnknown); ok {
-		obj = d.Obj
-	}
-	if u, ok := obj.(*unstructured.Unstructured); ok {
-		gv, _ := schema.ParseGroupVersion(u.GetAPIVersion())
-		ci.Remove(u.GetKind(), gv.Group, u.GetNamespace(), u.GetName())
-	}
-}
-
-// Start runs the informers until ctx ends and waits for their first sync.
+// Start runs the reflectors until ctx ends.
 func (ci *ClusterInventory) Start(ctx context.Context) error {
-	ci.factory.Start(ctx.Done())
-	if !cache.WaitForCacheSync(ctx.Done(), ci.synced...) {
-		return fmt.Errorf("inventory caches did not sync: %w", ctx.Err())
+	var wg sync.WaitGroup
+	for _, r := range ci.reflectors {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			r.RunWithContext(ctx)
+		}()
 	}
-	// The initial lists decode every object whole before the transform
-	// slims it; hand that transient peak back to the OS now rather than
-	// whenever the scavenger gets to it.
-	debug.FreeOSMemory()
-	<-ctx.Done()
-	ci.factory.Shutdown()
+	go func() {
+		// The initial lists decode every object whole before it is
+		// slimmed; hand that transient peak back to the OS once synced
+		// rather than whenever the scavenger gets to it.
+		if ci.WaitSynced(ctx, 10*time.Minute) {
+			debug.FreeOSMemory()
+		}
+	}()
+	wg.Wait()
 	return nil
 }
 
-// HasSynced reports whether every informer has listed once.
+// HasSynced reports whether every reflector has listed once.
 func (ci *ClusterInventory) HasSynced() bool {
-	for _, s := range ci.synced {
-		if !s() {
+	for _, s := range ci.stores {
+		if !s.synced.Load() {
 			return false
 		}
 	}
@@ -217,5 +298,5 @@ func (ci *ClusterInventory) HasSynced() bool {
 func (ci *ClusterInventory) WaitSynced(ctx context.Context, timeout time.Duration) bool {
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
-	return cache.WaitForCacheSync(ctx.Done(), ci.synced...)
+	return cache.WaitForCacheSync(ctx.Done(), ci.HasSynced)
 }
