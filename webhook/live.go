@@ -149,7 +149,9 @@ func (o *overlay) Service(namespace, name string) *policies.Service {
 
 func (o *overlay) ServicesNamed(name string) []*policies.Service { return o.base.ServicesNamed(name) }
 
-func (o *overlay) ServicesIn(namespace string) []*policies.Service { return o.base.ServicesIn(namespace) }
+func (o *overlay) ServicesIn(namespace string) []*policies.Service {
+	return o.base.ServicesIn(namespace)
+}
 
 func (o *overlay) ServiceEntriesForHost(fqdn string) []*policies.ServiceEntry {
 	if o.seListed {
