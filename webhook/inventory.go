@@ -262,24 +262,25 @@ func slimRoute(r map[string]any) map[string]any {
 	return out
 }
 
-// Start runs the reflectors until ctx ends.
+// Start runs the reflectors until ctx ends. They start one after another,
+// each once the previous one has listed: listing every kind at once held
+// all the initial lists in memory together (a 330 MiB peak with 10,000
+// Services, DestinationRules and VirtualServices).
 func (ci *ClusterInventory) Start(ctx context.Context) error {
 	var wg sync.WaitGroup
-	for _, r := range ci.reflectors {
+	for i, r := range ci.reflectors {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			r.RunWithContext(ctx)
 		}()
-	}
-	go func() {
-		// The initial lists decode every object whole before it is
-		// slimmed; hand that transient peak back to the OS once synced
-		// rather than whenever the scavenger gets to it.
-		if ci.WaitSynced(ctx, 10*time.Minute) {
-			debug.FreeOSMemory()
+		if !cache.WaitForCacheSync(ctx.Done(), func() bool { return ci.stores[i].synced.Load() }) {
+			break
 		}
-	}()
+		// Hand each initial list's transient memory back to the OS now
+		// rather than whenever the scavenger gets to it.
+		debug.FreeOSMemory()
+	}
 	wg.Wait()
 	return nil
 }
