@@ -44,6 +44,7 @@ configuration offline (in CI) with the same policies the admission webhook runs.
 		newVersionCommand(streams),
 		newValidateCommand(configFlags, streams),
 		newWebhookCommand(configFlags, streams),
+		newLoadCommand(configFlags, streams),
 	)
 	return &RootCommand{Command: cmd, started: &started}
 }
