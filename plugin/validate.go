@@ -101,13 +101,7 @@ func (o *ValidateOptions) Complete(cmd *cobra.Command) error {
 	}
 	o.settings = o.settings.Merge(policies.Settings{ClusterDomain: o.ClusterDomain, RootNamespace: o.RootNamespace})
 	if o.newDynamic == nil {
-		o.newDynamic = func() (dynamic.Interface, error) {
-			cfg, err := o.configFlags.ToRESTConfig()
-			if err != nil {
-				return nil, err
-			}
-			return dynamic.NewForConfig(cfg)
-		}
+		o.newDynamic = func() (dynamic.Interface, error) { return dynamicClientFor(o.configFlags) }
 	}
 	return nil
 }

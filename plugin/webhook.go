@@ -222,13 +222,7 @@ func (o *WebhookInstallOptions) Complete() error {
 		o.actionConfig = func(ns string) (*action.Configuration, error) { return helmConfig(o.configFlags, ns) }
 	}
 	if o.kubeClient == nil {
-		o.kubeClient = func() (kubernetes.Interface, error) {
-			cfg, err := o.configFlags.ToRESTConfig()
-			if err != nil {
-				return nil, err
-			}
-			return kubernetes.NewForConfig(cfg)
-		}
+		o.kubeClient = func() (kubernetes.Interface, error) { return kubeClientFor(o.configFlags) }
 	}
 	return nil
 }

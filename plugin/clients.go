@@ -1,0 +1,28 @@
+package plugin
+
+import (
+	"fmt"
+
+	"k8s.io/cli-runtime/pkg/genericclioptions"
+	"k8s.io/client-go/dynamic"
+	"k8s.io/client-go/kubernetes"
+)
+
+// kubeClientFor builds a typed client from kubectl's flags (kubeconfig,
+// context, --request-timeout, impersonation ...).
+func kubeClientFor(f *genericclioptions.ConfigFlags) (kubernetes.Interface, error) {
+	cfg, err := f.ToRESTConfig()
+	if err != nil {
+		return nil, fmt.Errorf("loading kubeconfig: %w", err)
+	}
+	return kubernetes.NewForConfig(cfg)
+}
+
+// dynamicClientFor builds a dynamic client from kubectl's flags.
+func dynamicClientFor(f *genericclioptions.ConfigFlags) (dynamic.Interface, error) {
+	cfg, err := f.ToRESTConfig()
+	if err != nil {
+		return nil, fmt.Errorf("loading kubeconfig: %w", err)
+	}
+	return dynamic.NewForConfig(cfg)
+}
