@@ -10,7 +10,7 @@ LDFLAGS   := -s -w -X github.com/kubectl-mesh/kubectl-mesh/plugin.Version=$(VERS
 CACHE     := .cache
 MESH_FILE := $(CACHE)/bench/mesh-10000.yaml
 
-.PHONY: all build tools demo test test-go test-rego lint bench bench-validate docs clean
+.PHONY: all build tools sim-up sim-down demo test test-go test-rego lint bench bench-validate docs clean
 
 all: build
 
@@ -40,10 +40,10 @@ test: test-go test-rego
 # modules and cached under .cache/tools by hack/build-tools.sh).
 test-go: tools
 	$(GO) vet ./...
-	MESH_E2E_ASSETS=$$(hack/build-tools.sh) $(GO) test -count=1 -timeout 20m ./...
+	MESH_E2E_ASSETS=$$(hack/build-tools.sh --sim) MESH_SIM=1 $(GO) test -count=1 -timeout 20m ./...
 
 tools:
-	@hack/build-tools.sh > /dev/null
+	@hack/build-tools.sh --sim > /dev/null
 
 # The Rego unit tests again, verbosely enough to show their coverage line.
 test-rego:
@@ -71,6 +71,15 @@ $(MESH_FILE):
 
 docs:
 	$(GO) test -count=1 -run TestChecksDoc ./policies -update
+
+# A simulated cluster on loopback (etcd, kube-apiserver, controller manager,
+# scheduler and kwok with one fake node): pods report Running and Ready
+# without containers. `eval $$(hack/sim.sh env)` points kubectl at it.
+sim-up:
+	@hack/sim.sh up
+
+sim-down:
+	@hack/sim.sh down
 
 clean:
 	rm -rf $(BIN) dist
