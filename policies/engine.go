@@ -377,6 +377,7 @@ func (e *Engine) ReviewAll(ctx context.Context, objs []*Object, inv Inventory, w
 	}
 	results := make([][]Finding, len(todo))
 	errs := make([]error, len(todo))
+	parent := ctx
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	var wg sync.WaitGroup
@@ -404,6 +405,10 @@ feed:
 	close(next)
 	wg.Wait()
 	if err := errors.Join(errs...); err != nil {
+		return nil, err
+	}
+	// A cancelled caller must not get a partial report that looks whole.
+	if err := parent.Err(); err != nil {
 		return nil, err
 	}
 	var out []Finding

@@ -409,3 +409,19 @@ func TestEditDistance(t *testing.T) {
 		}
 	}
 }
+
+func TestReviewAllHonoursCancellation(t *testing.T) {
+	objs, err := Parse("c.yaml", []byte(reviewsService+"---"+reviewsRule), "default")
+	if err != nil {
+		t.Fatal(err)
+	}
+	e, err := NewEngine(context.Background(), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if fs, err := e.ReviewAll(ctx, objs, NewIndex(""), 1); err == nil {
+		t.Fatalf("a cancelled review returned %d findings and no error", len(fs))
+	}
+}
