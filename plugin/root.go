@@ -43,6 +43,7 @@ configuration offline (in CI) with the same policies the admission webhook runs.
 	cmd.AddCommand(
 		newVersionCommand(streams),
 		newValidateCommand(configFlags, streams),
+		newInjectCommand(configFlags, streams),
 		newWebhookCommand(configFlags, streams),
 		newLoadCommand(configFlags, streams),
 	)
