@@ -1,57 +1,18 @@
-// Package sim checks the simulated cluster of hack/sim.sh: etcd,
-// kube-apiserver, kube-controller-manager, kube-scheduler and kwok on
-// loopback, where Deployments roll out with no container runtime.
-// `make test` sets MESH_SIM=1; without it the test is skipped.
 package sim
 
 import (
 	"context"
-	"os"
-	"os/exec"
-	"path/filepath"
-	"strings"
 	"testing"
 	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/client-go/kubernetes"
-	"k8s.io/client-go/tools/clientcmd"
 )
 
 func TestSimulatedClusterRunsDeployments(t *testing.T) {
-	if os.Getenv("MESH_SIM") != "1" {
-		t.Skip("MESH_SIM is not set (make test sets it)")
-	}
-	root, _ := filepath.Abs(filepath.Join("..", ".."))
-	dir := t.TempDir()
-	// Ports of its own, so a developer's running `make sim-up` is untouched.
-	env := append(os.Environ(), "SIM_DIR="+dir, "SIM_ETCD_PORT=33790", "SIM_ETCD_PEER_PORT=33800",
-		"SIM_API_PORT=36443", "SIM_KCM_PORT=36257", "SIM_SCHED_PORT=36259", "SIM_KWOK_PORT=36247")
-	sim := func(verb string) string {
-		cmd := exec.Command(filepath.Join(root, "hack", "sim.sh"), verb)
-		cmd.Env = env
-		out, err := cmd.CombinedOutput()
-		if err != nil {
-			logs, _ := exec.Command("sh", "-c", "tail -n 20 "+dir+"/logs/*.log").CombinedOutput()
-			t.Fatalf("hack/sim.sh %s: %v\n%s\n%s", verb, err, out, logs)
-		}
-		return string(out)
-	}
-	start := time.Now()
-	out := sim("up")
-	t.Cleanup(func() { sim("down") })
-	t.Logf("simulated cluster up in %v", time.Since(start).Round(time.Second))
-	kubeconfig := strings.TrimSpace(out[strings.LastIndex(strings.TrimSpace(out), "\n")+1:])
-	cfg, err := clientcmd.BuildConfigFromFlags("", kubeconfig)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cs, err := kubernetes.NewForConfig(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
+	c := needSim(t)
+	cs := c.clients
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	defer cancel()
 	replicas := int32(3)
