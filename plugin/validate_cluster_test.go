@@ -30,6 +30,7 @@ func TestValidateCluster(t *testing.T) {
 	gvrs := map[schema.GroupVersionResource]string{
 		{Version: "v1", Resource: "services"}:                                       "ServiceList",
 		{Version: "v1", Resource: "pods"}:                                           "PodList",
+		{Group: "apps", Version: "v1", Resource: "deployments"}:                     "DeploymentList",
 		{Group: "networking.istio.io", Version: "v1", Resource: "serviceentries"}:   "ServiceEntryList",
 		{Group: "networking.istio.io", Version: "v1", Resource: "destinationrules"}: "DestinationRuleList",
 		{Group: "networking.istio.io", Version: "v1", Resource: "gateways"}:         "GatewayList",

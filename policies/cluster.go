@@ -10,7 +10,8 @@ import (
 	"k8s.io/client-go/dynamic"
 )
 
-// inventoryResources are the kinds references resolve against, in the
+// inventoryResources are the kinds references resolve against (Pods and
+// Deployments tell which subsets select workloads), in the
 // API versions tried in order (Istio serves v1 since 1.22, v1beta1 before).
 var inventoryResources = []struct {
 	group, resource string
@@ -18,6 +19,7 @@ var inventoryResources = []struct {
 }{
 	{"", "services", []string{"v1"}},
 	{"", "pods", []string{"v1"}},
+	{"apps", "deployments", []string{"v1"}},
 	{IstioNetworkingGroup, "serviceentries", []string{"v1", "v1beta1", "v1alpha3"}},
 	{IstioNetworkingGroup, "destinationrules", []string{"v1", "v1beta1", "v1alpha3"}},
 	{IstioNetworkingGroup, "gateways", []string{"v1", "v1beta1", "v1alpha3"}},

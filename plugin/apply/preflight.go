@@ -1,0 +1,83 @@
+package apply
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/client-go/dynamic"
+
+	"github.com/kubectl-mesh/kubectl-mesh/policies"
+)
+
+// Preflight runs the policy core over objects about to be applied, with
+// the cluster's Services, Pods, Deployments and Istio objects as the
+// inventory (client may be nil for a client dry run). The objects win over
+// their live versions, exactly as the webhook would see the change.
+type Preflight struct {
+	Engine *policies.Engine
+	Client dynamic.Interface
+}
+
+// RejectedError lists the error findings that stopped a change; its text
+// is the webhook's denial text, one finding per line.
+type RejectedError struct {
+	Findings []policies.Finding
+}
+
+func (e *RejectedError) Error() string {
+	lines := make([]string, 0, len(e.Findings)+1)
+	lines = append(lines, "the change breaks Istio traffic config; nothing was applied:")
+	for _, f := range e.Findings {
+		if f.IsError() {
+			lines = append(lines, "  "+f.Text())
+		}
+	}
+	return strings.Join(lines, "\n")
+}
+
+// IsRejected reports whether err is a policy rejection.
+func IsRejected(err error) bool {
+	var r *RejectedError
+	return errors.As(err, &r)
+}
+
+// Check returns every finding for objs; it fails with *RejectedError when
+// one of them is an error.
+func (p *Preflight) Check(ctx context.Context, objs []*unstructured.Unstructured) ([]policies.Finding, error) {
+	engine := p.Engine
+	if engine == nil {
+		var err error
+		if engine, err = policies.NewEngine(ctx, policies.Options{}); err != nil {
+			return nil, fmt.Errorf("loading policies: %w", err)
+		}
+	}
+	index := policies.NewIndex(engine.Settings().ClusterDomain)
+	if p.Client != nil {
+		live, err := policies.ListCluster(ctx, p.Client)
+		if err != nil {
+			return nil, err
+		}
+		for _, obj := range live {
+			index.Add(obj)
+		}
+	}
+	reviewed := make([]*policies.Object, 0, len(objs))
+	for _, obj := range objs {
+		o := policies.NewObject(obj.DeepCopy().Object, policies.Source{})
+		index.Add(o)
+		if o.Group() == policies.IstioNetworkingGroup {
+			reviewed = append(reviewed, o)
+		}
+	}
+	findings, err := engine.ReviewAll(ctx, reviewed, index, 0)
+	if err != nil {
+		return nil, err
+	}
+	if policies.CountErrors(findings) > 0 {
+		return findings, &RejectedError{Findings: findings}
+	}
+	return findings, nil
+}
