@@ -41,8 +41,12 @@ func node(name string, addrs ...corev1.NodeAddress) *corev1.Node {
 }
 
 func TestFind(t *testing.T) {
-	internal := func(ip string) corev1.NodeAddress { return corev1.NodeAddress{Type: corev1.NodeInternalIP, Address: ip} }
-	external := func(ip string) corev1.NodeAddress { return corev1.NodeAddress{Type: corev1.NodeExternalIP, Address: ip} }
+	internal := func(ip string) corev1.NodeAddress {
+		return corev1.NodeAddress{Type: corev1.NodeInternalIP, Address: ip}
+	}
+	external := func(ip string) corev1.NodeAddress {
+		return corev1.NodeAddress{Type: corev1.NodeExternalIP, Address: ip}
+	}
 	gatewayPod := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "gw", Namespace: "istio-system", Labels: map[string]string{"istio": "ingressgateway"}}, Spec: corev1.PodSpec{NodeName: "n2"}}
 	tests := []struct {
 		name    string
