@@ -105,6 +105,7 @@ metadata:
   annotations: {kwok.x-k8s.io/node: fake, node.alpha.kubernetes.io/ttl: "0"}
   labels: {type: kwok, kubernetes.io/hostname: sim-node-0, kubernetes.io/os: linux, kubernetes.io/arch: amd64}
 status:
+  addresses: [{type: InternalIP, address: 127.0.0.1}, {type: Hostname, address: sim-node-0}]
   allocatable: {cpu: "32", memory: 256Gi, pods: "256"}
   capacity: {cpu: "32", memory: 256Gi, pods: "256"}
 NODE

@@ -26,3 +26,13 @@ func dynamicClientFor(f *genericclioptions.ConfigFlags) (dynamic.Interface, erro
 	}
 	return dynamic.NewForConfig(cfg)
 }
+
+// namespaceFor is -n when given, else the kubeconfig context's namespace,
+// else default, as kubectl resolves it.
+func namespaceFor(f *genericclioptions.ConfigFlags) (string, error) {
+	ns, _, err := f.ToRawKubeConfigLoader().Namespace()
+	if err != nil {
+		return "", fmt.Errorf("reading the namespace from kubeconfig: %w", err)
+	}
+	return ns, nil
+}

@@ -46,6 +46,8 @@ configuration offline (in CI) with the same policies the admission webhook runs.
 		newInjectCommand(configFlags, streams),
 		newWebhookCommand(configFlags, streams),
 		newLoadCommand(configFlags, streams),
+		newBookinfoCommand(configFlags, streams),
+		newIngressCommand(configFlags, streams),
 	)
 	return &RootCommand{Command: cmd, started: &started}
 }

@@ -79,7 +79,10 @@ func wait(ctx context.Context, client kubernetes.Interface, refs []Ref, onPendin
 		var pending []Ref
 		for _, ref := range refs {
 			st, err := Check(ctx, client, ref)
-			if err != nil && ctx.Err() == nil {
+			// A failed read is retried until ctx ends (the client's rate
+			// limiter refuses reads that would end past the deadline, for
+			// one); only refusals that retrying cannot cure end the wait.
+			if err != nil && (apierrors.IsForbidden(err) || apierrors.IsUnauthorized(err)) {
 				return err
 			}
 			if err != nil || !st.RolledOut {

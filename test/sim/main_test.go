@@ -6,6 +6,7 @@ package sim
 
 import (
 	"bytes"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net"
@@ -190,10 +191,49 @@ func (c *simCluster) run(t testing.TB, stdin, bin string, args ...string) (strin
 // mesh runs `kubectl mesh ARGS` through the real kubectl's plugin discovery.
 func (c *simCluster) mesh(t testing.TB, args ...string) (string, string, error) {
 	t.Helper()
-	cmd := exec.Command(c.kubectl, append([]string{"--kubeconfig", c.kubeconfig, "mesh"}, args...)...)
-	cmd.Env = append(os.Environ(), "PATH="+filepath.Dir(c.pluginBin)+string(os.PathListSeparator)+os.Getenv("PATH"))
+	// kubectl takes no flags before a plugin's name: the kubeconfig goes
+	// through the environment, as users' does.
+	cmd := exec.Command(c.kubectl, append([]string{"mesh"}, args...)...)
+	cmd.Env = append(os.Environ(), "KUBECONFIG="+c.kubeconfig,
+		"PATH="+filepath.Dir(c.pluginBin)+string(os.PathListSeparator)+os.Getenv("PATH"))
 	var out, errOut bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errOut
 	err := cmd.Run()
 	return out.String(), errOut.String(), err
+}
+
+// ensureIstioCRDs server-side applies Istio's CRDs from the istio.io/api
+// module (an Istio install test may have purged them) and waits until
+// they are served.
+func (c *simCluster) ensureIstioCRDs(t testing.TB) {
+	t.Helper()
+	out, err := exec.Command("go", "mod", "download", "-json", "istio.io/api@v1.32.0").Output()
+	if err != nil {
+		t.Fatalf("go mod download istio.io/api: %v", err)
+	}
+	var mod struct{ Dir string }
+	if err := json.Unmarshal(out, &mod); err != nil || mod.Dir == "" {
+		t.Fatalf("go mod download istio.io/api: no module directory in %s", out)
+	}
+	crds := filepath.Join(mod.Dir, "kubernetes", "customresourcedefinitions.gen.yaml")
+	if _, stderr, err := c.run(t, "", c.kubectl, "apply", "--server-side", "--force-conflicts", "-f", crds); err != nil {
+		t.Fatalf("applying Istio's CRDs: %v\n%s", err, stderr)
+	}
+	if _, stderr, err := c.run(t, "", c.kubectl, "wait", "--for=condition=Established", "--timeout=60s",
+		"crd/virtualservices.networking.istio.io", "crd/destinationrules.networking.istio.io",
+		"crd/gateways.networking.istio.io", "crd/serviceentries.networking.istio.io"); err != nil {
+		t.Fatalf("waiting for Istio's CRDs: %v\n%s", err, stderr)
+	}
+}
+
+// namespace creates a namespace for one test and deletes it afterwards.
+func (c *simCluster) namespace(t testing.TB, name string) string {
+	t.Helper()
+	if _, stderr, err := c.run(t, "", c.kubectl, "create", "namespace", name); err != nil {
+		t.Fatalf("creating namespace %s: %v\n%s", name, err, stderr)
+	}
+	t.Cleanup(func() {
+		c.run(t, "", c.kubectl, "delete", "namespace", name, "--wait=false") //nolint:errcheck // best effort
+	})
+	return name
 }

@@ -1,0 +1,681 @@
+package plugin
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"sort"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/spf13/cobra"
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/cli-runtime/pkg/genericclioptions"
+	"k8s.io/cli-runtime/pkg/genericiooptions"
+	"k8s.io/client-go/dynamic"
+	"k8s.io/client-go/kubernetes"
+
+	"github.com/kubectl-mesh/kubectl-mesh/plugin/apply"
+	"github.com/kubectl-mesh/kubectl-mesh/plugin/bookinfo"
+	"github.com/kubectl-mesh/kubectl-mesh/plugin/ingress"
+	"github.com/kubectl-mesh/kubectl-mesh/plugin/progress"
+	"github.com/kubectl-mesh/kubectl-mesh/plugin/workload"
+	"github.com/kubectl-mesh/kubectl-mesh/policies"
+)
+
+func newBookinfoCommand(configFlags *genericclioptions.ConfigFlags, streams genericiooptions.IOStreams) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "bookinfo",
+		Short: "Deploy, expose, check and remove Istio's Bookinfo sample",
+		Long: `Bookinfo is Istio's sample application: productpage calls details and reviews;
+reviews v1 shows no stars, v2 and v3 call ratings and show black and red stars.
+Its objects are built by kubectl mesh and labelled
+app.kubernetes.io/managed-by=kubectl-mesh, so cleanup removes exactly them.`,
+	}
+	cmd.AddCommand(
+		newBookinfoDeployCommand(configFlags, streams),
+		newBookinfoExposeCommand(configFlags, streams),
+		newBookinfoURLCommand(configFlags, streams),
+		newBookinfoCheckCommand(configFlags, streams),
+		newBookinfoStatusCommand(configFlags, streams),
+		newBookinfoCleanupCommand(configFlags, streams),
+	)
+	return cmd
+}
+
+// bookinfoCommon is what every bookinfo subcommand resolves: the
+// namespace and the clients.
+type bookinfoCommon struct {
+	configFlags *genericclioptions.ConfigFlags
+	genericiooptions.IOStreams
+	Namespace string
+
+	client  func() (kubernetes.Interface, error)
+	dynamic func() (dynamic.Interface, error)
+}
+
+func (c *bookinfoCommon) complete() error {
+	ns, err := namespaceFor(c.configFlags)
+	if err != nil {
+		return err
+	}
+	c.Namespace = ns
+	if c.client == nil {
+		c.client = func() (kubernetes.Interface, error) { return kubeClientFor(c.configFlags) }
+	}
+	if c.dynamic == nil {
+		c.dynamic = func() (dynamic.Interface, error) { return dynamicClientFor(c.configFlags) }
+	}
+	return nil
+}
+
+// applyOutput are the --dry-run and -o flags of commands that apply.
+type applyOutput struct {
+	DryRunFlag string
+	Output     string
+	dryRun     apply.DryRun
+}
+
+func (a *applyOutput) addFlags(cmd *cobra.Command) {
+	cmd.Flags().StringVar(&a.DryRunFlag, "dry-run", "none", "none, client (print only, no cluster needed) or server (the API server checks, nothing is stored)")
+	cmd.Flags().Lookup("dry-run").NoOptDefVal = "client"
+	cmd.Flags().StringVarP(&a.Output, "output", "o", "", "Print the objects as they would be applied: yaml or json")
+}
+
+func (a *applyOutput) validate() error {
+	d, err := apply.ParseDryRun(a.DryRunFlag)
+	if err != nil {
+		return usageError("%v", err)
+	}
+	a.dryRun = d
+	if err := apply.ValidOutput(a.Output); err != nil {
+		return usageError("%v", err)
+	}
+	return nil
+}
+
+// report prints what was applied: the objects with -o, else a kubectl-like
+// line per object.
+func (a *applyOutput) report(streams genericiooptions.IOStreams, objs []*unstructured.Unstructured) error {
+	if a.Output != "" {
+		return apply.Print(streams.Out, a.Output, objs)
+	}
+	for _, obj := range objs {
+		fmt.Fprintf(streams.Out, "%s serverside-applied%s\n", kindRef(obj), a.dryRun.Suffix())
+	}
+	return nil
+}
+
+// kindRef is kubectl's kind.group/name form.
+func kindRef(obj *unstructured.Unstructured) string {
+	gk := obj.GroupVersionKind().GroupKind()
+	kind := strings.ToLower(gk.Kind)
+	if gk.Group != "" {
+		kind += "." + gk.Group
+	}
+	return kind + "/" + obj.GetName()
+}
+
+// BookinfoDeployOptions holds `kubectl mesh bookinfo deploy` flags.
+type BookinfoDeployOptions struct {
+	bookinfoCommon
+	applyOutput
+	Selector string
+	Hub      string
+	ImageTag string
+	Replicas int32
+	NoInject bool
+	Revision string
+	Timeout  time.Duration
+	Wait     bool
+
+	selector labels.Selector
+}
+
+func newBookinfoDeployCommand(configFlags *genericclioptions.ConfigFlags, streams genericiooptions.IOStreams) *cobra.Command {
+	o := &BookinfoDeployOptions{bookinfoCommon: bookinfoCommon{configFlags: configFlags, IOStreams: streams},
+		Hub: bookinfo.DefaultHub, ImageTag: bookinfo.DefaultImageTag, Replicas: 1, Timeout: 5 * time.Minute, Wait: true}
+	cmd := &cobra.Command{
+		Use:   "deploy",
+		Short: "Deploy Bookinfo's services and workloads and wait until they are available",
+		Long: `Create the namespace if needed, enable sidecar injection in it (unless
+--no-inject), server-side apply Bookinfo's Services (port 9080), ServiceAccounts
+and Deployments details-v1, ratings-v1, reviews-v1/v2/v3 and productpage-v1, and
+wait until every Deployment is available. -l applies only the objects whose
+labels match, like the sample's app, version, service and account labels.`,
+		Example: `  kubectl mesh bookinfo deploy -n bookinfo
+  kubectl mesh bookinfo deploy -n bookinfo -l app=reviews,version=v3
+  kubectl mesh bookinfo deploy --image-tag 1.16.2 --timeout 10m
+  kubectl mesh bookinfo deploy -n bookinfo --dry-run=client -o yaml`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := o.Complete(); err != nil {
+				return err
+			}
+			if err := o.Validate(); err != nil {
+				return err
+			}
+			return o.Run(cmd.Context())
+		},
+	}
+	f := cmd.Flags()
+	f.StringVarP(&o.Selector, "selector", "l", "", "Only the objects whose labels match (app=, version=, service=, account=)")
+	f.StringVar(&o.Hub, "hub", o.Hub, "Image repository prefix: images are HUB/examples-bookinfo-APP-VERSION:TAG")
+	f.StringVar(&o.ImageTag, "image-tag", o.ImageTag, "Bookinfo image version")
+	f.Int32Var(&o.Replicas, "replicas", o.Replicas, "Replicas of each Deployment")
+	f.BoolVar(&o.NoInject, "no-inject", false, "Leave the namespace's sidecar injection setting alone")
+	f.StringVar(&o.Revision, "revision", "", "Inject the sidecar of this Istio revision (istio.io/rev) instead of the default")
+	f.DurationVar(&o.Timeout, "timeout", o.Timeout, "How long to wait for the Deployments to become available")
+	f.BoolVar(&o.Wait, "wait", o.Wait, "Wait until the Deployments are available")
+	o.applyOutput.addFlags(cmd)
+	return cmd
+}
+
+// Complete resolves the namespace and the selector.
+func (o *BookinfoDeployOptions) Complete() error {
+	if err := o.complete(); err != nil {
+		return err
+	}
+	if o.Selector != "" {
+		sel, err := labels.Parse(o.Selector)
+		if err != nil {
+			return usageError("--selector %q: %v", o.Selector, err)
+		}
+		o.selector = sel
+	}
+	return nil
+}
+
+// Validate checks the flags.
+func (o *BookinfoDeployOptions) Validate() error {
+	if err := o.applyOutput.validate(); err != nil {
+		return err
+	}
+	if o.Replicas < 0 {
+		return usageError("--replicas must not be negative, not %d", o.Replicas)
+	}
+	if o.Timeout <= 0 {
+		return usageError("--timeout must be positive, not %s", o.Timeout)
+	}
+	if o.NoInject && o.Revision != "" {
+		return usageError("--revision and --no-inject exclude each other")
+	}
+	return nil
+}
+
+// Run applies the objects and waits for the Deployments.
+func (o *BookinfoDeployOptions) Run(ctx context.Context) error {
+	objs, err := bookinfo.Objects(bookinfo.Options{Namespace: o.Namespace, Hub: o.Hub, ImageTag: o.ImageTag, Replicas: o.Replicas, Selector: o.selector})
+	if err != nil {
+		return err
+	}
+	if len(objs) == 0 {
+		return usageError("--selector %q matches none of Bookinfo's objects", o.Selector)
+	}
+	if o.dryRun == apply.DryRunClient {
+		return o.report(o.IOStreams, objs)
+	}
+	client, err := o.client()
+	if err != nil {
+		return err
+	}
+	dyn, err := o.dynamic()
+	if err != nil {
+		return err
+	}
+	if err := o.ensureNamespace(ctx, client); err != nil {
+		return err
+	}
+	if !o.NoInject {
+		inject := &InjectOptions{configFlags: o.configFlags, IOStreams: o.IOStreams, Enable: true, Namespace: o.Namespace,
+			Revision: o.Revision, DryRun: string(o.dryRun), client: func() (kubernetes.Interface, error) { return client, nil }, now: time.Now}
+		if o.Output != "" {
+			// Keep -o output a clean document stream.
+			inject.Out = o.ErrOut
+		}
+		if err := inject.Run(ctx); err != nil {
+			return err
+		}
+	}
+	applied, err := (&apply.Applier{Client: dyn, DryRun: o.dryRun}).ApplyAll(ctx, objs)
+	if rerr := o.report(o.IOStreams, applied); rerr != nil {
+		return rerr
+	}
+	if err != nil {
+		return &ExitError{Code: ExitFailed, Err: err}
+	}
+	if !o.Wait || o.dryRun != apply.DryRunNone {
+		return nil
+	}
+	return o.wait(ctx, client, objs)
+}
+
+// ensureNamespace creates the namespace when it does not exist, the way
+// users expect a sample to land where they point it.
+func (o *BookinfoDeployOptions) ensureNamespace(ctx context.Context, client kubernetes.Interface) error {
+	_, err := client.CoreV1().Namespaces().Get(ctx, o.Namespace, metav1.GetOptions{})
+	if err == nil {
+		return nil
+	}
+	if !apierrors.IsNotFound(err) {
+		return fmt.Errorf("reading namespace %s: %w", o.Namespace, err)
+	}
+	opts := metav1.CreateOptions{FieldManager: apply.FieldManager}
+	if o.dryRun == apply.DryRunServer {
+		opts.DryRun = []string{metav1.DryRunAll}
+	}
+	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: o.Namespace}}
+	if _, err := client.CoreV1().Namespaces().Create(ctx, ns, opts); err != nil && !apierrors.IsAlreadyExists(err) {
+		return fmt.Errorf("creating namespace %s: %w", o.Namespace, err)
+	}
+	fmt.Fprintf(o.ErrOut, "namespace/%s created%s\n", o.Namespace, o.dryRun.Suffix())
+	return nil
+}
+
+// wait shows one progress line per Bookinfo service, ticked when all of
+// its Deployments are available.
+func (o *BookinfoDeployOptions) wait(ctx context.Context, client kubernetes.Interface, objs []*unstructured.Unstructured) error {
+	ctx, cancel := context.WithTimeout(ctx, o.Timeout)
+	defer cancel()
+	byApp := map[string][]workload.Ref{}
+	for _, obj := range objs {
+		if obj.GetKind() == "Deployment" {
+			app := obj.GetLabels()["app"]
+			byApp[app] = append(byApp[app], workload.Ref{Kind: "Deployment", Namespace: obj.GetNamespace(), Name: obj.GetName()})
+		}
+	}
+	out := progress.New(o.Out)
+	for _, app := range bookinfo.Services {
+		refs := byApp[app]
+		if len(refs) == 0 {
+			continue
+		}
+		step := out.Start("Bookinfo " + app)
+		err := workload.Wait(ctx, client, refs, func(pending []workload.Ref) {
+			names := make([]string, 0, len(pending))
+			for _, r := range pending {
+				names = append(names, r.String())
+			}
+			step.Waiting(strings.Join(names, ", "))
+		})
+		if err != nil {
+			step.Fail("Bookinfo "+app+" is not ready", err.Error())
+			return &ExitError{Code: ExitFailed, Err: fmt.Errorf("bookinfo %s not available within %s", app, o.Timeout)}
+		}
+		step.Done("Bookinfo " + app + " ready")
+	}
+	out.Complete("Bookinfo deployed in namespace " + o.Namespace)
+	return nil
+}
+
+// BookinfoExposeOptions holds `kubectl mesh bookinfo expose` flags.
+type BookinfoExposeOptions struct {
+	bookinfoCommon
+	applyOutput
+}
+
+func newBookinfoExposeCommand(configFlags *genericclioptions.ConfigFlags, streams genericiooptions.IOStreams) *cobra.Command {
+	o := &BookinfoExposeOptions{bookinfoCommon: bookinfoCommon{configFlags: configFlags, IOStreams: streams}}
+	cmd := &cobra.Command{
+		Use:   "expose",
+		Short: "Route the ingress gateway to productpage",
+		Long: `Create the Gateway bookinfo-gateway (selector istio=ingressgateway, port 80,
+hosts *) and the VirtualService bookinfo that routes /productpage, /static,
+/login, /logout and /api/v1/products to productpage:9080. Both are checked with
+the policy core against the cluster before they are applied.`,
+		Example: `  kubectl mesh bookinfo expose -n bookinfo
+  kubectl mesh bookinfo expose -n bookinfo --dry-run=client -o yaml`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := o.complete(); err != nil {
+				return err
+			}
+			if err := o.applyOutput.validate(); err != nil {
+				return err
+			}
+			return o.Run(cmd.Context())
+		},
+	}
+	o.applyOutput.addFlags(cmd)
+	return cmd
+}
+
+// Run validates and applies the Gateway and VirtualService.
+func (o *BookinfoExposeOptions) Run(ctx context.Context) error {
+	objs := bookinfo.GatewayObjects(o.Namespace)
+	if o.dryRun == apply.DryRunClient {
+		return o.report(o.IOStreams, objs)
+	}
+	dyn, err := o.dynamic()
+	if err != nil {
+		return err
+	}
+	return applyChecked(ctx, o.IOStreams, &o.applyOutput, dyn, objs)
+}
+
+// applyChecked runs the policy core over objs with the live cluster as the
+// inventory, prints warnings, refuses on errors (exit 1, nothing applied),
+// else applies and reports.
+func applyChecked(ctx context.Context, streams genericiooptions.IOStreams, out *applyOutput, dyn dynamic.Interface, objs []*unstructured.Unstructured) error {
+	findings, err := (&apply.Preflight{Client: dyn}).Check(ctx, objs)
+	for _, f := range findings {
+		if !f.IsError() {
+			fmt.Fprintln(streams.ErrOut, f.Text())
+		}
+	}
+	if err != nil {
+		if apply.IsRejected(err) {
+			return &ExitError{Code: ExitFailed, Err: err}
+		}
+		return err
+	}
+	applied, err := (&apply.Applier{Client: dyn, DryRun: out.dryRun}).ApplyAll(ctx, objs)
+	if rerr := out.report(streams, applied); rerr != nil {
+		return rerr
+	}
+	if err != nil {
+		return &ExitError{Code: ExitFailed, Err: err}
+	}
+	return nil
+}
+
+func newBookinfoURLCommand(configFlags *genericclioptions.ConfigFlags, streams genericiooptions.IOStreams) *cobra.Command {
+	o := newIngressURLOptions(configFlags, streams, "/productpage")
+	cmd := &cobra.Command{
+		Use:   "url",
+		Short: "Print Bookinfo's URL through the ingress gateway",
+		Long: `Print http://GATEWAY_URL/productpage, where GATEWAY_URL is the ingress gateway's
+load balancer address, else its external IPs, else a node's address and the
+http2 port's nodePort (see kubectl mesh ingress url).`,
+		Example: `  kubectl mesh bookinfo url
+  eval "$(kubectl mesh bookinfo url -o env)" && curl -s "http://$GATEWAY_URL/productpage" | grep -o "<title>.*</title>"
+  kubectl mesh bookinfo url --port-forward`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := o.Validate(); err != nil {
+				return err
+			}
+			return o.Run(cmd.Context())
+		},
+	}
+	o.addFlags(cmd)
+	return cmd
+}
+
+// BookinfoCheckOptions holds `kubectl mesh bookinfo check` flags.
+type BookinfoCheckOptions struct {
+	configFlags *genericclioptions.ConfigFlags
+	genericiooptions.IOStreams
+	URL     string
+	Gateway ingress.Options
+	Timeout time.Duration
+
+	client func() (kubernetes.Interface, error)
+}
+
+func newBookinfoCheckCommand(configFlags *genericclioptions.ConfigFlags, streams genericiooptions.IOStreams) *cobra.Command {
+	o := &BookinfoCheckOptions{configFlags: configFlags, IOStreams: streams, Gateway: ingress.DefaultOptions(), Timeout: 10 * time.Second}
+	cmd := &cobra.Command{
+		Use:   "check",
+		Short: "Fetch /productpage through the ingress gateway and check its title",
+		Long: `Fetch http://GATEWAY_URL/productpage (or --url) and check that the page title is
+"Simple Bookstore App". Exit 1 with the reason otherwise: no route on the
+gateway (404), no healthy upstream (503), a different page, or no answer.`,
+		Example: `  kubectl mesh bookinfo check
+  kubectl mesh bookinfo check --url http://127.0.0.1:8080/productpage`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if o.Timeout <= 0 {
+				return usageError("--timeout must be positive, not %s", o.Timeout)
+			}
+			return o.Run(cmd.Context())
+		},
+	}
+	cmd.Flags().StringVar(&o.URL, "url", "", "Page to check instead of the ingress gateway's /productpage")
+	cmd.Flags().DurationVar(&o.Timeout, "timeout", o.Timeout, "How long to wait for the page")
+	return cmd
+}
+
+// Run fetches the page.
+func (o *BookinfoCheckOptions) Run(ctx context.Context) error {
+	url := o.URL
+	if url == "" {
+		if o.client == nil {
+			o.client = func() (kubernetes.Interface, error) { return kubeClientFor(o.configFlags) }
+		}
+		client, err := o.client()
+		if err != nil {
+			return err
+		}
+		addr, err := ingress.Find(ctx, client, o.Gateway)
+		if err != nil {
+			return &ExitError{Code: ExitFailed, Err: err}
+		}
+		url = "http://" + addr.HostPort() + "/productpage"
+	}
+	ctx, cancel := context.WithTimeout(ctx, o.Timeout)
+	defer cancel()
+	if err := ingress.CheckPage(ctx, &http.Client{}, url, bookinfo.Title); err != nil {
+		fmt.Fprintf(o.Out, "✘ %s\n", url)
+		return &ExitError{Code: ExitFailed, Err: err}
+	}
+	fmt.Fprintf(o.Out, "✔ %s: %s\n", url, bookinfo.Title)
+	return nil
+}
+
+// BookinfoStatusOptions holds `kubectl mesh bookinfo status` flags.
+type BookinfoStatusOptions struct {
+	bookinfoCommon
+	Output string
+}
+
+func newBookinfoStatusCommand(configFlags *genericclioptions.ConfigFlags, streams genericiooptions.IOStreams) *cobra.Command {
+	o := &BookinfoStatusOptions{bookinfoCommon: bookinfoCommon{configFlags: configFlags, IOStreams: streams}}
+	cmd := &cobra.Command{
+		Use:   "status",
+		Short: "List Bookinfo's workloads with their readiness and sidecars",
+		Example: `  kubectl mesh bookinfo status -n bookinfo
+  kubectl mesh bookinfo status -o json`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := o.complete(); err != nil {
+				return err
+			}
+			if o.Output != "" && o.Output != "json" {
+				return usageError("--output must be json when given, not %q", o.Output)
+			}
+			return o.Run(cmd.Context())
+		},
+	}
+	cmd.Flags().StringVarP(&o.Output, "output", "o", "", "json for a machine-readable list")
+	return cmd
+}
+
+// BookinfoWorkloadStatus is one row of `bookinfo status`.
+type BookinfoWorkloadStatus struct {
+	Name      string `json:"name"`
+	Version   string `json:"version"`
+	Desired   int32  `json:"desired"`
+	Ready     int32  `json:"ready"`
+	Available int32  `json:"available"`
+	Pods      int    `json:"pods"`
+	Sidecars  int    `json:"sidecars"`
+}
+
+// Run lists the Deployments and their pods' sidecars.
+func (o *BookinfoStatusOptions) Run(ctx context.Context) error {
+	client, err := o.client()
+	if err != nil {
+		return err
+	}
+	sel := labels.Set{bookinfo.ManagedByLabel: bookinfo.ManagedBy, bookinfo.PartOfLabel: bookinfo.PartOf}.String()
+	deps, err := client.AppsV1().Deployments(o.Namespace).List(ctx, metav1.ListOptions{LabelSelector: sel})
+	if err != nil {
+		return fmt.Errorf("listing Bookinfo's Deployments in %s: %w", o.Namespace, err)
+	}
+	pods, err := client.CoreV1().Pods(o.Namespace).List(ctx, metav1.ListOptions{})
+	if err != nil {
+		return fmt.Errorf("listing pods in %s: %w", o.Namespace, err)
+	}
+	rows := make([]BookinfoWorkloadStatus, 0, len(deps.Items))
+	for _, d := range deps.Items {
+		row := BookinfoWorkloadStatus{Name: d.Name, Version: d.Spec.Template.Labels["version"], Ready: d.Status.ReadyReplicas, Available: d.Status.AvailableReplicas, Desired: 1}
+		if d.Spec.Replicas != nil {
+			row.Desired = *d.Spec.Replicas
+		}
+		if s, err := metav1.LabelSelectorAsSelector(d.Spec.Selector); err == nil && !s.Empty() {
+			for i := range pods.Items {
+				if pods.Items[i].DeletionTimestamp == nil && s.Matches(labels.Set(pods.Items[i].Labels)) {
+					row.Pods++
+					if hasSidecar(&pods.Items[i]) {
+						row.Sidecars++
+					}
+				}
+			}
+		}
+		rows = append(rows, row)
+	}
+	sort.Slice(rows, func(i, j int) bool { return rows[i].Name < rows[j].Name })
+	if o.Output == "json" {
+		b, err := json.MarshalIndent(map[string]any{"namespace": o.Namespace, "workloads": rows}, "", "  ")
+		if err != nil {
+			return err
+		}
+		_, err = fmt.Fprintf(o.Out, "%s\n", b)
+		return err
+	}
+	if len(rows) == 0 {
+		fmt.Fprintf(o.ErrOut, "No Bookinfo workloads in namespace %s (kubectl mesh bookinfo deploy -n %s)\n", o.Namespace, o.Namespace)
+		return &ExitError{Code: ExitFailed}
+	}
+	tw := tabwriter.NewWriter(o.Out, 0, 4, 3, ' ', 0)
+	fmt.Fprintln(tw, "DEPLOYMENT\tVERSION\tREADY\tAVAILABLE\tSIDECARS")
+	for _, r := range rows {
+		fmt.Fprintf(tw, "%s\t%s\t%d/%d\t%d\t%d/%d\n", r.Name, r.Version, r.Ready, r.Desired, r.Available, r.Sidecars, r.Pods)
+	}
+	return tw.Flush()
+}
+
+// BookinfoCleanupOptions holds `kubectl mesh bookinfo cleanup` flags.
+type BookinfoCleanupOptions struct {
+	bookinfoCommon
+	DryRunFlag string
+	dryRun     apply.DryRun
+}
+
+func newBookinfoCleanupCommand(configFlags *genericclioptions.ConfigFlags, streams genericiooptions.IOStreams) *cobra.Command {
+	o := &BookinfoCleanupOptions{bookinfoCommon: bookinfoCommon{configFlags: configFlags, IOStreams: streams}}
+	cmd := &cobra.Command{
+		Use:   "cleanup",
+		Short: "Delete everything kubectl mesh created for Bookinfo",
+		Long: `Delete Bookinfo's Deployments, Services, ServiceAccounts, Gateway and
+VirtualService (the objects labelled app.kubernetes.io/managed-by=kubectl-mesh
+and app.kubernetes.io/part-of=bookinfo), plus the VirtualServices and
+DestinationRules kubectl mesh made for Bookinfo's services (canary, resilience).
+Objects created by hand are left alone. The namespace stays.`,
+		Example: `  kubectl mesh bookinfo cleanup -n bookinfo
+  kubectl mesh bookinfo cleanup --dry-run=server`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := o.complete(); err != nil {
+				return err
+			}
+			d, err := apply.ParseDryRun(o.DryRunFlag)
+			if err != nil {
+				return usageError("%v", err)
+			}
+			o.dryRun = d
+			return o.Run(cmd.Context())
+		},
+	}
+	cmd.Flags().StringVar(&o.DryRunFlag, "dry-run", "none", "none, client (list only) or server (the API server checks, nothing is deleted)")
+	cmd.Flags().Lookup("dry-run").NoOptDefVal = "client"
+	return cmd
+}
+
+// cleanupResources are deleted in this order: traffic config first, so no
+// route points at a Service that is already gone.
+var cleanupResources = []schema.GroupVersionResource{
+	{Group: policies.IstioNetworkingGroup, Version: "v1", Resource: "virtualservices"},
+	{Group: policies.IstioNetworkingGroup, Version: "v1", Resource: "destinationrules"},
+	{Group: policies.IstioNetworkingGroup, Version: "v1", Resource: "gateways"},
+	{Group: "apps", Version: "v1", Resource: "deployments"},
+	{Version: "v1", Resource: "services"},
+	{Version: "v1", Resource: "serviceaccounts"},
+}
+
+// Run deletes the objects.
+func (o *BookinfoCleanupOptions) Run(ctx context.Context) error {
+	dyn, err := o.dynamic()
+	if err != nil {
+		return err
+	}
+	managed := labels.Set{bookinfo.ManagedByLabel: bookinfo.ManagedBy}.String()
+	deleted := 0
+	for _, gvr := range cleanupResources {
+		list, err := dyn.Resource(gvr).Namespace(o.Namespace).List(ctx, metav1.ListOptions{LabelSelector: managed})
+		if apierrors.IsNotFound(err) {
+			continue // Istio's CRDs are not installed
+		}
+		if err != nil {
+			return fmt.Errorf("listing %s in %s: %w", gvr.Resource, o.Namespace, err)
+		}
+		for i := range list.Items {
+			obj := &list.Items[i]
+			if !o.belongsToBookinfo(obj) {
+				continue
+			}
+			if o.dryRun != apply.DryRunClient {
+				opts := metav1.DeleteOptions{}
+				if o.dryRun == apply.DryRunServer {
+					opts.DryRun = []string{metav1.DryRunAll}
+				}
+				if err := dyn.Resource(gvr).Namespace(o.Namespace).Delete(ctx, obj.GetName(), opts); err != nil && !apierrors.IsNotFound(err) {
+					return &ExitError{Code: ExitFailed, Err: fmt.Errorf("deleting %s: %w", kindRef(obj), err)}
+				}
+			}
+			deleted++
+			fmt.Fprintf(o.Out, "%s deleted%s\n", kindRef(obj), o.dryRun.Suffix())
+		}
+	}
+	if deleted == 0 {
+		fmt.Fprintf(o.ErrOut, "No Bookinfo objects made by kubectl mesh in namespace %s\n", o.Namespace)
+	}
+	return nil
+}
+
+// belongsToBookinfo: Bookinfo's own objects carry part-of=bookinfo; the
+// traffic config other commands made for its services is recognised by
+// the hosts it is about.
+func (o *BookinfoCleanupOptions) belongsToBookinfo(obj *unstructured.Unstructured) bool {
+	if obj.GetLabels()[bookinfo.PartOfLabel] == bookinfo.PartOf {
+		return true
+	}
+	var hosts []string
+	switch obj.GetKind() {
+	case policies.KindDestinationRule:
+		h, _, _ := unstructured.NestedString(obj.Object, "spec", "host")
+		hosts = append(hosts, h)
+	case policies.KindVirtualService:
+		hs, _, _ := unstructured.NestedStringSlice(obj.Object, "spec", "hosts")
+		hosts = append(hosts, hs...)
+	default:
+		return false
+	}
+	for _, h := range hosts {
+		fqdn := policies.ResolveHost(h, o.Namespace, policies.DefaultClusterDomain)
+		for _, svc := range bookinfo.Services {
+			if fqdn == svc+"."+o.Namespace+".svc."+policies.DefaultClusterDomain {
+				return true
+			}
+		}
+	}
+	return false
+}

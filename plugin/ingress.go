@@ -1,0 +1,147 @@
+package plugin
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+
+	"github.com/spf13/cobra"
+	"k8s.io/cli-runtime/pkg/genericclioptions"
+	"k8s.io/cli-runtime/pkg/genericiooptions"
+	"k8s.io/client-go/kubernetes"
+
+	"github.com/kubectl-mesh/kubectl-mesh/plugin/ingress"
+)
+
+// IngressURLOptions holds the flags of `kubectl mesh ingress url` and
+// `kubectl mesh bookinfo url`, which differ only in the path they print.
+type IngressURLOptions struct {
+	configFlags *genericclioptions.ConfigFlags
+	genericiooptions.IOStreams
+
+	Gateway     ingress.Options
+	PortForward bool
+	LocalPort   int
+	Output      string
+	// Path is appended to the printed URL (/productpage for Bookinfo).
+	Path string
+
+	client func() (kubernetes.Interface, error)
+}
+
+func newIngressURLOptions(configFlags *genericclioptions.ConfigFlags, streams genericiooptions.IOStreams, path string) *IngressURLOptions {
+	return &IngressURLOptions{configFlags: configFlags, IOStreams: streams, Gateway: ingress.DefaultOptions(), Path: path, Output: "url"}
+}
+
+func (o *IngressURLOptions) addFlags(cmd *cobra.Command) {
+	f := cmd.Flags()
+	f.StringVar(&o.Gateway.Namespace, "gateway-namespace", o.Gateway.Namespace, "Namespace of the ingress gateway's Service")
+	f.StringVar(&o.Gateway.Service, "gateway-service", o.Gateway.Service, "Name of the ingress gateway's Service")
+	f.StringVar(&o.Gateway.Selector, "gateway-selector", o.Gateway.Selector, "Labels that find the gateway's Service when none has --gateway-service's name")
+	f.StringVar(&o.Gateway.PortName, "port-name", o.Gateway.PortName, "Service port to reach: http2 for HTTP, https for TLS")
+	f.BoolVar(&o.PortForward, "port-forward", false, "Forward a local port to a gateway pod instead, and keep it open until interrupted")
+	f.IntVar(&o.LocalPort, "local-port", 0, "Local port of --port-forward (0 picks a free one)")
+	f.StringVarP(&o.Output, "output", "o", o.Output, "url, env (export GATEWAY_URL=host:port) or json")
+}
+
+// Validate checks the flags.
+func (o *IngressURLOptions) Validate() error {
+	switch o.Output {
+	case "url", "env", "json":
+	default:
+		return usageError("--output must be url, env or json, not %q", o.Output)
+	}
+	if o.LocalPort < 0 || o.LocalPort > 65535 {
+		return usageError("--local-port must be between 0 and 65535, not %d", o.LocalPort)
+	}
+	if o.LocalPort != 0 && !o.PortForward {
+		return usageError("--local-port only goes with --port-forward")
+	}
+	return nil
+}
+
+// Run finds the address (or opens the tunnel) and prints it.
+func (o *IngressURLOptions) Run(ctx context.Context) error {
+	if o.client == nil {
+		o.client = func() (kubernetes.Interface, error) { return kubeClientFor(o.configFlags) }
+	}
+	client, err := o.client()
+	if err != nil {
+		return err
+	}
+	if !o.PortForward {
+		addr, err := ingress.Find(ctx, client, o.Gateway)
+		if err != nil {
+			return &ExitError{Code: ExitFailed, Err: err}
+		}
+		return o.print(addr)
+	}
+	config, err := o.configFlags.ToRESTConfig()
+	if err != nil {
+		return fmt.Errorf("loading kubeconfig: %w", err)
+	}
+	addr, done, err := ingress.Forward(ctx, config, client, o.Gateway, o.LocalPort, o.ErrOut)
+	if err != nil {
+		return &ExitError{Code: ExitFailed, Err: err}
+	}
+	if err := o.print(addr); err != nil {
+		return err
+	}
+	fmt.Fprintf(o.ErrOut, "Forwarding %s to %s; press Ctrl-C to stop\n", addr.HostPort(), addr.Source)
+	if err := <-done; err != nil {
+		return fmt.Errorf("port-forward: %w", err)
+	}
+	return nil
+}
+
+func (o *IngressURLOptions) print(addr ingress.Address) error {
+	url := "http://" + addr.HostPort() + o.Path
+	switch o.Output {
+	case "env":
+		_, err := fmt.Fprintf(o.Out, "export GATEWAY_URL=%s\n", addr.HostPort())
+		return err
+	case "json":
+		b, err := json.MarshalIndent(map[string]any{
+			"host": addr.Host, "port": addr.Port, "source": addr.Source, "service": addr.Service,
+			"gatewayURL": addr.HostPort(), "url": url,
+		}, "", "  ")
+		if err != nil {
+			return err
+		}
+		_, err = fmt.Fprintf(o.Out, "%s\n", b)
+		return err
+	}
+	_, err := fmt.Fprintln(o.Out, url)
+	return err
+}
+
+func newIngressCommand(configFlags *genericclioptions.ConfigFlags, streams genericiooptions.IOStreams) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "ingress",
+		Short: "Find the address of Istio's ingress gateway",
+	}
+	o := newIngressURLOptions(configFlags, streams, "")
+	url := &cobra.Command{
+		Use:   "url",
+		Short: "Print the ingress gateway's external address",
+		Long: `Print the address clients outside the cluster reach Istio's ingress gateway at:
+the Service's load balancer IP or hostname; else its external IPs; else (a
+load balancer still pending, or a NodePort Service) a node's address with the
+nodePort of the http2 port, preferring a node that runs a gateway pod and its
+external IP. --port-forward opens a local port to a gateway pod instead.`,
+		Example: `  kubectl mesh ingress url
+  eval "$(kubectl mesh ingress url -o env)" && curl -s "http://$GATEWAY_URL/productpage"
+  kubectl mesh ingress url --port-name https
+  kubectl mesh ingress url --port-forward --local-port 8080`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := o.Validate(); err != nil {
+				return err
+			}
+			return o.Run(cmd.Context())
+		},
+	}
+	o.addFlags(url)
+	cmd.AddCommand(url)
+	return cmd
+}
