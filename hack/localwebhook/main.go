@@ -9,7 +9,6 @@ import (
 	"context"
 	"flag"
 	"fmt"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -37,15 +36,6 @@ func main() {
 	}
 }
 
-func freePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, err
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
-}
-
 func run(kubeconfig, bin, dir, name string) error {
 	if dir == "" {
 		return fmt.Errorf("-dir is required")
@@ -56,11 +46,11 @@ func run(kubeconfig, bin, dir, name string) error {
 	if err != nil {
 		return err
 	}
-	port, err := freePort()
+	port, err := harness.FreePort()
 	if err != nil {
 		return err
 	}
-	health, err := freePort()
+	health, err := harness.FreePort()
 	if err != nil {
 		return err
 	}

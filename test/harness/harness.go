@@ -98,3 +98,13 @@ func WebhookConfiguration(name, url string, caBundle []byte, policy admissionreg
 		}},
 	}
 }
+
+// FreePort returns a loopback port nothing listens on at the moment.
+func FreePort() (int, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, fmt.Errorf("reserving a loopback port: %w", err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port, nil
+}
