@@ -46,6 +46,9 @@ configuration offline (in CI) with the same policies the admission webhook runs.
 		newInjectCommand(configFlags, streams),
 		newWebhookCommand(configFlags, streams),
 		newLoadCommand(configFlags, streams),
+		newInstallCommand(configFlags, streams),
+		newUninstallCommand(configFlags, streams),
+		newMeshStatusCommand(configFlags, streams),
 	)
 	return &RootCommand{Command: cmd, started: &started}
 }
