@@ -95,6 +95,8 @@ KC
       case "$f" in */kustomization.yaml) ;; *) stages+=(--config "$f") ;; esac
     done
   done
+  # Ours: images tagged does-not-exist... wait in ImagePullBackOff.
+  stages+=(--config "$ROOT/hack/sim/stage-image-pull-backoff.yaml")
   start kwok "$tools/kwok" --kubeconfig "$KUBECONFIG_FILE" --manage-all-nodes=true \
     --server-address "127.0.0.1:$KWOK_PORT" "${stages[@]}"
   $kubectl apply -f - > /dev/null <<NODE
@@ -109,6 +111,9 @@ status:
   allocatable: {cpu: "32", memory: 256Gi, pods: "256"}
   capacity: {cpu: "32", memory: 256Gi, pods: "256"}
 NODE
+  # Istio's sidecar injector, emulated inside the API server (it cannot
+  # call the webhook istiod serves): docs/simulated-cluster.md.
+  $kubectl apply --server-side --field-manager sim -f "$ROOT/hack/sim/sidecar-injector.yaml" > /dev/null
   wait_for "node sim-node-0 Ready" "$kubectl wait --for=condition=Ready node/sim-node-0 --timeout=1s"
   wait_for "the default ServiceAccount" "$kubectl get serviceaccount default"
   log "ready: export KUBECONFIG=$KUBECONFIG_FILE"

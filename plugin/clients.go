@@ -3,6 +3,7 @@ package plugin
 import (
 	"fmt"
 
+	"helm.sh/helm/v3/pkg/action"
 	"k8s.io/cli-runtime/pkg/genericclioptions"
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/kubernetes"
@@ -35,4 +36,24 @@ func namespaceFor(f *genericclioptions.ConfigFlags) (string, error) {
 		return "", fmt.Errorf("reading the namespace from kubeconfig: %w", err)
 	}
 	return ns, nil
+}
+
+// clusterAccess reaches the cluster for the commands that manage Helm
+// releases; defaults builds each from kubectl's flags, tests set their own.
+type clusterAccess struct {
+	actionConfig  func(namespace string) (*action.Configuration, error)
+	kubeClient    func() (kubernetes.Interface, error)
+	dynamicClient func() (dynamic.Interface, error)
+}
+
+func (c *clusterAccess) defaults(f *genericclioptions.ConfigFlags) {
+	if c.actionConfig == nil {
+		c.actionConfig = func(ns string) (*action.Configuration, error) { return helmConfig(f, ns) }
+	}
+	if c.kubeClient == nil {
+		c.kubeClient = func() (kubernetes.Interface, error) { return kubeClientFor(f) }
+	}
+	if c.dynamicClient == nil {
+		c.dynamicClient = func() (dynamic.Interface, error) { return dynamicClientFor(f) }
+	}
 }

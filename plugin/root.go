@@ -48,6 +48,9 @@ configuration offline (in CI) with the same policies the admission webhook runs.
 		newLoadCommand(configFlags, streams),
 		newBookinfoCommand(configFlags, streams),
 		newIngressCommand(configFlags, streams),
+		newInstallCommand(configFlags, streams),
+		newUninstallCommand(configFlags, streams),
+		newMeshStatusCommand(configFlags, streams),
 	)
 	return &RootCommand{Command: cmd, started: &started}
 }

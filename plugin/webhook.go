@@ -3,7 +3,6 @@ package plugin
 import (
 	"context"
 	"crypto/x509"
-	"encoding/json"
 	"encoding/pem"
 	"errors"
 	"fmt"
@@ -19,17 +18,11 @@ import (
 	"golang.org/x/term"
 	"helm.sh/helm/v3/pkg/action"
 	"helm.sh/helm/v3/pkg/chart"
-	"helm.sh/helm/v3/pkg/chartutil"
-	"helm.sh/helm/v3/pkg/kube"
-	kubefake "helm.sh/helm/v3/pkg/kube/fake"
 	"helm.sh/helm/v3/pkg/release"
-	"helm.sh/helm/v3/pkg/storage"
 	"helm.sh/helm/v3/pkg/storage/driver"
-	"helm.sh/helm/v3/pkg/strvals"
 	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
@@ -38,12 +31,11 @@ import (
 	"k8s.io/apimachinery/pkg/util/validation"
 	"k8s.io/cli-runtime/pkg/genericclioptions"
 	"k8s.io/cli-runtime/pkg/genericiooptions"
-	corev1ac "k8s.io/client-go/applyconfigurations/core/v1"
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/kubernetes"
-	"sigs.k8s.io/yaml"
 
 	"github.com/kubectl-mesh/kubectl-mesh/charts"
+	"github.com/kubectl-mesh/kubectl-mesh/plugin/helmrelease"
 )
 
 // The release `kubectl mesh webhook` manages, and what the chart names.
@@ -53,13 +45,10 @@ const (
 	// WebhookName is the one webhook of the chart's configuration.
 	WebhookName = "validate.mesh.kubectl-mesh.io"
 	// FieldManager is kubectl-mesh's server-side apply field manager.
-	FieldManager = "kubectl-mesh"
+	FieldManager = helmrelease.FieldManager
 	// dryRunKubeVersion is the Kubernetes version `--dry-run=client`
 	// renders for.
-	dryRunKubeVersion = "v1.37.2"
-	// helmDriver stores releases as Secrets in the release namespace, as
-	// the helm CLI does by default.
-	helmDriver = "secret"
+	dryRunKubeVersion = helmrelease.DryRunKubeVersion
 	// webhookSelector finds the release's objects (the chart's labels).
 	webhookSelector = "app.kubernetes.io/instance=" + WebhookRelease + ",app.kubernetes.io/part-of=kubectl-mesh"
 	// breakGlassLabel=disabled on a namespace keeps the webhook out of it.
@@ -88,19 +77,9 @@ repository is needed. The release is mesh-webhook in the namespace
 	return cmd
 }
 
-// helmConfig is the Helm action configuration of the release namespace,
-// on the plugin's kubeconfig flags, storing releases in Secrets.
+// helmConfig is the Helm action configuration of the release namespace.
 func helmConfig(configFlags *genericclioptions.ConfigFlags, namespace string) (*action.Configuration, error) {
-	cfg := new(action.Configuration)
-	if err := cfg.Init(configFlags, namespace, helmDriver, func(string, ...any) {}); err != nil {
-		return nil, err
-	}
-	// Objects without a namespace go to the release namespace, whatever
-	// -n says (it names the namespace of other commands).
-	if kc, ok := cfg.KubeClient.(*kube.Client); ok {
-		kc.Namespace = namespace
-	}
-	return cfg, nil
+	return helmrelease.Config(configFlags, namespace)
 }
 
 func validateReleaseNamespace(ns string) error {
@@ -227,59 +206,13 @@ func (o *WebhookInstallOptions) Complete() error {
 	return nil
 }
 
-// readValues merges -f files in order, then each --set, as helm does.
-// Unreadable files and malformed --set are usage errors.
+// readValues merges -f files and --set values; any error is bad input.
 func readValues(stdin io.Reader, files, sets []string) (map[string]any, error) {
-	base := map[string]any{}
-	for _, path := range files {
-		var data []byte
-		var err error
-		if path == "-" {
-			if stdin == nil {
-				return nil, usageError("-f -: no standard input")
-			}
-			data, err = io.ReadAll(stdin)
-		} else {
-			data, err = os.ReadFile(path)
-		}
-		if err != nil {
-			return nil, usageError("reading values: %v", err)
-		}
-		vals, err := chartutil.ReadValues(data)
-		if err != nil {
-			return nil, usageError("values file %s: %v", path, err)
-		}
-		mergeValues(base, vals)
-	}
-	for _, s := range sets {
-		if err := strvals.ParseInto(s, base); err != nil {
-			return nil, usageError("--set %s: %v", s, err)
-		}
-	}
-	return base, nil
-}
-
-// mergeValues merges src into dst; maps merge, anything else replaces.
-func mergeValues(dst, src map[string]any) {
-	for k, v := range src {
-		if vm, ok := v.(map[string]any); ok {
-			if dm, ok := dst[k].(map[string]any); ok {
-				mergeValues(dm, vm)
-				continue
-			}
-		}
-		dst[k] = v
-	}
-}
-
-func dryRunCapabilities() *chartutil.Capabilities {
-	caps := chartutil.DefaultCapabilities.Copy()
-	kv, err := chartutil.ParseKubeVersion(dryRunKubeVersion)
+	vals, err := helmrelease.ReadValues(stdin, files, sets)
 	if err != nil {
-		panic(err)
+		return nil, &ExitError{Code: ExitUsage, Err: err}
 	}
-	caps.KubeVersion = *kv
-	return caps
+	return vals, nil
 }
 
 // Validate checks the flags, and the values against the chart's schema.
@@ -294,10 +227,7 @@ func (o *WebhookInstallOptions) Validate() error {
 		return usageError("--timeout must be positive")
 	}
 	if o.chart != nil {
-		_, err := chartutil.ToRenderValues(o.chart, o.values, chartutil.ReleaseOptions{
-			Name: WebhookRelease, Namespace: o.ReleaseNamespace, IsInstall: true,
-		}, dryRunCapabilities())
-		if err != nil {
+		if err := helmrelease.CheckValues(o.chart, WebhookRelease, o.ReleaseNamespace, o.values); err != nil {
 			return usageError("invalid values: %v", err)
 		}
 	}
@@ -325,93 +255,40 @@ func (o *WebhookInstallOptions) Run(ctx context.Context) error {
 	return o.print(rel, verb)
 }
 
-// renderClientOnly is `helm template`: an Install in client-only dry-run
-// mode, on in-memory storage, with no cluster at all.
-func (o *WebhookInstallOptions) renderClientOnly(ctx context.Context) (*release.Release, error) {
-	mem := driver.NewMemory()
-	mem.SetNamespace(o.ReleaseNamespace)
-	cfg := &action.Configuration{
-		Releases:     storage.Init(mem),
-		KubeClient:   &kubefake.PrintingKubeClient{Out: io.Discard},
-		Capabilities: dryRunCapabilities(),
-		Log:          func(string, ...any) {},
+func (o *WebhookInstallOptions) spec() helmrelease.Spec {
+	return helmrelease.Spec{
+		Name: WebhookRelease, Namespace: o.ReleaseNamespace, Chart: o.chart, Values: o.values,
+		Wait: o.Wait, Timeout: o.Timeout, DryRun: o.DryRun,
 	}
-	inst := o.newInstall(cfg)
-	inst.DryRun = true
-	inst.DryRunOption = "client"
-	inst.ClientOnly = true
-	inst.KubeVersion = &dryRunCapabilities().KubeVersion
-	rel, err := inst.RunWithContext(ctx, o.chart, o.values)
+}
+
+// renderClientOnly is `helm template`: no cluster at all.
+func (o *WebhookInstallOptions) renderClientOnly(ctx context.Context) (*release.Release, error) {
+	rel, err := helmrelease.Render(ctx, o.spec())
 	if err != nil {
 		return nil, fmt.Errorf("rendering the mesh-webhook chart: %w", err)
 	}
 	return rel, nil
 }
 
-func (o *WebhookInstallOptions) newInstall(cfg *action.Configuration) *action.Install {
-	inst := action.NewInstall(cfg)
-	inst.ReleaseName = WebhookRelease
-	inst.Namespace = o.ReleaseNamespace
-	inst.Wait = o.Wait
-	inst.Timeout = o.Timeout
-	return inst
-}
-
-// installOrUpgrade is `helm upgrade --install`: an Upgrade when the
-// release has a history, an Install (after creating the namespace)
-// when it has none.
+// installOrUpgrade is `helm upgrade --install`, creating the release
+// namespace before a first install.
 func (o *WebhookInstallOptions) installOrUpgrade(ctx context.Context) (*release.Release, string, error) {
 	cfg, err := o.actionConfig(o.ReleaseNamespace)
 	if err != nil {
 		return nil, "", fmt.Errorf("connecting to the cluster: %w", err)
 	}
-	dry := o.DryRun == "server"
-	hist := action.NewHistory(cfg)
-	hist.Max = 1
-	_, err = hist.Run(WebhookRelease)
-	switch {
-	case errors.Is(err, driver.ErrReleaseNotFound):
-		if !dry {
-			if err := o.ensureNamespace(ctx); err != nil {
-				return nil, "", err
-			}
-		}
-		inst := o.newInstall(cfg)
-		if dry {
-			inst.DryRun = true
-			inst.DryRunOption = "server"
-		}
-		rel, err := inst.RunWithContext(ctx, o.chart, o.values)
-		if err != nil {
-			return nil, "", fmt.Errorf("installing mesh-webhook: %w", err)
-		}
-		return rel, pick(dry, "would be installed", "installed"), nil
-	case err != nil:
-		return nil, "", fmt.Errorf("reading the mesh-webhook release: %w", err)
-	}
-	up := action.NewUpgrade(cfg)
-	up.Namespace = o.ReleaseNamespace
-	up.Install = true
-	up.Wait = o.Wait
-	up.Timeout = o.Timeout
-	up.ResetValues = true
-	up.MaxHistory = 10
-	if dry {
-		up.DryRun = true
-		up.DryRunOption = "server"
-	}
-	rel, err := up.RunWithContext(ctx, WebhookRelease, o.chart, o.values)
+	spec := o.spec()
+	spec.BeforeInstall = o.ensureNamespace
+	rel, outcome, err := helmrelease.Apply(ctx, cfg, spec)
 	if err != nil {
-		return nil, "", fmt.Errorf("upgrading mesh-webhook: %w", err)
+		return nil, "", err
 	}
-	return rel, pick(dry, "would be upgraded", "upgraded"), nil
-}
-
-func pick(cond bool, yes, no string) string {
-	if cond {
-		return yes
+	verb := string(outcome)
+	if o.DryRun == "server" {
+		verb = "would be " + verb
 	}
-	return no
+	return rel, verb, nil
 }
 
 // ensureNamespace creates the release namespace when it does not exist.
@@ -420,18 +297,13 @@ func (o *WebhookInstallOptions) ensureNamespace(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("connecting to the cluster: %w", err)
 	}
-	_, err = client.CoreV1().Namespaces().Get(ctx, o.ReleaseNamespace, metav1.GetOptions{})
-	if err == nil {
-		return nil
+	created, err := helmrelease.EnsureNamespace(ctx, client, o.ReleaseNamespace, map[string]string{"app.kubernetes.io/part-of": "kubectl-mesh"})
+	if err != nil {
+		return err
 	}
-	if !apierrors.IsNotFound(err) {
-		return fmt.Errorf("reading namespace %s: %w", o.ReleaseNamespace, err)
+	if created {
+		fmt.Fprintf(o.ErrOut, "namespace/%s created\n", o.ReleaseNamespace)
 	}
-	ns := corev1ac.Namespace(o.ReleaseNamespace).WithLabels(map[string]string{"app.kubernetes.io/part-of": "kubectl-mesh"})
-	if _, err := client.CoreV1().Namespaces().Apply(ctx, ns, metav1.ApplyOptions{FieldManager: FieldManager}); err != nil {
-		return fmt.Errorf("creating namespace %s: %w", o.ReleaseNamespace, err)
-	}
-	fmt.Fprintf(o.ErrOut, "namespace/%s created\n", o.ReleaseNamespace)
 	return nil
 }
 
@@ -458,58 +330,14 @@ func (o *WebhookInstallOptions) print(rel *release.Release, verb string) error {
 	return nil
 }
 
-// releaseManifest is what the release applies: its manifest and hooks.
-func releaseManifest(rel *release.Release) string {
-	var b strings.Builder
-	b.WriteString(strings.TrimSpace(rel.Manifest))
-	for _, h := range rel.Hooks {
-		b.WriteString("\n---\n# Source: " + h.Path + "\n" + strings.TrimSpace(h.Manifest))
-	}
-	return strings.TrimSpace(b.String()) + "\n"
-}
+func releaseManifest(rel *release.Release) string { return helmrelease.Manifest(rel) }
 
-var docSeparator = regexp.MustCompile(`(?m)^---[ \t]*$`)
-
-// manifestObjects decodes a multi-document manifest, in order.
 func manifestObjects(manifest string) ([]*unstructured.Unstructured, error) {
-	var out []*unstructured.Unstructured
-	for _, doc := range docSeparator.Split(manifest, -1) {
-		var m map[string]any
-		if err := yaml.Unmarshal([]byte(doc), &m); err != nil {
-			return nil, fmt.Errorf("reading the rendered manifest: %w", err)
-		}
-		if len(m) == 0 {
-			continue
-		}
-		out = append(out, &unstructured.Unstructured{Object: m})
-	}
-	return out, nil
+	return helmrelease.Objects(manifest)
 }
 
-// printManifest prints the objects as YAML documents, or as one JSON List.
 func printManifest(w io.Writer, manifest, format string) error {
-	if format == "yaml" {
-		s := strings.TrimSpace(manifest)
-		if !strings.HasPrefix(s, "---") {
-			s = "---\n" + s
-		}
-		_, err := fmt.Fprintln(w, s)
-		return err
-	}
-	objs, err := manifestObjects(manifest)
-	if err != nil {
-		return err
-	}
-	items := make([]any, len(objs))
-	for i, obj := range objs {
-		items[i] = obj.Object
-	}
-	b, err := json.MarshalIndent(map[string]any{"apiVersion": "v1", "kind": "List", "items": items, "metadata": map[string]any{}}, "", "    ")
-	if err != nil {
-		return err
-	}
-	_, err = fmt.Fprintln(w, string(b))
-	return err
+	return helmrelease.Print(w, manifest, format)
 }
 
 // -------------------------------------------------------------- uninstall

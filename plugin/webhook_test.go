@@ -20,8 +20,6 @@ import (
 	"time"
 
 	"helm.sh/helm/v3/pkg/action"
-	"helm.sh/helm/v3/pkg/chartutil"
-	kubefake "helm.sh/helm/v3/pkg/kube/fake"
 	"helm.sh/helm/v3/pkg/storage"
 	"helm.sh/helm/v3/pkg/storage/driver"
 	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
@@ -40,6 +38,8 @@ import (
 	kubernetesfake "k8s.io/client-go/kubernetes/fake"
 	k8stesting "k8s.io/client-go/testing"
 	"sigs.k8s.io/yaml"
+
+	"github.com/kubectl-mesh/kubectl-mesh/plugin/helmrelease"
 )
 
 // noCluster makes sure a command never reaches for a cluster.
@@ -304,18 +304,8 @@ func TestWebhookUnknownSubcommand(t *testing.T) {
 // fakeHelm is an in-memory Helm configuration over a printing kube client:
 // releases are stored, nothing is applied.
 func fakeHelm() (func(string) (*action.Configuration, error), *storage.Storage) {
-	mem := driver.NewMemory()
-	mem.SetNamespace(DefaultWebhookNamespace)
-	store := storage.Init(mem)
-	kv, _ := chartutil.ParseKubeVersion(dryRunKubeVersion)
-	caps := chartutil.DefaultCapabilities.Copy()
-	caps.KubeVersion = *kv
-	return func(string) (*action.Configuration, error) {
-		return &action.Configuration{
-			Releases: store, KubeClient: &kubefake.PrintingKubeClient{Out: io.Discard},
-			Capabilities: caps, Log: func(string, ...any) {},
-		}, nil
-	}, store
+	cfg := helmrelease.MemoryConfig(DefaultWebhookNamespace, io.Discard)
+	return func(string) (*action.Configuration, error) { return cfg, nil }, cfg.Releases
 }
 
 func TestWebhookInstallUpgradeUninstall(t *testing.T) {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 
@@ -17,6 +18,9 @@ import (
 // maxPodsExplained bounds the pods explained per workload: the first few
 // tell the story.
 const maxPodsExplained = 3
+
+// revisionAnnotation numbers a Deployment's ReplicaSets, newest highest.
+const revisionAnnotation = "deployment.kubernetes.io/revision"
 
 // NotReadyError is Wait's answer when its context ended before every
 // workload was ready.
@@ -80,6 +84,15 @@ func explain(ctx context.Context, client kubernetes.Interface, pending []Ref) er
 			nr.Reasons = []string{err.Error()}
 			e.Workloads = append(e.Workloads, nr)
 			continue
+		}
+		if st.Found && ref.Kind == Deployment {
+			// During a rollout the ready replicas may all be old ones:
+			// count those of the newest ReplicaSet.
+			if d, err := client.AppsV1().Deployments(ref.Namespace).Get(rctx, ref.Name, metav1.GetOptions{}); err == nil {
+				if rs := newestReplicaSet(ownedReplicaSets(rctx, client, d)); rs != nil {
+					nr.Ready = min(rs.Status.ReadyReplicas, nr.Desired)
+				}
+			}
 		}
 		if st.Found {
 			if _, ok := events[ref.Namespace]; !ok {
@@ -197,6 +210,22 @@ func ownedReplicaSets(ctx context.Context, client kubernetes.Interface, d *appsv
 		}
 	}
 	return out
+}
+
+// newestReplicaSet is the ReplicaSet of the Deployment's latest revision.
+func newestReplicaSet(rss []appsv1.ReplicaSet) *appsv1.ReplicaSet {
+	var newest *appsv1.ReplicaSet
+	best := int64(-1)
+	for i := range rss {
+		rev, err := strconv.ParseInt(rss[i].Annotations[revisionAnnotation], 10, 64)
+		if err != nil {
+			continue
+		}
+		if rev > best {
+			best, newest = rev, &rss[i]
+		}
+	}
+	return newest
 }
 
 func podReady(p *corev1.Pod) bool {

@@ -194,3 +194,24 @@ func TestStatusListsBySelector(t *testing.T) {
 		t.Errorf("Status(app=istiod) = %+v, %v", one, err)
 	}
 }
+
+func TestRolloutCountsTheNewReplicaSet(t *testing.T) {
+	d := deployment("istiod", 1, appsv1.DeploymentStatus{ObservedGeneration: 2, Replicas: 2, UpdatedReplicas: 1, ReadyReplicas: 1, AvailableReplicas: 1})
+	rs := func(name, rev string, ready int32) *appsv1.ReplicaSet {
+		return &appsv1.ReplicaSet{
+			ObjectMeta: metav1.ObjectMeta{
+				Name: name, Namespace: ns, UID: types.UID("uid-" + name), Labels: map[string]string{"app": "istiod"},
+				Annotations:     map[string]string{"deployment.kubernetes.io/revision": rev},
+				OwnerReferences: []metav1.OwnerReference{{APIVersion: "apps/v1", Kind: "Deployment", Name: "istiod", UID: d.UID, Controller: new(true)}},
+			},
+			Status: appsv1.ReplicaSetStatus{ReadyReplicas: ready},
+		}
+	}
+	client := fake.NewClientset(d, rs("istiod-old", "1", 1), rs("istiod-new", "2", 0))
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	err := wait(ctx, client, []Ref{{Deployment, ns, "istiod"}}, nil, time.Millisecond)
+	if err == nil || !strings.HasPrefix(err.Error(), "Deployment/istio-system/istiod: 0/1 ready") {
+		t.Errorf("err = %v, want the new ReplicaSet's 0/1", err)
+	}
+}

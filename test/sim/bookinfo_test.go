@@ -3,12 +3,10 @@ package sim
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"net"
 	"net/http"
 	"net/http/httptest"
-	"os/exec"
 	"strconv"
 	"strings"
 	"testing"
@@ -23,17 +21,6 @@ var (
 	gvrVirtualService = schema.GroupVersionResource{Group: "networking.istio.io", Version: "v1", Resource: "virtualservices"}
 	gvrGateway        = schema.GroupVersionResource{Group: "networking.istio.io", Version: "v1", Resource: "gateways"}
 )
-
-func exitCode(err error) int {
-	var ee *exec.ExitError
-	if errors.As(err, &ee) {
-		return ee.ExitCode()
-	}
-	if err == nil {
-		return 0
-	}
-	return -1
-}
 
 // TestBookinfoWorkflow follows steps 3 to 7 of the hand-made workflow:
 // deploy with injection, status, expose, find the URL, check it, clean up.

@@ -237,3 +237,15 @@ func (c *simCluster) namespace(t testing.TB, name string) string {
 	})
 	return name
 }
+
+// exitCode is a command's exit status: -1 when it did not run.
+func exitCode(err error) int {
+	var ee *exec.ExitError
+	if errors.As(err, &ee) {
+		return ee.ExitCode()
+	}
+	if err != nil {
+		return -1
+	}
+	return 0
+}

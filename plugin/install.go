@@ -1,0 +1,249 @@
+package plugin
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+	"helm.sh/helm/v3/pkg/release"
+	"k8s.io/apimachinery/pkg/util/validation"
+	"k8s.io/cli-runtime/pkg/genericclioptions"
+	"k8s.io/cli-runtime/pkg/genericiooptions"
+
+	"github.com/kubectl-mesh/kubectl-mesh/plugin/helmrelease"
+	"github.com/kubectl-mesh/kubectl-mesh/plugin/istioinstall"
+	"github.com/kubectl-mesh/kubectl-mesh/plugin/progress"
+)
+
+// InstallOptions holds `kubectl mesh install` flags.
+type InstallOptions struct {
+	configFlags *genericclioptions.ConfigFlags
+	genericiooptions.IOStreams
+
+	Profile    string
+	Version    string
+	Revision   string
+	ValueFiles []string
+	SetValues  []string
+	ChartsDir  string
+	Repo       string
+	Timeout    time.Duration
+	DryRun     string
+	Output     string
+
+	// versionSet is true when --version was given.
+	versionSet bool
+	releases   []istioinstall.Release
+	clusterAccess
+}
+
+// NewInstallOptions returns options with defaults.
+func NewInstallOptions(configFlags *genericclioptions.ConfigFlags, streams genericiooptions.IOStreams) *InstallOptions {
+	return &InstallOptions{
+		configFlags: configFlags, IOStreams: streams,
+		Profile: istioinstall.ProfileDefault, Version: istioinstall.DefaultVersion,
+		Timeout: istioinstall.DefaultTimeout, DryRun: "none",
+	}
+}
+
+func newInstallCommand(configFlags *genericclioptions.ConfigFlags, streams genericiooptions.IOStreams) *cobra.Command {
+	o := NewInstallOptions(configFlags, streams)
+	cmd := &cobra.Command{
+		Use:   "install [--profile demo|default|minimal] [--charts DIR] [--set k=v] [-f values.yaml] [--timeout D]",
+		Short: "Install or upgrade Istio from its Helm charts, with istioctl-style progress",
+		Long: `Install Istio in istio-system as Helm releases, one per component, and wait
+for each component's workloads to be ready before the next:
+
+  Istio core        release istio-base            (chart base: CRDs, cluster roles)
+  Istiod            release istiod                (chart istiod; istiod-REVISION with --revision)
+  Egress gateways   release istio-egressgateway   (chart gateway; demo profile only)
+  Ingress gateways  release istio-ingressgateway  (chart gateway; not in minimal)
+
+Gateway pods carry istio=ingressgateway and istio=egressgateway, as
+istioctl's do. Profiles: demo (all four, the charts' demo profile values),
+default (no egress gateway), minimal (Istio core and Istiod).
+
+Charts come from Istio's chart repository at --version: --repo URL, or else
+the Helm repository named istio in Helm's repositories file. --charts DIR
+installs from a local copy instead, laid out like an Istio release's
+manifests/charts folder (base/, istio-control/istio-discovery/, gateway/).
+
+Values (-f, then --set, as helm reads them) go to istio-base and istiod;
+their global.* also reaches the gateways. A top-level key named after a
+release addresses that release only, e.g.
+--set istio-ingressgateway.service.type=NodePort.
+
+Running it again upgrades the releases in place, with exactly the values
+given. On failure it prints a cross, the component and why (the workloads
+not ready and their pods' reasons), and exits 1.`,
+		Example: `  # Istio's demo profile, from the chart repository
+  kubectl mesh install --profile demo
+
+  # From a local copy of an Istio release's charts, waiting at most 2 minutes
+  kubectl mesh install --profile demo --charts istio-1.32.0/manifests/charts --timeout 2m
+
+  # A NodePort ingress gateway and a custom image hub
+  kubectl mesh install --set istio-ingressgateway.service.type=NodePort --set global.hub=my-mirror/istio
+
+  # Every object it would apply, without a cluster
+  kubectl mesh install --profile minimal --dry-run=client -o yaml`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			o.versionSet = cmd.Flags().Changed("version")
+			if err := o.Validate(); err != nil {
+				return err
+			}
+			if err := o.Complete(); err != nil {
+				return err
+			}
+			return o.Run(cmd.Context())
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&o.Profile, "profile", o.Profile, "Components and values: "+strings.Join(istioinstall.Profiles(), ", "))
+	f.StringVar(&o.Version, "version", o.Version, "Istio chart version to take from the chart repository")
+	f.StringVar(&o.Revision, "revision", "", "Install a revisioned control plane (istio.io/rev=REVISION; release istiod-REVISION)")
+	f.StringArrayVarP(&o.ValueFiles, "values", "f", nil, "Values file (- for stdin); repeatable, later files win")
+	f.StringArrayVar(&o.SetValues, "set", nil, "Set a value, as k=v (helm syntax: a.b=c, list={x,y}); repeatable, wins over -f")
+	f.StringVar(&o.ChartsDir, "charts", "", "Install from this folder (an Istio release's manifests/charts) instead of the chart repository")
+	f.StringVar(&o.Repo, "repo", "", "Chart repository URL (default: the Helm repository named "+istioinstall.RepoName+")")
+	f.DurationVar(&o.Timeout, "timeout", o.Timeout, "How long the whole install may take, workloads becoming ready included")
+	f.StringVar(&o.DryRun, "dry-run", o.DryRun, "none, client (render without a cluster) or server (render against the cluster, change nothing)")
+	f.Lookup("dry-run").NoOptDefVal = "client"
+	f.StringVarP(&o.Output, "output", "o", "", "Print the objects: yaml or json (progress then goes to stderr)")
+	return cmd
+}
+
+// Validate checks the flags before anything is read.
+func (o *InstallOptions) Validate() error {
+	if err := validateDryRunOutput(o.DryRun, o.Output); err != nil {
+		return err
+	}
+	if _, err := istioinstall.ComponentsOf(o.Profile); err != nil {
+		return usageError("--profile: %v", err)
+	}
+	if err := validateRevision(o.Revision); err != nil {
+		return err
+	}
+	if o.Timeout <= 0 {
+		return usageError("--timeout must be positive")
+	}
+	if o.ChartsDir != "" && o.versionSet {
+		return usageError("--version picks charts from the chart repository; it does not go with --charts (the charts there have their own version)")
+	}
+	if o.ChartsDir != "" && o.Repo != "" {
+		return usageError("--repo and --charts are two chart sources: give one")
+	}
+	if o.ChartsDir == "" && strings.TrimSpace(o.Version) == "" {
+		return usageError("--version must not be empty")
+	}
+	return nil
+}
+
+// Complete reads the values, loads the charts and plans the releases.
+func (o *InstallOptions) Complete() error {
+	vals, err := readValues(o.In, o.ValueFiles, o.SetValues)
+	if err != nil {
+		return err
+	}
+	opts := istioinstall.Options{
+		Profile: o.Profile, Version: o.Version, Revision: o.Revision,
+		Values: vals, ChartsDir: o.ChartsDir, Repo: o.Repo,
+	}
+	comps, _ := istioinstall.ComponentsOf(o.Profile)
+	charts, err := istioinstall.LoadCharts(opts, comps)
+	if err != nil {
+		return asUsage(err)
+	}
+	if o.releases, err = istioinstall.Plan(opts, charts); err != nil {
+		return usageError("%v", err)
+	}
+	o.defaults(o.configFlags)
+	return nil
+}
+
+// validateRevision checks --revision: a label value that also goes into
+// the names istiod-REVISION.
+func validateRevision(rev string) error {
+	if rev == "" {
+		return nil
+	}
+	if errs := validation.IsDNS1123Label(rev); len(errs) > 0 {
+		return usageError("--revision %q: %s", rev, strings.Join(errs, "; "))
+	}
+	return nil
+}
+
+// asUsage turns the engine's input errors into exit 2.
+func asUsage(err error) error {
+	var ie *istioinstall.InputError
+	if errors.As(err, &ie) {
+		return &ExitError{Code: ExitUsage, Err: err}
+	}
+	return err
+}
+
+// Run installs, upgrades or renders.
+func (o *InstallOptions) Run(ctx context.Context) error {
+	if ctx == nil {
+		ctx = context.Background()
+	}
+	if o.DryRun == "client" {
+		rels, err := istioinstall.Render(ctx, o.releases)
+		if err != nil {
+			return err
+		}
+		return o.print(rels)
+	}
+	kube, err := o.kubeClient()
+	if err != nil {
+		return fmt.Errorf("connecting to the cluster: %w", err)
+	}
+	progressOut := o.Out
+	if o.Output != "" {
+		progressOut = o.ErrOut
+	}
+	if o.DryRun == "server" {
+		progressOut = io.Discard
+	}
+	in := &istioinstall.Installer{
+		Config: o.actionConfig, Kube: kube, Progress: progress.New(progressOut),
+		Timeout: o.Timeout, DryRun: o.DryRun,
+	}
+	rels, err := in.Install(ctx, o.releases)
+	var ce *istioinstall.ComponentError
+	if errors.As(err, &ce) {
+		// The cross and the reason are printed already.
+		return &ExitError{Code: ExitFailed}
+	}
+	if err != nil {
+		return err
+	}
+	if o.DryRun == "server" || o.Output != "" {
+		return o.print(rels)
+	}
+	return nil
+}
+
+// print prints the rendered releases: the objects with -o, else a summary.
+func (o *InstallOptions) print(rels []*release.Release) error {
+	if o.Output != "" {
+		return helmrelease.Print(o.Out, helmrelease.Manifests(rels), o.Output)
+	}
+	for _, rel := range rels {
+		objs, err := helmrelease.Objects(helmrelease.Manifest(rel))
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(o.Out, "release %s (chart %s %s) would be installed or upgraded in namespace %s (dry run, %s):\n",
+			rel.Name, rel.Chart.Metadata.Name, rel.Chart.Metadata.Version, rel.Namespace, o.DryRun)
+		for _, obj := range objs {
+			fmt.Fprintf(o.Out, "  %s/%s\n", obj.GetKind(), obj.GetName())
+		}
+	}
+	return nil
+}

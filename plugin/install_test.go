@@ -1,0 +1,292 @@
+package plugin
+
+import (
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+
+	"github.com/kubectl-mesh/kubectl-mesh/test/istiocharts"
+)
+
+// renderInstall runs `install --dry-run=client -o yaml` on Istio's charts
+// and decodes the objects.
+func renderInstall(t *testing.T, charts string, args ...string) []*unstructured.Unstructured {
+	t.Helper()
+	argv := append([]string{"install", "--charts", charts, "--dry-run=client", "-o", "yaml"}, noCluster...)
+	out, errOut, code := run(t, "", append(argv, args...)...)
+	if code != ExitOK {
+		t.Fatalf("exit %d; stderr: %s", code, errOut)
+	}
+	objs, err := manifestObjects(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return objs
+}
+
+func find(objs []*unstructured.Unstructured, kind, name string) *unstructured.Unstructured {
+	for _, o := range objs {
+		if o.GetKind() == kind && o.GetName() == name {
+			return o
+		}
+	}
+	return nil
+}
+
+func TestInstallDryRunGolden(t *testing.T) {
+	charts := istiocharts.Dir(t, "..")
+	for _, profile := range []string{"demo", "default", "minimal"} {
+		t.Run(profile, func(t *testing.T) {
+			out, errOut, code := run(t, "", append([]string{"install", "--profile", profile, "--charts", charts, "--dry-run=client"}, noCluster...)...)
+			if code != ExitOK || errOut != "" {
+				t.Fatalf("exit %d; stderr: %s", code, errOut)
+			}
+			golden(t, "install-"+profile+"-dry-run.text", out)
+		})
+	}
+}
+
+// The demo profile's workloads, Services and webhook configurations in
+// full: what decides whether Bookinfo's gateway matches and how admission
+// behaves. (The CRDs and the injector's template are Istio's, unchanged.)
+//
+// The hub and tag are pinned: the charts' defaults change with the module's
+// version, and the golden names no registry host.
+func TestInstallDemoObjectsGolden(t *testing.T) {
+	objs := renderInstall(t, istiocharts.Dir(t, ".."), "--profile", "demo", "--set", "global.hub=istio", "--set", "global.tag=1.32.0")
+	var docs []string
+	for _, o := range objs {
+		switch o.GetKind() {
+		case "Deployment", "Service", "MutatingWebhookConfiguration", "ValidatingWebhookConfiguration":
+			b, err := printYAML(o.Object)
+			if err != nil {
+				t.Fatal(err)
+			}
+			docs = append(docs, b)
+		}
+	}
+	golden(t, "install-demo-objects.yaml", "---\n"+strings.Join(docs, "---\n"))
+}
+
+func printYAML(obj map[string]any) (string, error) {
+	var b strings.Builder
+	err := printObject(&b, "yaml", obj)
+	return b.String(), err
+}
+
+func TestInstallProfiles(t *testing.T) {
+	charts := istiocharts.Dir(t, "..")
+	for _, tc := range []struct {
+		profile     string
+		deployments []string
+	}{
+		{"demo", []string{"istiod", "istio-egressgateway", "istio-ingressgateway"}},
+		{"default", []string{"istiod", "istio-ingressgateway"}},
+		{"minimal", []string{"istiod"}},
+	} {
+		t.Run(tc.profile, func(t *testing.T) {
+			objs := renderInstall(t, charts, "--profile", tc.profile)
+			var got []string
+			for _, o := range objs {
+				if o.GetKind() == "Deployment" {
+					got = append(got, o.GetName())
+					if o.GetNamespace() != "istio-system" {
+						t.Errorf("Deployment %s in namespace %q", o.GetName(), o.GetNamespace())
+					}
+				}
+			}
+			if strings.Join(got, ",") != strings.Join(tc.deployments, ",") {
+				t.Errorf("Deployments %v, want %v", got, tc.deployments)
+			}
+			if find(objs, "CustomResourceDefinition", "virtualservices.networking.istio.io") == nil {
+				t.Error("no VirtualService CRD")
+			}
+		})
+	}
+}
+
+func TestInstallGatewayLabelsAndServices(t *testing.T) {
+	objs := renderInstall(t, istiocharts.Dir(t, ".."), "--profile", "demo")
+	for name, want := range map[string]string{"istio-ingressgateway": "ingressgateway", "istio-egressgateway": "egressgateway"} {
+		d := find(objs, "Deployment", name)
+		if d == nil {
+			t.Fatalf("no Deployment %s", name)
+		}
+		labels, _, _ := unstructured.NestedStringMap(d.Object, "spec", "template", "metadata", "labels")
+		if labels["istio"] != want {
+			t.Errorf("%s pods carry istio=%q, want %q", name, labels["istio"], want)
+		}
+		sel, _, _ := unstructured.NestedStringMap(find(objs, "Service", name).Object, "spec", "selector")
+		if sel["istio"] != want {
+			t.Errorf("Service %s selects istio=%q", name, sel["istio"])
+		}
+		if find(objs, "HorizontalPodAutoscaler", name) != nil {
+			t.Errorf("demo profile has an autoscaler for %s (istioctl's demo has none)", name)
+		}
+	}
+	typeOf := func(name string) string {
+		s, _, _ := unstructured.NestedString(find(objs, "Service", name).Object, "spec", "type")
+		return s
+	}
+	if typeOf("istio-ingressgateway") != "LoadBalancer" || typeOf("istio-egressgateway") != "ClusterIP" {
+		t.Errorf("Service types: ingress %s, egress %s", typeOf("istio-ingressgateway"), typeOf("istio-egressgateway"))
+	}
+}
+
+// Values go to istio-base and istiod; their global.* reaches the gateways;
+// a key named after a release goes to that release only.
+func TestInstallValuesRouting(t *testing.T) {
+	objs := renderInstall(t, istiocharts.Dir(t, ".."), "--profile", "demo",
+		"--set", "global.hub=example/istio", "--set", "global.tag=1.2.3",
+		"--set", "istio-ingressgateway.service.type=NodePort",
+		"--set", "pilot.env.EXAMPLE=yes")
+	image := func(name string) string {
+		cs, _, _ := unstructured.NestedSlice(find(objs, "Deployment", name).Object, "spec", "template", "spec", "containers")
+		return cs[0].(map[string]any)["image"].(string)
+	}
+	if got := image("istiod"); got != "example/istio/pilot:1.2.3" {
+		t.Errorf("istiod image %s", got)
+	}
+	if s, _, _ := unstructured.NestedString(find(objs, "Service", "istio-ingressgateway").Object, "spec", "type"); s != "NodePort" {
+		t.Errorf("ingress Service type %s, want NodePort", s)
+	}
+	if s, _, _ := unstructured.NestedString(find(objs, "Service", "istio-egressgateway").Object, "spec", "type"); s != "ClusterIP" {
+		t.Errorf("egress Service type %s: a release-named key leaked to another release", s)
+	}
+}
+
+func TestInstallRevision(t *testing.T) {
+	charts := istiocharts.Dir(t, "..")
+	out, errOut, code := run(t, "", append([]string{"install", "--profile", "minimal", "--revision", "canary", "--charts", charts, "--dry-run=client"}, noCluster...)...)
+	if code != ExitOK {
+		t.Fatalf("exit %d: %s", code, errOut)
+	}
+	if !strings.Contains(out, "release istiod-canary (chart istiod") || !strings.Contains(out, "  Deployment/istiod-canary\n") {
+		t.Errorf("revision canary:\n%s", out)
+	}
+}
+
+// Istio's defaults stay for real clusters: the sidecar injector fails
+// closed. The simulated cluster's values file leaves every webhook that
+// calls istiod out (docs/simulated-cluster.md).
+func TestInstallWebhooksAndSimValues(t *testing.T) {
+	charts := istiocharts.Dir(t, "..")
+	objs := renderInstall(t, charts, "--profile", "demo")
+	mwc := find(objs, "MutatingWebhookConfiguration", "istio-sidecar-injector")
+	if mwc == nil {
+		t.Fatal("no sidecar injector webhook by default")
+	}
+	hooks, _, _ := unstructured.NestedSlice(mwc.Object, "webhooks")
+	for _, h := range hooks {
+		if fp := h.(map[string]any)["failurePolicy"]; fp != "Fail" {
+			t.Errorf("webhook %v failurePolicy %v, want Istio's Fail", h.(map[string]any)["name"], fp)
+		}
+	}
+	sim := renderInstall(t, charts, "--profile", "demo", "-f", filepath.Join("..", "hack", "sim", "istio-values.yaml"))
+	for _, o := range sim {
+		if strings.HasSuffix(o.GetKind(), "WebhookConfiguration") {
+			t.Errorf("with the simulated cluster's values, %s/%s is still rendered", o.GetKind(), o.GetName())
+		}
+	}
+	if find(sim, "ConfigMap", "istio-sidecar-injector") == nil {
+		t.Error("the injector ConfigMap (which hack/sim/sidecar-injector.yaml keys on) is gone")
+	}
+	if len(sim) != len(objs)-3 {
+		t.Errorf("sim values removed %d objects, want the 3 webhook configurations", len(objs)-len(sim))
+	}
+}
+
+func TestInstallJSON(t *testing.T) {
+	charts := istiocharts.Dir(t, "..")
+	out, errOut, code := run(t, "", append([]string{"install", "--profile", "minimal", "--charts", charts, "--dry-run=client", "-o", "json"}, noCluster...)...)
+	if code != ExitOK {
+		t.Fatalf("exit %d: %s", code, errOut)
+	}
+	var list struct {
+		Kind  string           `json:"kind"`
+		Items []map[string]any `json:"items"`
+	}
+	if err := json.Unmarshal([]byte(out), &list); err != nil {
+		t.Fatal(err)
+	}
+	if list.Kind != "List" || len(list.Items) < 20 {
+		t.Errorf("kind %s with %d items", list.Kind, len(list.Items))
+	}
+}
+
+func TestInstallBadInput(t *testing.T) {
+	charts := istiocharts.Dir(t, "..")
+	empty := t.TempDir()
+	badValues := filepath.Join(empty, "bad.yaml")
+	if err := os.WriteFile(badValues, []byte("a: [\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	// Helm's repositories file, empty: no repository named istio.
+	t.Setenv("HELM_REPOSITORY_CONFIG", filepath.Join(empty, "repositories.yaml"))
+	t.Setenv("HELM_REPOSITORY_CACHE", filepath.Join(empty, "cache"))
+	for _, tc := range []struct {
+		name string
+		args []string
+		code int
+		want string
+	}{
+		{"unknown profile", []string{"--profile", "ambient", "--charts", charts}, ExitUsage, `--profile: unknown profile "ambient" (default, demo, minimal)`},
+		{"bad dry-run", []string{"--dry-run=maybe"}, ExitUsage, "--dry-run must be none, client or server"},
+		{"bad output", []string{"--dry-run", "-o", "xml"}, ExitUsage, "--output must be yaml or json"},
+		{"zero timeout", []string{"--timeout", "0s"}, ExitUsage, "--timeout must be positive"},
+		{"bad revision", []string{"--revision", "Canary_1"}, ExitUsage, `--revision "Canary_1"`},
+		{"version with charts", []string{"--charts", charts, "--version", "1.2.3"}, ExitUsage, "--version picks charts from the chart repository"},
+		{"repo with charts", []string{"--charts", charts, "--repo", "http://127.0.0.1:1"}, ExitUsage, "give one"},
+		{"charts folder without charts", []string{"--charts", empty, "--dry-run"}, ExitUsage, "--charts " + empty + ": no chart base in"},
+		{"unreadable values", []string{"--charts", charts, "-f", filepath.Join(empty, "nope.yaml"), "--dry-run"}, ExitUsage, "reading values"},
+		{"malformed values", []string{"--charts", charts, "-f", badValues, "--dry-run"}, ExitUsage, "values file " + badValues},
+		{"value the gateway chart rejects", []string{"--charts", charts, "--set", "istio-ingressgateway.noSuchField=1", "--dry-run"}, ExitUsage, "values for release istio-ingressgateway (chart gateway)"},
+		{"no repository configured", []string{"--dry-run"}, ExitUsage, `has no repository named "istio"`},
+		{"repository unreachable", []string{"--repo", "http://127.0.0.1:1", "--dry-run"}, ExitFailed, "fetching chart base 1.32.0 from http://127.0.0.1:1"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			out, errOut, code := run(t, "", append(append([]string{"install"}, tc.args...), noCluster...)...)
+			if code != tc.code {
+				t.Errorf("exit %d, want %d; stderr: %s", code, tc.code, errOut)
+			}
+			if !strings.Contains(errOut, tc.want) {
+				t.Errorf("stderr %q lacks %q", errOut, tc.want)
+			}
+			if out != "" {
+				t.Errorf("stdout %q", out)
+			}
+		})
+	}
+}
+
+func TestUninstallAndStatusBadInput(t *testing.T) {
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"uninstall", "--purge", "--revision", "canary"}, "does not go with --revision"},
+		{[]string{"uninstall", "--timeout", "-1s"}, "--timeout must be positive"},
+		{[]string{"uninstall", "--dry-run=later"}, "--dry-run must be none, client or server"},
+		{[]string{"status", "-o", "yaml"}, "--output must be text or json"},
+	} {
+		_, errOut, code := run(t, "", append(tc.args, noCluster...)...)
+		if code != ExitUsage || !strings.Contains(errOut, tc.want) {
+			t.Errorf("%v: exit %d, stderr %q; want exit 2 and %q", tc.args, code, errOut, tc.want)
+		}
+	}
+}
+
+// Every command's help has examples.
+func TestInstallHelpHasExamples(t *testing.T) {
+	for _, cmd := range []string{"install", "uninstall", "status"} {
+		out, _, code := run(t, "", cmd, "--help")
+		if code != ExitOK || !regexp.MustCompile(`(?m)^Examples:`).MatchString(out) {
+			t.Errorf("%s --help: exit %d\n%s", cmd, code, out)
+		}
+	}
+}
