@@ -173,7 +173,7 @@ func TestInstallFailureSaysWhy(t *testing.T) {
 	}
 	kube := fake.NewClientset([]runtime.Object{stuck, pod}...)
 	var out bytes.Buffer
-	in := &Installer{Config: func(string) (*action.Configuration, error) { return cfg, nil }, Kube: kube, Progress: progress.New(&out), Timeout: 1500 * time.Millisecond}
+	in := &Installer{Config: func(string) (*action.Configuration, error) { return cfg, nil }, Kube: kube, Progress: progress.New(&out), Timeout: 4 * time.Second}
 	start := time.Now()
 	_, err := in.Install(context.Background(), rels)
 	var ce *ComponentError
@@ -184,12 +184,13 @@ func TestInstallFailureSaysWhy(t *testing.T) {
 	if !errors.As(err, &nre) {
 		t.Errorf("err %v does not carry the NotReadyError", err)
 	}
-	if took := time.Since(start); took > 5*time.Second {
-		t.Errorf("failing took %s with a 1.5s timeout", took)
+	// Long enough for Helm to apply the base chart's CRDs on a busy machine.
+	if took := time.Since(start); took > 15*time.Second {
+		t.Errorf("failing took %s with a 4s timeout", took)
 	}
 	want := `✔ Istio core installed
 - Processing resources for Istiod. Waiting for Deployment/istio-system/istiod
-✘ Istiod encountered an error: resources not ready after 1.5s
+✘ Istiod encountered an error: resources not ready after 4s
   Deployment/istio-system/istiod: 0/1 ready
     pod istiod-1: container discovery: ImagePullBackOff: Back-off pulling image "istio/pilot:does-not-exist"
 `
