@@ -17,21 +17,10 @@ all: build
 build:
 	$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN)/kubectl-mesh ./cmd/kubectl-mesh
 
-# The story so far: validate a healthy canary, then the same canary after
-# three slips. Later steps (simulated cluster, install, Bookinfo, canary,
-# resilience, webhook) join as their commands land.
+# The workflow of shared/WORKFLOW.md, step by step, on a simulated cluster
+# of its own that is stopped at the end (hack/demo.sh).
 demo: build
-	@echo "== kubectl mesh version"
-	@$(BIN)/kubectl-mesh version
-	@echo
-	@echo "== kubectl mesh validate -f examples/validate/canary.yaml"
-	@$(BIN)/kubectl-mesh validate -f examples/validate/canary.yaml
-	@echo
-	@echo "== kubectl mesh validate -f examples/validate/canary-slips.yaml   (exit 1 expected)"
-	@$(BIN)/kubectl-mesh validate -f examples/validate/canary-slips.yaml; test $$? -eq 1
-	@echo
-	@echo "== the same as JSON, for CI tooling"
-	@$(BIN)/kubectl-mesh validate -f examples/validate/canary-slips.yaml -o json | head -n 14; true
+	@hack/demo.sh
 
 test: test-go test-rego
 
