@@ -154,18 +154,8 @@ func (o *LoadOptions) Validate() error {
 	if o.QPS < 0 {
 		return usageError("--qps must not be negative, not %g (0 is as fast as possible)", o.QPS)
 	}
-	if o.Timeout <= 0 {
-		return usageError("--timeout must be positive, not %v", o.Timeout)
-	}
-	for _, h := range o.Headers {
-		if err := loadgen.ValidateHeader(h); err != nil {
-			return &ExitError{Code: ExitUsage, Err: err}
-		}
-	}
-	switch o.Output {
-	case "text", "json":
-	default:
-		return usageError("--output must be text or json, not %q", o.Output)
+	if err := validateHTTPFlags(o.Timeout, o.Headers, o.Output); err != nil {
+		return err
 	}
 	o.engine = loadgen.Options{
 		URL:                target,

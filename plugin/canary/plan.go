@@ -311,7 +311,7 @@ func checkWorkload(t Target, s *State, subset string, labels map[string]string) 
 		return nil
 	}
 	return refuse("subset %s selects %s, but no Deployment in namespace %s has a pod template with %s; deploy that version first, or pass --force",
-		subset, formatLabels(labels), t.Namespace, formatLabels(want))
+		subset, FormatLabels(labels), t.Namespace, FormatLabels(want))
 }
 
 func matching(workloads []Workload, want map[string]string) []Workload {
@@ -331,7 +331,8 @@ func matching(workloads []Workload, want map[string]string) []Workload {
 	return out
 }
 
-func formatLabels(m map[string]string) string {
+// FormatLabels writes labels as k=v,k2=v2, sorted by key.
+func FormatLabels(m map[string]string) string {
 	keys := make([]string, 0, len(m))
 	for k := range m {
 		keys = append(keys, k)
@@ -605,6 +606,9 @@ func (e *routeEditor) step(history History, what string) Step {
 		obj.SetAnnotations(annotations)
 	} else if a := obj.GetAnnotations(); a != nil {
 		delete(a, HistoryAnnotation)
+		if len(a) == 0 {
+			a = nil
+		}
 		obj.SetAnnotations(a)
 	}
 	return Step{Object: obj, Result: apply.Merged(e.live, obj, apply.FieldManager), What: "virtualservice/" + e.name + ": " + what}

@@ -50,6 +50,9 @@ func Load(ctx context.Context, kube kubernetes.Interface, dyn dynamic.Interface,
 	}
 	sort.Slice(s.Workloads, func(i, j int) bool { return s.Workloads[i].Name < s.Workloads[j].Name })
 	vss, err := dyn.Resource(VirtualServices).Namespace(t.Namespace).List(ctx, metav1.ListOptions{})
+	if apierrors.IsNotFound(err) {
+		return nil, refuse("the cluster does not serve %s: are Istio's CRDs installed? (kubectl mesh install)", VirtualServices.GroupResource())
+	}
 	if err != nil {
 		return nil, fmt.Errorf("listing VirtualServices of %s: %w", t.Namespace, err)
 	}
