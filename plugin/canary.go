@@ -316,7 +316,7 @@ func (o *CanaryOptions) Run(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("loading policies: %w", err)
 	}
-	warnings, err := canary.Check(ctx, &apply.Preflight{Engine: engine, Client: dyn}, plan)
+	warnings, err := (&apply.Preflight{Engine: engine, Client: dyn}).CheckSteps(ctx, plan.Steps)
 	if err != nil {
 		return &ExitError{Code: ExitFailed, Err: err}
 	}
@@ -324,7 +324,7 @@ func (o *CanaryOptions) Run(ctx context.Context) error {
 		fmt.Fprintf(o.ErrOut, "Warning: %s\n", w.Text())
 	}
 	applier := &apply.Applier{Client: dyn, DryRun: o.dryRun}
-	results, err := canary.Apply(ctx, applier, plan)
+	results, err := applier.ApplySteps(ctx, plan.Steps)
 	if o.Output == "" {
 		for i := range results {
 			fmt.Fprintf(o.Out, "%s%s\n", plan.Steps[i].What, o.dryRun.Suffix())

@@ -3,6 +3,7 @@ package canary
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -122,49 +123,19 @@ type Change struct {
 	Now   time.Time
 }
 
-// Step is one apply of a plan.
-type Step struct {
-	// Object is what is applied: server-side apply of exactly these fields.
-	Object *unstructured.Unstructured
-	// Result is the object as the API server will hold it afterwards, for
-	// checking with the policy core before anything is applied.
-	Result *unstructured.Unstructured
-	// What says what the step does, for the user.
-	What string
-}
-
 // Plan is a change ordered make-before-break: the DestinationRule gains
 // new subsets before the VirtualService routes to them, and loses pruned
 // ones only after the VirtualService has left them.
 type Plan struct {
 	From, To  Weights
 	RouteName string
-	Steps     []Step
+	Steps     []apply.Step
 	// Unchanged is true when the split is already the one asked for.
 	Unchanged bool
 	Added     []string
 	Pruned    []string
 	// Kept are zero-weight subsets --prune left because a route still uses them.
 	Kept []string
-}
-
-// Stages returns, for each step, every object as it stands once that step
-// is applied: the input of the policy check of that moment.
-func (p *Plan) Stages() [][]*unstructured.Unstructured {
-	var out [][]*unstructured.Unstructured
-	latest := map[string]int{}
-	var current []*unstructured.Unstructured
-	for _, s := range p.Steps {
-		key := s.Result.GetKind() + "/" + s.Result.GetName()
-		if i, ok := latest[key]; ok {
-			current[i] = s.Result
-		} else {
-			latest[key] = len(current)
-			current = append(current, s.Result)
-		}
-		out = append(out, append([]*unstructured.Unstructured(nil), current...))
-	}
-	return out
 }
 
 // Compute plans a change of the split from the current state.
@@ -365,7 +336,7 @@ func newRouteEditor(t Target, live *unstructured.Unstructured) (*routeEditor, er
 		e.name = t.Service
 	}
 	if live == nil {
-		e.apply = newObject("VirtualService", t.Namespace, e.name)
+		e.apply = NewObject("VirtualService", t.Namespace, e.name)
 		spec := map[string]any{}
 		if t.Gateway != "" {
 			hosts := t.Hosts
@@ -421,21 +392,12 @@ func (e *routeEditor) checkBinding() error {
 	if len(e.t.Hosts) > 0 {
 		hosts, _, _ := unstructured.NestedStringSlice(e.live.Object, "spec", "hosts")
 		for _, h := range e.t.Hosts {
-			if !containsString(hosts, h) {
+			if !slices.Contains(hosts, h) {
 				return refuse("VirtualService %s exists and does not serve host %s (hosts: %s); --hosts shapes a VirtualService that is created", e.name, h, strings.Join(hosts, ", "))
 			}
 		}
 	}
 	return nil
-}
-
-func containsString(list []string, s string) bool {
-	for _, x := range list {
-		if x == s {
-			return true
-		}
-	}
-	return false
 }
 
 // findRoute returns the index of the named http route, or of the default
@@ -592,7 +554,7 @@ func (e *routeEditor) subsetsUsed() map[string]bool {
 	return used
 }
 
-func (e *routeEditor) step(history History, what string) Step {
+func (e *routeEditor) step(history History, what string) apply.Step {
 	obj := e.apply.DeepCopy()
 	if err := unstructured.SetNestedSlice(obj.Object, runtime.DeepCopyJSONValue(e.http).([]any), "spec", "http"); err != nil {
 		panic(err) // the path holds maps only: cannot fail
@@ -611,7 +573,7 @@ func (e *routeEditor) step(history History, what string) Step {
 		}
 		obj.SetAnnotations(a)
 	}
-	return Step{Object: obj, Result: apply.Merged(e.live, obj, apply.FieldManager), What: "virtualservice/" + e.name + ": " + what}
+	return apply.Step{Object: obj, Result: apply.Merged(e.live, obj, apply.FieldManager), What: "virtualservice/" + e.name + ": " + what}
 }
 
 // subsetEditor edits the DestinationRule's subsets, also an atomic list:
@@ -627,7 +589,7 @@ type subsetEditor struct {
 func newSubsetEditor(t Target, live *unstructured.Unstructured, host string) *subsetEditor {
 	e := &subsetEditor{t: t, live: live, name: t.Service}
 	if live == nil {
-		e.apply = newObject("DestinationRule", t.Namespace, e.name)
+		e.apply = NewObject("DestinationRule", t.Namespace, e.name)
 		e.apply.Object["spec"] = map[string]any{"host": host}
 		return e
 	}
@@ -697,15 +659,16 @@ func (e *subsetEditor) remove(name string) {
 	e.subsets = append(append([]any(nil), e.subsets[:i]...), e.subsets[i+1:]...)
 }
 
-func (e *subsetEditor) step(what string) Step {
+func (e *subsetEditor) step(what string) apply.Step {
 	obj := e.apply.DeepCopy()
 	if err := unstructured.SetNestedSlice(obj.Object, runtime.DeepCopyJSONValue(e.subsets).([]any), "spec", "subsets"); err != nil {
 		panic(err) // the path holds maps only: cannot fail
 	}
-	return Step{Object: obj, Result: apply.Merged(e.live, obj, apply.FieldManager), What: "destinationrule/" + e.name + ": " + what}
+	return apply.Step{Object: obj, Result: apply.Merged(e.live, obj, apply.FieldManager), What: "destinationrule/" + e.name + ": " + what}
 }
 
-func newObject(kind, namespace, name string) *unstructured.Unstructured {
+// NewObject is an empty Istio networking object.
+func NewObject(kind, namespace, name string) *unstructured.Unstructured {
 	u := &unstructured.Unstructured{Object: map[string]any{}}
 	u.SetAPIVersion(IstioAPIVersion)
 	u.SetKind(kind)

@@ -439,7 +439,7 @@ func TestPruneOrder(t *testing.T) {
 	if got := names(p.Steps[2].Object); !reflect.DeepEqual(got, []string{"v2", "v4"}) {
 		t.Errorf("last step subsets %v", got)
 	}
-	stages := p.Stages()
+	stages := apply.Stages(p.Steps)
 	if len(stages) != 3 || len(stages[0]) != 1 || len(stages[1]) != 2 || len(stages[2]) != 2 {
 		t.Fatalf("stages %d", len(stages))
 	}
