@@ -66,7 +66,7 @@ configuration offline (in CI) with the same policies the admission webhook runs.
 		newValidateCommand(configFlags, streams),
 		newInjectCommand(configFlags, streams),
 		newWebhookCommand(configFlags, streams),
-		newLoadCommand(configFlags, streams),
+		newLoadCommand(configFlags, streams, env),
 		newCanaryCommand(configFlags, streams, env),
 	)
 	return &RootCommand{Command: cmd, started: &started}
