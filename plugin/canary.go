@@ -3,7 +3,6 @@ package plugin
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -24,7 +23,6 @@ import (
 	"github.com/kubectl-mesh/kubectl-mesh/plugin/canary"
 	"github.com/kubectl-mesh/kubectl-mesh/plugin/loadgen"
 	"github.com/kubectl-mesh/kubectl-mesh/plugin/stats"
-	"github.com/kubectl-mesh/kubectl-mesh/policies"
 )
 
 // meshClients builds the typed and dynamic clients a command uses; tests
@@ -85,7 +83,7 @@ kubectl-mesh.io/canary-history of the VirtualService (the last 10).`,
 
 // CanaryOptions holds the flags of `kubectl mesh canary set|step|promote|rollback`.
 type CanaryOptions struct {
-	configFlags *genericclioptions.ConfigFlags
+	clusterAccess
 	genericiooptions.IOStreams
 
 	Op             string
@@ -104,11 +102,9 @@ type CanaryOptions struct {
 	DryRun         string
 	Output         string
 
-	namespace string
-	change    canary.Change
-	dryRun    apply.DryRun
-	clients   meshClients
-	now       func() time.Time
+	change canary.Change
+	dryRun apply.DryRun
+	now    func() time.Time
 }
 
 var canaryChangeDocs = map[string]struct{ use, short, long, example string }{
@@ -163,7 +159,7 @@ its labels first.`,
 }
 
 func newCanaryChangeCommand(configFlags *genericclioptions.ConfigFlags, streams genericiooptions.IOStreams, env commandEnv, op string) *cobra.Command {
-	o := &CanaryOptions{configFlags: configFlags, IOStreams: streams, Op: op, By: 10, DryRun: "none", clients: env.clients, now: env.now}
+	o := &CanaryOptions{clusterAccess: clusterAccess{configFlags: configFlags, clients: env.clients}, IOStreams: streams, Op: op, By: 10, DryRun: "none", now: env.now}
 	doc := canaryChangeDocs[op]
 	args := cobra.ExactArgs(1)
 	if op == "set" {
@@ -214,13 +210,8 @@ func (o *CanaryOptions) Complete(args []string) error {
 	if o.Op == "set" {
 		o.Weights = args[1]
 	}
-	ns, err := namespaceOf(o.configFlags)
-	if err != nil {
+	if err := o.complete(); err != nil {
 		return err
-	}
-	o.namespace = ns
-	if o.clients == nil {
-		o.clients = clientsFor(o.configFlags)
 	}
 	if o.now == nil {
 		o.now = time.Now
@@ -312,29 +303,8 @@ func (o *CanaryOptions) Run(ctx context.Context) error {
 		}
 		return err
 	}
-	engine, err := policies.NewEngine(ctx, policies.Options{})
-	if err != nil {
-		return fmt.Errorf("loading policies: %w", err)
-	}
-	warnings, err := (&apply.Preflight{Engine: engine, Client: dyn}).CheckSteps(ctx, plan.Steps)
-	if err != nil {
-		return &ExitError{Code: ExitFailed, Err: err}
-	}
-	for _, w := range warnings {
-		fmt.Fprintf(o.ErrOut, "Warning: %s\n", w.Text())
-	}
-	applier := &apply.Applier{Client: dyn, DryRun: o.dryRun}
-	results, err := applier.ApplySteps(ctx, plan.Steps)
-	if o.Output == "" {
-		for i := range results {
-			fmt.Fprintf(o.Out, "%s%s\n", plan.Steps[i].What, o.dryRun.Suffix())
-		}
-	}
-	if err != nil {
-		return &ExitError{Code: ExitFailed, Err: err}
-	}
-	if o.Output != "" {
-		return printApplied(o.Out, o.Output, o.dryRun, results)
+	if err := applyChange(ctx, o.IOStreams, dyn, o.dryRun, o.Output, plan.Steps); err != nil || o.Output != "" {
+		return err
 	}
 	if len(plan.Kept) > 0 {
 		fmt.Fprintf(o.Out, "kept subsets %s: other routes still use them\n", strings.Join(plan.Kept, ", "))
@@ -349,12 +319,7 @@ func (o *CanaryOptions) Run(ctx context.Context) error {
 
 // canaryError maps the engine's errors: refusals and invalid splits are a
 // failed action (exit 1).
-func canaryError(err error) error {
-	if errors.Is(err, canary.ErrRefused) {
-		return &ExitError{Code: ExitFailed, Err: errors.New(strings.TrimPrefix(err.Error(), canary.ErrRefused.Error()+": "))}
-	}
-	return &ExitError{Code: ExitFailed, Err: err}
-}
+func canaryError(err error) error { return refusal(err, canary.ErrRefused) }
 
 // printApplied prints objects as applied; a client dry run prints them
 // without the resourceVersion kept as the apply's precondition, so the
@@ -375,20 +340,17 @@ func printApplied(w io.Writer, format string, mode apply.DryRun, objs []*unstruc
 
 // CanaryStatusOptions holds `kubectl mesh canary status` flags.
 type CanaryStatusOptions struct {
-	configFlags *genericclioptions.ConfigFlags
+	clusterAccess
 	genericiooptions.IOStreams
 
 	Service        string
 	Route          string
 	VirtualService string
 	Output         string
-
-	namespace string
-	clients   meshClients
 }
 
 func newCanaryStatusCommand(configFlags *genericclioptions.ConfigFlags, streams genericiooptions.IOStreams, env commandEnv) *cobra.Command {
-	o := &CanaryStatusOptions{configFlags: configFlags, IOStreams: streams, Output: "text", clients: env.clients}
+	o := &CanaryStatusOptions{clusterAccess: clusterAccess{configFlags: configFlags, clients: env.clients}, IOStreams: streams, Output: "text"}
 	cmd := &cobra.Command{
 		Use:   "status SERVICE [-o text|json|yaml]",
 		Short: "Show the subsets, weights and ready workloads of a service",
@@ -423,13 +385,8 @@ func (o *CanaryStatusOptions) Complete(args []string) error {
 	default:
 		return usageError("--output must be text, json or yaml, not %q", o.Output)
 	}
-	ns, err := namespaceOf(o.configFlags)
-	if err != nil {
+	if err := o.complete(); err != nil {
 		return err
-	}
-	o.namespace = ns
-	if o.clients == nil {
-		o.clients = clientsFor(o.configFlags)
 	}
 	return nil
 }
@@ -535,7 +492,7 @@ func writeCanaryStatus(w io.Writer, st *canary.Status) error {
 
 // CanaryVerifyOptions holds `kubectl mesh canary verify` flags.
 type CanaryVerifyOptions struct {
-	configFlags *genericclioptions.ConfigFlags
+	clusterAccess
 	genericiooptions.IOStreams
 
 	Service        string
@@ -551,13 +508,11 @@ type CanaryVerifyOptions struct {
 	VirtualService string
 	Output         string
 
-	namespace string
-	verify    canary.VerifyOptions
-	clients   meshClients
+	verify canary.VerifyOptions
 }
 
 func newCanaryVerifyCommand(configFlags *genericclioptions.ConfigFlags, streams genericiooptions.IOStreams, env commandEnv) *cobra.Command {
-	o := &CanaryVerifyOptions{configFlags: configFlags, IOStreams: streams, Requests: 100, Concurrency: 4, Timeout: 10 * time.Second, Output: "text", clients: env.clients}
+	o := &CanaryVerifyOptions{clusterAccess: clusterAccess{configFlags: configFlags, clients: env.clients}, IOStreams: streams, Requests: 100, Concurrency: 4, Timeout: 10 * time.Second, Output: "text"}
 	cmd := &cobra.Command{
 		Use:   "verify SERVICE --url URL [-n 100] [--match SUBSET=REGEX ...]",
 		Short: "Send requests and test the observed split against the weights",
@@ -617,13 +572,8 @@ answered, or no answer could be classified; 2 for bad flags.`,
 // Complete reads the arguments.
 func (o *CanaryVerifyOptions) Complete(args []string) error {
 	o.Service = args[0]
-	ns, err := namespaceOf(o.configFlags)
-	if err != nil {
+	if err := o.complete(); err != nil {
 		return err
-	}
-	o.namespace = ns
-	if o.clients == nil {
-		o.clients = clientsFor(o.configFlags)
 	}
 	return nil
 }

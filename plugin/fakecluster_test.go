@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
@@ -152,4 +153,15 @@ func (c *fakeCluster) writes() []string {
 		}
 	}
 	return out
+}
+
+var metav1GetOptions = metav1.GetOptions{}
+
+func inventoryGVR(resource string) schema.GroupVersionResource {
+	for gvr := range inventoryListKinds {
+		if gvr.Resource == resource {
+			return gvr
+		}
+	}
+	panic("no resource " + resource)
 }

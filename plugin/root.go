@@ -68,6 +68,7 @@ configuration offline (in CI) with the same policies the admission webhook runs.
 		newWebhookCommand(configFlags, streams),
 		newLoadCommand(configFlags, streams, env),
 		newCanaryCommand(configFlags, streams, env),
+		newResilienceCommand(configFlags, streams, env),
 	)
 	return &RootCommand{Command: cmd, started: &started}
 }
