@@ -190,8 +190,10 @@ func (c *simCluster) run(t testing.TB, stdin, bin string, args ...string) (strin
 // mesh runs `kubectl mesh ARGS` through the real kubectl's plugin discovery.
 func (c *simCluster) mesh(t testing.TB, args ...string) (string, string, error) {
 	t.Helper()
-	cmd := exec.Command(c.kubectl, append([]string{"--kubeconfig", c.kubeconfig, "mesh"}, args...)...)
-	cmd.Env = append(os.Environ(), "PATH="+filepath.Dir(c.pluginBin)+string(os.PathListSeparator)+os.Getenv("PATH"))
+	// kubectl takes no flags before a plugin's name: the kubeconfig goes by
+	// the environment, which kubectl hands on to the plugin.
+	cmd := exec.Command(c.kubectl, append([]string{"mesh"}, args...)...)
+	cmd.Env = append(os.Environ(), "PATH="+filepath.Dir(c.pluginBin)+string(os.PathListSeparator)+os.Getenv("PATH"), "KUBECONFIG="+c.kubeconfig)
 	var out, errOut bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errOut
 	err := cmd.Run()
