@@ -19,7 +19,6 @@ import (
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/cli-runtime/pkg/genericclioptions"
 	"k8s.io/cli-runtime/pkg/genericiooptions"
-	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/kubernetes"
 
 	"github.com/kubectl-mesh/kubectl-mesh/plugin/apply"
@@ -30,7 +29,7 @@ import (
 	"github.com/kubectl-mesh/kubectl-mesh/policies"
 )
 
-func newBookinfoCommand(configFlags *genericclioptions.ConfigFlags, streams genericiooptions.IOStreams) *cobra.Command {
+func newBookinfoCommand(configFlags *genericclioptions.ConfigFlags, streams genericiooptions.IOStreams, env commandEnv) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "bookinfo",
 		Short: "Deploy, expose, check and remove Istio's Bookinfo sample",
@@ -40,40 +39,25 @@ Its objects are built by kubectl mesh and labelled
 app.kubernetes.io/managed-by=kubectl-mesh, so cleanup removes exactly them.`,
 	}
 	cmd.AddCommand(
-		newBookinfoDeployCommand(configFlags, streams),
-		newBookinfoExposeCommand(configFlags, streams),
-		newBookinfoURLCommand(configFlags, streams),
-		newBookinfoCheckCommand(configFlags, streams),
-		newBookinfoStatusCommand(configFlags, streams),
-		newBookinfoCleanupCommand(configFlags, streams),
+		newBookinfoDeployCommand(configFlags, streams, env),
+		newBookinfoExposeCommand(configFlags, streams, env),
+		newBookinfoURLCommand(configFlags, streams, env),
+		newBookinfoCheckCommand(configFlags, streams, env),
+		newBookinfoStatusCommand(configFlags, streams, env),
+		newBookinfoCleanupCommand(configFlags, streams, env),
 	)
 	return cmd
 }
 
-// bookinfoCommon is what every bookinfo subcommand resolves: the
-// namespace and the clients.
+// bookinfoCommon is what every bookinfo subcommand shares: the streams,
+// the namespace and the clients.
 type bookinfoCommon struct {
-	configFlags *genericclioptions.ConfigFlags
+	clusterAccess
 	genericiooptions.IOStreams
-	Namespace string
-
-	client  func() (kubernetes.Interface, error)
-	dynamic func() (dynamic.Interface, error)
 }
 
-func (c *bookinfoCommon) complete() error {
-	ns, err := namespaceFor(c.configFlags)
-	if err != nil {
-		return err
-	}
-	c.Namespace = ns
-	if c.client == nil {
-		c.client = func() (kubernetes.Interface, error) { return kubeClientFor(c.configFlags) }
-	}
-	if c.dynamic == nil {
-		c.dynamic = func() (dynamic.Interface, error) { return dynamicClientFor(c.configFlags) }
-	}
-	return nil
+func newBookinfoCommon(configFlags *genericclioptions.ConfigFlags, streams genericiooptions.IOStreams, env commandEnv) bookinfoCommon {
+	return bookinfoCommon{clusterAccess: clusterAccess{configFlags: configFlags, clients: env.clients}, IOStreams: streams}
 }
 
 // applyOutput are the --dry-run and -o flags of commands that apply.
@@ -139,8 +123,8 @@ type BookinfoDeployOptions struct {
 	selector labels.Selector
 }
 
-func newBookinfoDeployCommand(configFlags *genericclioptions.ConfigFlags, streams genericiooptions.IOStreams) *cobra.Command {
-	o := &BookinfoDeployOptions{bookinfoCommon: bookinfoCommon{configFlags: configFlags, IOStreams: streams},
+func newBookinfoDeployCommand(configFlags *genericclioptions.ConfigFlags, streams genericiooptions.IOStreams, env commandEnv) *cobra.Command {
+	o := &BookinfoDeployOptions{bookinfoCommon: newBookinfoCommon(configFlags, streams, env),
 		Hub: bookinfo.DefaultHub, ImageTag: bookinfo.DefaultImageTag, Replicas: 1, Timeout: 5 * time.Minute, Wait: true}
 	cmd := &cobra.Command{
 		Use:   "deploy",
@@ -212,7 +196,7 @@ func (o *BookinfoDeployOptions) Validate() error {
 
 // Run applies the objects and waits for the Deployments.
 func (o *BookinfoDeployOptions) Run(ctx context.Context) error {
-	objs, err := bookinfo.Objects(bookinfo.Options{Namespace: o.Namespace, Hub: o.Hub, ImageTag: o.ImageTag, Replicas: o.Replicas, Selector: o.selector})
+	objs, err := bookinfo.Objects(bookinfo.Options{Namespace: o.namespace, Hub: o.Hub, ImageTag: o.ImageTag, Replicas: o.Replicas, Selector: o.selector})
 	if err != nil {
 		return err
 	}
@@ -222,11 +206,7 @@ func (o *BookinfoDeployOptions) Run(ctx context.Context) error {
 	if o.dryRun == apply.DryRunClient {
 		return o.report(o.IOStreams, objs)
 	}
-	client, err := o.client()
-	if err != nil {
-		return err
-	}
-	dyn, err := o.dynamic()
+	client, dyn, err := o.clients()
 	if err != nil {
 		return err
 	}
@@ -234,7 +214,7 @@ func (o *BookinfoDeployOptions) Run(ctx context.Context) error {
 		return err
 	}
 	if !o.NoInject {
-		inject := &InjectOptions{configFlags: o.configFlags, IOStreams: o.IOStreams, Enable: true, Namespace: o.Namespace,
+		inject := &InjectOptions{configFlags: o.configFlags, IOStreams: o.IOStreams, Enable: true, Namespace: o.namespace,
 			Revision: o.Revision, DryRun: string(o.dryRun), client: func() (kubernetes.Interface, error) { return client, nil }, now: time.Now}
 		if o.Output != "" {
 			// Keep -o output a clean document stream.
@@ -260,22 +240,22 @@ func (o *BookinfoDeployOptions) Run(ctx context.Context) error {
 // ensureNamespace creates the namespace when it does not exist, the way
 // users expect a sample to land where they point it.
 func (o *BookinfoDeployOptions) ensureNamespace(ctx context.Context, client kubernetes.Interface) error {
-	_, err := client.CoreV1().Namespaces().Get(ctx, o.Namespace, metav1.GetOptions{})
+	_, err := client.CoreV1().Namespaces().Get(ctx, o.namespace, metav1.GetOptions{})
 	if err == nil {
 		return nil
 	}
 	if !apierrors.IsNotFound(err) {
-		return fmt.Errorf("reading namespace %s: %w", o.Namespace, err)
+		return fmt.Errorf("reading namespace %s: %w", o.namespace, err)
 	}
 	opts := metav1.CreateOptions{FieldManager: apply.FieldManager}
 	if o.dryRun == apply.DryRunServer {
 		opts.DryRun = []string{metav1.DryRunAll}
 	}
-	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: o.Namespace}}
+	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: o.namespace}}
 	if _, err := client.CoreV1().Namespaces().Create(ctx, ns, opts); err != nil && !apierrors.IsAlreadyExists(err) {
-		return fmt.Errorf("creating namespace %s: %w", o.Namespace, err)
+		return fmt.Errorf("creating namespace %s: %w", o.namespace, err)
 	}
-	fmt.Fprintf(o.ErrOut, "namespace/%s created%s\n", o.Namespace, o.dryRun.Suffix())
+	fmt.Fprintf(o.ErrOut, "namespace/%s created%s\n", o.namespace, o.dryRun.Suffix())
 	return nil
 }
 
@@ -311,7 +291,7 @@ func (o *BookinfoDeployOptions) wait(ctx context.Context, client kubernetes.Inte
 		}
 		step.Done("Bookinfo " + app + " ready")
 	}
-	out.Complete("Bookinfo deployed in namespace " + o.Namespace)
+	out.Complete("Bookinfo deployed in namespace " + o.namespace)
 	return nil
 }
 
@@ -321,8 +301,8 @@ type BookinfoExposeOptions struct {
 	applyOutput
 }
 
-func newBookinfoExposeCommand(configFlags *genericclioptions.ConfigFlags, streams genericiooptions.IOStreams) *cobra.Command {
-	o := &BookinfoExposeOptions{bookinfoCommon: bookinfoCommon{configFlags: configFlags, IOStreams: streams}}
+func newBookinfoExposeCommand(configFlags *genericclioptions.ConfigFlags, streams genericiooptions.IOStreams, env commandEnv) *cobra.Command {
+	o := &BookinfoExposeOptions{bookinfoCommon: newBookinfoCommon(configFlags, streams, env)}
 	cmd := &cobra.Command{
 		Use:   "expose",
 		Short: "Route the ingress gateway to productpage",
@@ -349,45 +329,23 @@ the policy core against the cluster before they are applied.`,
 
 // Run validates and applies the Gateway and VirtualService.
 func (o *BookinfoExposeOptions) Run(ctx context.Context) error {
-	objs := bookinfo.GatewayObjects(o.Namespace)
+	objs := bookinfo.GatewayObjects(o.namespace)
 	if o.dryRun == apply.DryRunClient {
 		return o.report(o.IOStreams, objs)
 	}
-	dyn, err := o.dynamic()
+	_, dyn, err := o.clients()
 	if err != nil {
 		return err
 	}
-	return applyChecked(ctx, o.IOStreams, &o.applyOutput, dyn, objs)
+	steps := make([]apply.Step, 0, len(objs))
+	for _, obj := range objs {
+		steps = append(steps, apply.Step{Object: obj, Result: obj, What: kindRef(obj) + " serverside-applied"})
+	}
+	return applyChange(ctx, o.IOStreams, dyn, o.dryRun, o.Output, steps)
 }
 
-// applyChecked runs the policy core over objs with the live cluster as the
-// inventory, prints warnings, refuses on errors (exit 1, nothing applied),
-// else applies and reports.
-func applyChecked(ctx context.Context, streams genericiooptions.IOStreams, out *applyOutput, dyn dynamic.Interface, objs []*unstructured.Unstructured) error {
-	findings, err := (&apply.Preflight{Client: dyn}).Check(ctx, objs)
-	for _, f := range findings {
-		if !f.IsError() {
-			fmt.Fprintln(streams.ErrOut, f.Text())
-		}
-	}
-	if err != nil {
-		if apply.IsRejected(err) {
-			return &ExitError{Code: ExitFailed, Err: err}
-		}
-		return err
-	}
-	applied, err := (&apply.Applier{Client: dyn, DryRun: out.dryRun}).ApplyAll(ctx, objs)
-	if rerr := out.report(streams, applied); rerr != nil {
-		return rerr
-	}
-	if err != nil {
-		return &ExitError{Code: ExitFailed, Err: err}
-	}
-	return nil
-}
-
-func newBookinfoURLCommand(configFlags *genericclioptions.ConfigFlags, streams genericiooptions.IOStreams) *cobra.Command {
-	o := newIngressURLOptions(configFlags, streams, "/productpage")
+func newBookinfoURLCommand(configFlags *genericclioptions.ConfigFlags, streams genericiooptions.IOStreams, env commandEnv) *cobra.Command {
+	o := newIngressURLOptions(configFlags, streams, env, "/productpage")
 	cmd := &cobra.Command{
 		Use:   "url",
 		Short: "Print Bookinfo's URL through the ingress gateway",
@@ -417,11 +375,11 @@ type BookinfoCheckOptions struct {
 	Gateway ingress.Options
 	Timeout time.Duration
 
-	client func() (kubernetes.Interface, error)
+	clients meshClients
 }
 
-func newBookinfoCheckCommand(configFlags *genericclioptions.ConfigFlags, streams genericiooptions.IOStreams) *cobra.Command {
-	o := &BookinfoCheckOptions{configFlags: configFlags, IOStreams: streams, Gateway: ingress.DefaultOptions(), Timeout: 10 * time.Second}
+func newBookinfoCheckCommand(configFlags *genericclioptions.ConfigFlags, streams genericiooptions.IOStreams, env commandEnv) *cobra.Command {
+	o := &BookinfoCheckOptions{configFlags: configFlags, IOStreams: streams, clients: env.clients, Gateway: ingress.DefaultOptions(), Timeout: 10 * time.Second}
 	cmd := &cobra.Command{
 		Use:   "check",
 		Short: "Fetch /productpage through the ingress gateway and check its title",
@@ -447,10 +405,7 @@ gateway (404), no healthy upstream (503), a different page, or no answer.`,
 func (o *BookinfoCheckOptions) Run(ctx context.Context) error {
 	url := o.URL
 	if url == "" {
-		if o.client == nil {
-			o.client = func() (kubernetes.Interface, error) { return kubeClientFor(o.configFlags) }
-		}
-		client, err := o.client()
+		client, _, err := o.clients()
 		if err != nil {
 			return err
 		}
@@ -476,8 +431,8 @@ type BookinfoStatusOptions struct {
 	Output string
 }
 
-func newBookinfoStatusCommand(configFlags *genericclioptions.ConfigFlags, streams genericiooptions.IOStreams) *cobra.Command {
-	o := &BookinfoStatusOptions{bookinfoCommon: bookinfoCommon{configFlags: configFlags, IOStreams: streams}}
+func newBookinfoStatusCommand(configFlags *genericclioptions.ConfigFlags, streams genericiooptions.IOStreams, env commandEnv) *cobra.Command {
+	o := &BookinfoStatusOptions{bookinfoCommon: newBookinfoCommon(configFlags, streams, env)}
 	cmd := &cobra.Command{
 		Use:   "status",
 		Short: "List Bookinfo's workloads with their readiness and sidecars",
@@ -511,18 +466,18 @@ type BookinfoWorkloadStatus struct {
 
 // Run lists the Deployments and their pods' sidecars.
 func (o *BookinfoStatusOptions) Run(ctx context.Context) error {
-	client, err := o.client()
+	client, _, err := o.clients()
 	if err != nil {
 		return err
 	}
 	sel := labels.Set{bookinfo.ManagedByLabel: bookinfo.ManagedBy, bookinfo.PartOfLabel: bookinfo.PartOf}.String()
-	deps, err := client.AppsV1().Deployments(o.Namespace).List(ctx, metav1.ListOptions{LabelSelector: sel})
+	deps, err := client.AppsV1().Deployments(o.namespace).List(ctx, metav1.ListOptions{LabelSelector: sel})
 	if err != nil {
-		return fmt.Errorf("listing Bookinfo's Deployments in %s: %w", o.Namespace, err)
+		return fmt.Errorf("listing Bookinfo's Deployments in %s: %w", o.namespace, err)
 	}
-	pods, err := client.CoreV1().Pods(o.Namespace).List(ctx, metav1.ListOptions{})
+	pods, err := client.CoreV1().Pods(o.namespace).List(ctx, metav1.ListOptions{})
 	if err != nil {
-		return fmt.Errorf("listing pods in %s: %w", o.Namespace, err)
+		return fmt.Errorf("listing pods in %s: %w", o.namespace, err)
 	}
 	rows := make([]BookinfoWorkloadStatus, 0, len(deps.Items))
 	for _, d := range deps.Items {
@@ -544,7 +499,7 @@ func (o *BookinfoStatusOptions) Run(ctx context.Context) error {
 	}
 	sort.Slice(rows, func(i, j int) bool { return rows[i].Name < rows[j].Name })
 	if o.Output == "json" {
-		b, err := json.MarshalIndent(map[string]any{"namespace": o.Namespace, "workloads": rows}, "", "  ")
+		b, err := json.MarshalIndent(map[string]any{"namespace": o.namespace, "workloads": rows}, "", "  ")
 		if err != nil {
 			return err
 		}
@@ -552,7 +507,7 @@ func (o *BookinfoStatusOptions) Run(ctx context.Context) error {
 		return err
 	}
 	if len(rows) == 0 {
-		fmt.Fprintf(o.ErrOut, "No Bookinfo workloads in namespace %s (kubectl mesh bookinfo deploy -n %s)\n", o.Namespace, o.Namespace)
+		fmt.Fprintf(o.ErrOut, "No Bookinfo workloads in namespace %s (kubectl mesh bookinfo deploy -n %s)\n", o.namespace, o.namespace)
 		return &ExitError{Code: ExitFailed}
 	}
 	tw := tabwriter.NewWriter(o.Out, 0, 4, 3, ' ', 0)
@@ -570,8 +525,8 @@ type BookinfoCleanupOptions struct {
 	dryRun     apply.DryRun
 }
 
-func newBookinfoCleanupCommand(configFlags *genericclioptions.ConfigFlags, streams genericiooptions.IOStreams) *cobra.Command {
-	o := &BookinfoCleanupOptions{bookinfoCommon: bookinfoCommon{configFlags: configFlags, IOStreams: streams}}
+func newBookinfoCleanupCommand(configFlags *genericclioptions.ConfigFlags, streams genericiooptions.IOStreams, env commandEnv) *cobra.Command {
+	o := &BookinfoCleanupOptions{bookinfoCommon: newBookinfoCommon(configFlags, streams, env)}
 	cmd := &cobra.Command{
 		Use:   "cleanup",
 		Short: "Delete everything kubectl mesh created for Bookinfo",
@@ -613,19 +568,19 @@ var cleanupResources = []schema.GroupVersionResource{
 
 // Run deletes the objects.
 func (o *BookinfoCleanupOptions) Run(ctx context.Context) error {
-	dyn, err := o.dynamic()
+	_, dyn, err := o.clients()
 	if err != nil {
 		return err
 	}
 	managed := labels.Set{bookinfo.ManagedByLabel: bookinfo.ManagedBy}.String()
 	deleted := 0
 	for _, gvr := range cleanupResources {
-		list, err := dyn.Resource(gvr).Namespace(o.Namespace).List(ctx, metav1.ListOptions{LabelSelector: managed})
+		list, err := dyn.Resource(gvr).Namespace(o.namespace).List(ctx, metav1.ListOptions{LabelSelector: managed})
 		if apierrors.IsNotFound(err) {
 			continue // Istio's CRDs are not installed
 		}
 		if err != nil {
-			return fmt.Errorf("listing %s in %s: %w", gvr.Resource, o.Namespace, err)
+			return fmt.Errorf("listing %s in %s: %w", gvr.Resource, o.namespace, err)
 		}
 		for i := range list.Items {
 			obj := &list.Items[i]
@@ -637,7 +592,7 @@ func (o *BookinfoCleanupOptions) Run(ctx context.Context) error {
 				if o.dryRun == apply.DryRunServer {
 					opts.DryRun = []string{metav1.DryRunAll}
 				}
-				if err := dyn.Resource(gvr).Namespace(o.Namespace).Delete(ctx, obj.GetName(), opts); err != nil && !apierrors.IsNotFound(err) {
+				if err := dyn.Resource(gvr).Namespace(o.namespace).Delete(ctx, obj.GetName(), opts); err != nil && !apierrors.IsNotFound(err) {
 					return &ExitError{Code: ExitFailed, Err: fmt.Errorf("deleting %s: %w", kindRef(obj), err)}
 				}
 			}
@@ -646,7 +601,7 @@ func (o *BookinfoCleanupOptions) Run(ctx context.Context) error {
 		}
 	}
 	if deleted == 0 {
-		fmt.Fprintf(o.ErrOut, "No Bookinfo objects made by kubectl mesh in namespace %s\n", o.Namespace)
+		fmt.Fprintf(o.ErrOut, "No Bookinfo objects made by kubectl mesh in namespace %s\n", o.namespace)
 	}
 	return nil
 }
@@ -670,9 +625,9 @@ func (o *BookinfoCleanupOptions) belongsToBookinfo(obj *unstructured.Unstructure
 		return false
 	}
 	for _, h := range hosts {
-		fqdn := policies.ResolveHost(h, o.Namespace, policies.DefaultClusterDomain)
+		fqdn := policies.ResolveHost(h, o.namespace, policies.DefaultClusterDomain)
 		for _, svc := range bookinfo.Services {
-			if fqdn == svc+"."+o.Namespace+".svc."+policies.DefaultClusterDomain {
+			if fqdn == svc+"."+o.namespace+".svc."+policies.DefaultClusterDomain {
 				return true
 			}
 		}

@@ -28,25 +28,15 @@ func dynamicClientFor(f *genericclioptions.ConfigFlags) (dynamic.Interface, erro
 	return dynamic.NewForConfig(cfg)
 }
 
-// namespaceFor is -n when given, else the kubeconfig context's namespace,
-// else default, as kubectl resolves it.
-func namespaceFor(f *genericclioptions.ConfigFlags) (string, error) {
-	ns, _, err := f.ToRawKubeConfigLoader().Namespace()
-	if err != nil {
-		return "", fmt.Errorf("reading the namespace from kubeconfig: %w", err)
-	}
-	return ns, nil
-}
-
-// clusterAccess reaches the cluster for the commands that manage Helm
+// releaseAccess reaches the cluster for the commands that manage Helm
 // releases; defaults builds each from kubectl's flags, tests set their own.
-type clusterAccess struct {
+type releaseAccess struct {
 	actionConfig  func(namespace string) (*action.Configuration, error)
 	kubeClient    func() (kubernetes.Interface, error)
 	dynamicClient func() (dynamic.Interface, error)
 }
 
-func (c *clusterAccess) defaults(f *genericclioptions.ConfigFlags) {
+func (c *releaseAccess) defaults(f *genericclioptions.ConfigFlags) {
 	if c.actionConfig == nil {
 		c.actionConfig = func(ns string) (*action.Configuration, error) { return helmConfig(f, ns) }
 	}

@@ -8,7 +8,6 @@ import (
 	"github.com/spf13/cobra"
 	"k8s.io/cli-runtime/pkg/genericclioptions"
 	"k8s.io/cli-runtime/pkg/genericiooptions"
-	"k8s.io/client-go/kubernetes"
 
 	"github.com/kubectl-mesh/kubectl-mesh/plugin/ingress"
 )
@@ -26,11 +25,11 @@ type IngressURLOptions struct {
 	// Path is appended to the printed URL (/productpage for Bookinfo).
 	Path string
 
-	client func() (kubernetes.Interface, error)
+	clients meshClients
 }
 
-func newIngressURLOptions(configFlags *genericclioptions.ConfigFlags, streams genericiooptions.IOStreams, path string) *IngressURLOptions {
-	return &IngressURLOptions{configFlags: configFlags, IOStreams: streams, Gateway: ingress.DefaultOptions(), Path: path, Output: "url"}
+func newIngressURLOptions(configFlags *genericclioptions.ConfigFlags, streams genericiooptions.IOStreams, env commandEnv, path string) *IngressURLOptions {
+	return &IngressURLOptions{configFlags: configFlags, IOStreams: streams, clients: env.clients, Gateway: ingress.DefaultOptions(), Path: path, Output: "url"}
 }
 
 func (o *IngressURLOptions) addFlags(cmd *cobra.Command) {
@@ -62,10 +61,7 @@ func (o *IngressURLOptions) Validate() error {
 
 // Run finds the address (or opens the tunnel) and prints it.
 func (o *IngressURLOptions) Run(ctx context.Context) error {
-	if o.client == nil {
-		o.client = func() (kubernetes.Interface, error) { return kubeClientFor(o.configFlags) }
-	}
-	client, err := o.client()
+	client, _, err := o.clients()
 	if err != nil {
 		return err
 	}
@@ -115,12 +111,12 @@ func (o *IngressURLOptions) print(addr ingress.Address) error {
 	return err
 }
 
-func newIngressCommand(configFlags *genericclioptions.ConfigFlags, streams genericiooptions.IOStreams) *cobra.Command {
+func newIngressCommand(configFlags *genericclioptions.ConfigFlags, streams genericiooptions.IOStreams, env commandEnv) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "ingress",
 		Short: "Find the address of Istio's ingress gateway",
 	}
-	o := newIngressURLOptions(configFlags, streams, "")
+	o := newIngressURLOptions(configFlags, streams, env, "")
 	url := &cobra.Command{
 		Use:   "url",
 		Short: "Print the ingress gateway's external address",

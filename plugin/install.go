@@ -38,7 +38,7 @@ type InstallOptions struct {
 	// versionSet is true when --version was given.
 	versionSet bool
 	releases   []istioinstall.Release
-	clusterAccess
+	releaseAccess
 }
 
 // NewInstallOptions returns options with defaults.

@@ -13,10 +13,13 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/cli-runtime/pkg/genericclioptions"
 	"k8s.io/cli-runtime/pkg/genericiooptions"
 
+	"github.com/kubectl-mesh/kubectl-mesh/plugin/apply"
 	"github.com/kubectl-mesh/kubectl-mesh/plugin/loadgen"
+	"github.com/kubectl-mesh/kubectl-mesh/plugin/loadjob"
 )
 
 // Defaults of `kubectl mesh load`: fortio's own (`fortio load`), so that a
@@ -43,10 +46,16 @@ type LoadOptions struct {
 	Timeout            time.Duration
 	AllowInitialErrors bool
 	Output             string
+	InCluster          bool
+	Image              string
+	JobTimeout         time.Duration
+	DryRun             string
 
 	requestsSet bool
 	durationSet bool
 	engine      loadgen.Options
+	dryRun      apply.DryRun
+	clients     meshClients
 }
 
 // NewLoadOptions returns options with defaults.
@@ -62,8 +71,9 @@ func NewLoadOptions(configFlags *genericclioptions.ConfigFlags, streams generici
 	}
 }
 
-func newLoadCommand(configFlags *genericclioptions.ConfigFlags, streams genericiooptions.IOStreams) *cobra.Command {
+func newLoadCommand(configFlags *genericclioptions.ConfigFlags, streams genericiooptions.IOStreams, env commandEnv) *cobra.Command {
 	o := NewLoadOptions(configFlags, streams)
+	o.clients = env.clients
 	cmd := &cobra.Command{
 		Use:   "load URL [-c N] [-n N | -t D] [--qps Q] [-H 'Name: value'] [-o text|json]",
 		Short: "Send HTTP load to a URL with the Fortio engine and report latencies and return codes",
@@ -81,6 +91,16 @@ scheme gets http://. As in fortio, at a set rate -c is lowered so that each
 connection makes at least 2 of the -n calls. Runs of -t make one warm-up call
 per connection first, which must answer 2xx unless --allow-initial-errors;
 -n runs make none. Ctrl-C stops the run and prints what was measured.
+
+A DestinationRule's connection pool and outlier detection are enforced by
+the calling sidecar, so load from outside the mesh (a laptop through a
+port-forward) does not exercise them. --in-cluster runs the load from inside
+the mesh instead: a Job in the namespace (--namespace) with the sidecar
+injected runs Fortio's image (--image, fortio/fortio at the version the
+engine embeds), its result comes back through the pod's log and prints like
+a local run, and the Job is deleted afterwards, also on Ctrl-C. The URL is
+then as seen from that namespace (http://httpbin:8000/get).
+--dry-run=client prints the Job instead of running it.
 
 Exit status: 0 when the run completed, whatever status codes came back (503s
 from a circuit breaker are data); 1 when it could not be done (the host does
@@ -114,6 +134,10 @@ flags or a malformed URL.`,
 	f.DurationVar(&o.Timeout, "timeout", o.Timeout, "Timeout of each call, connect included")
 	f.BoolVar(&o.AllowInitialErrors, "allow-initial-errors", false, "Go on when the warm-up calls of a -t run do not answer 2xx")
 	f.StringVarP(&o.Output, "output", "o", o.Output, "Output format: text or json (Fortio's result JSON)")
+	f.BoolVar(&o.InCluster, "in-cluster", false, "Run the load from a Job in the mesh namespace (sidecar injected) instead of from here")
+	f.StringVar(&o.Image, "image", loadjob.DefaultImage, "Fortio image of the --in-cluster Job")
+	f.DurationVar(&o.JobTimeout, "job-timeout", 0, "How long the --in-cluster Job may take in all, image pull included (default: the run's length plus 2 minutes)")
+	f.StringVar(&o.DryRun, "dry-run", "none", "With --in-cluster: client prints the Job, server has the API server check it; neither runs it")
 	// -n is the number of calls here, as in fortio and the command-line
 	// contract: a local --namespace without shorthand keeps cobra from
 	// merging kubectl's -n/--namespace into this command.
@@ -126,6 +150,9 @@ flags or a malformed URL.`,
 func (o *LoadOptions) Complete(cmd *cobra.Command, args []string) error {
 	if len(args) == 1 {
 		o.URL = args[0]
+	}
+	if o.clients == nil {
+		o.clients = clientsFor(o.configFlags)
 	}
 	o.requestsSet = cmd.Flags().Changed("requests")
 	o.durationSet = cmd.Flags().Changed("duration")
@@ -154,18 +181,22 @@ func (o *LoadOptions) Validate() error {
 	if o.QPS < 0 {
 		return usageError("--qps must not be negative, not %g (0 is as fast as possible)", o.QPS)
 	}
-	if o.Timeout <= 0 {
-		return usageError("--timeout must be positive, not %v", o.Timeout)
+	if err := validateHTTPFlags(o.Timeout, o.Headers, o.Output); err != nil {
+		return err
 	}
-	for _, h := range o.Headers {
-		if err := loadgen.ValidateHeader(h); err != nil {
-			return &ExitError{Code: ExitUsage, Err: err}
-		}
+	mode, err := apply.ParseDryRun(o.DryRun)
+	if err != nil {
+		return &ExitError{Code: ExitUsage, Err: err}
 	}
-	switch o.Output {
-	case "text", "json":
-	default:
-		return usageError("--output must be text or json, not %q", o.Output)
+	o.dryRun = mode
+	if !o.InCluster && (mode != apply.DryRunNone || o.JobTimeout != 0) {
+		return usageError("--dry-run and --job-timeout go with --in-cluster")
+	}
+	if o.InCluster && !o.requestsSet && o.Duration == 0 {
+		return usageError("--in-cluster needs -n or a -t above 0: a Job cannot run until Ctrl-C")
+	}
+	if o.JobTimeout < 0 {
+		return usageError("--job-timeout must not be negative, not %v", o.JobTimeout)
 	}
 	o.engine = loadgen.Options{
 		URL:                target,
@@ -207,6 +238,9 @@ func (o *LoadOptions) Run(ctx context.Context) error {
 	}
 	ctx, stop := signal.NotifyContext(ctx, os.Interrupt)
 	defer stop()
+	if o.InCluster {
+		return o.runInCluster(ctx)
+	}
 	res, err := loadgen.Run(ctx, o.engine)
 	if err != nil {
 		if errors.Is(err, loadgen.ErrWarmup) {
@@ -214,6 +248,12 @@ func (o *LoadOptions) Run(ctx context.Context) error {
 		}
 		return fmt.Errorf("loading %s: %w", o.engine.URL, err)
 	}
+	return o.report(res)
+}
+
+// report prints a run and maps its outcome to the exit code.
+func (o *LoadOptions) report(res *loadgen.Result) error {
+	var err error
 	if o.Output == "json" {
 		err = writeLoadJSON(o.Out, res)
 	} else {
@@ -285,4 +325,42 @@ func writeLoadText(w io.Writer, target string, res *loadgen.Result) error {
 		res.DurationHistogram.Count, warmup, 1000*res.DurationHistogram.Avg, res.ActualQPS)
 	_, err := io.WriteString(w, b.String())
 	return err
+}
+
+// runInCluster runs the load from a Job in the namespace and prints its
+// result as a local run's.
+func (o *LoadOptions) runInCluster(ctx context.Context) error {
+	ns, err := namespaceOf(o.configFlags)
+	if err != nil {
+		return err
+	}
+	opts := loadjob.Options{Namespace: ns, Image: o.Image, Load: o.engine, Wait: o.JobTimeout}
+	if o.dryRun == apply.DryRunClient {
+		format := "yaml"
+		if o.Output == "json" {
+			format = "json"
+		}
+		return printObject(o.Out, format, loadjob.Job(opts))
+	}
+	kube, _, err := o.clients()
+	if err != nil {
+		return err
+	}
+	if o.dryRun == apply.DryRunServer {
+		job, err := kube.BatchV1().Jobs(ns).Create(ctx, loadjob.Job(opts), metav1.CreateOptions{FieldManager: FieldManager, DryRun: []string{metav1.DryRunAll}})
+		if err != nil {
+			return &ExitError{Code: ExitFailed, Err: fmt.Errorf("creating the load Job in namespace %s: %w", ns, err)}
+		}
+		job.ManagedFields = nil
+		return printObject(o.Out, "yaml", job)
+	}
+	opts.Progress = func(format string, args ...any) { fmt.Fprintf(o.ErrOut, format+"\n", args...) }
+	out, err := loadjob.Run(ctx, kube, opts)
+	if err != nil {
+		return &ExitError{Code: ExitFailed, Err: fmt.Errorf("in-cluster load of %s: %w", o.engine.URL, err)}
+	}
+	if !out.Sidecar {
+		fmt.Fprintf(o.ErrOut, "Warning: pod/%s ran without Istio's sidecar (is injection enabled in namespace %s?): the calls bypassed the mesh's client-side policies\n", out.Pod, ns)
+	}
+	return o.report(out.Result)
 }

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"path/filepath"
 	"strings"
+	"time"
 
 	"github.com/spf13/cobra"
 	"k8s.io/cli-runtime/pkg/genericclioptions"
@@ -15,7 +16,27 @@ import (
 // NewRootCommand builds `kubectl mesh` with every subcommand. argv0 is the
 // program name, so usage says "kubectl mesh" when kubectl runs the plugin.
 func NewRootCommand(streams genericiooptions.IOStreams, argv0 string) *RootCommand {
+	return newRootCommand(streams, argv0, commandEnv{})
+}
+
+// commandEnv is what commands take from their surroundings; tests replace
+// it with fakes. Zero fields mean the real thing.
+type commandEnv struct {
+	// clients replaces the clients built from kubectl's flags.
+	clients meshClients
+	// now replaces the clock.
+	now func() time.Time
+}
+
+// newRootCommand builds the root command in an environment.
+func newRootCommand(streams genericiooptions.IOStreams, argv0 string, env commandEnv) *RootCommand {
 	configFlags := genericclioptions.NewConfigFlags(true)
+	if env.clients == nil {
+		env.clients = clientsFor(configFlags)
+	}
+	if env.now == nil {
+		env.now = time.Now
+	}
 	cmd := &cobra.Command{
 		Use:   "kubectl-mesh",
 		Short: "Install Istio, release canaries, harden services and validate Istio traffic config",
@@ -45,9 +66,11 @@ configuration offline (in CI) with the same policies the admission webhook runs.
 		newValidateCommand(configFlags, streams),
 		newInjectCommand(configFlags, streams),
 		newWebhookCommand(configFlags, streams),
-		newLoadCommand(configFlags, streams),
-		newBookinfoCommand(configFlags, streams),
-		newIngressCommand(configFlags, streams),
+		newLoadCommand(configFlags, streams, env),
+		newCanaryCommand(configFlags, streams, env),
+		newResilienceCommand(configFlags, streams, env),
+		newBookinfoCommand(configFlags, streams, env),
+		newIngressCommand(configFlags, streams, env),
 		newInstallCommand(configFlags, streams),
 		newUninstallCommand(configFlags, streams),
 		newMeshStatusCommand(configFlags, streams),

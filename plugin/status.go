@@ -21,7 +21,7 @@ type MeshStatusOptions struct {
 
 	Output string
 
-	clusterAccess
+	releaseAccess
 }
 
 func newMeshStatusCommand(configFlags *genericclioptions.ConfigFlags, streams genericiooptions.IOStreams) *cobra.Command {

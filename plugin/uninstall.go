@@ -25,7 +25,7 @@ type UninstallOptions struct {
 	DryRun   string
 	Output   string
 
-	clusterAccess
+	releaseAccess
 }
 
 // NewUninstallOptions returns options with defaults.

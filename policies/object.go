@@ -146,6 +146,10 @@ func stringSlice(v any) []string {
 	return out
 }
 
+// IntValue reads a whole number as any decoder of this project produces
+// it (see intValue).
+func IntValue(v any) (int64, bool) { return intValue(v) }
+
 // intValue accepts the integer forms decoders produce (YAML gives int, JSON
 // float64 or json.Number); ok is false for anything that is not a whole number.
 func intValue(v any) (int64, bool) {

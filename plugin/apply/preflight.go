@@ -55,6 +55,7 @@ func (p *Preflight) Check(ctx context.Context, objs []*unstructured.Unstructured
 		}
 	}
 	index := policies.NewIndex(engine.Settings().ClusterDomain)
+	stored := map[string]*policies.Object{}
 	if p.Client != nil {
 		live, err := policies.ListCluster(ctx, p.Client)
 		if err != nil {
@@ -62,6 +63,7 @@ func (p *Preflight) Check(ctx context.Context, objs []*unstructured.Unstructured
 		}
 		for _, obj := range live {
 			index.Add(obj)
+			stored[objectKey(obj)] = obj
 		}
 	}
 	reviewed := make([]*policies.Object, 0, len(objs))
@@ -72,12 +74,28 @@ func (p *Preflight) Check(ctx context.Context, objs []*unstructured.Unstructured
 			reviewed = append(reviewed, o)
 		}
 	}
-	findings, err := engine.ReviewAll(ctx, reviewed, index, 0)
-	if err != nil {
-		return nil, err
+	// An object that exists is reviewed as an UPDATE of the stored one, as
+	// the webhook would: a DestinationRule losing a subset that another
+	// VirtualService still routes to is caught (MESH0601).
+	var findings []policies.Finding
+	for _, o := range reviewed {
+		review := policies.Review{Operation: policies.OperationCreate, Object: o}
+		if old, ok := stored[objectKey(o)]; ok {
+			review = policies.Review{Operation: policies.OperationUpdate, Object: o, OldObject: old}
+		}
+		fs, err := engine.Review(ctx, review, index)
+		if err != nil {
+			return nil, err
+		}
+		findings = append(findings, fs...)
 	}
+	policies.SortFindings(findings)
 	if policies.CountErrors(findings) > 0 {
 		return findings, &RejectedError{Findings: findings}
 	}
 	return findings, nil
+}
+
+func objectKey(o *policies.Object) string {
+	return o.Group() + "/" + o.Kind() + "/" + o.Namespace() + "/" + o.Name()
 }

@@ -1,0 +1,78 @@
+package plugin
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+
+	"k8s.io/cli-runtime/pkg/genericclioptions"
+	"k8s.io/cli-runtime/pkg/genericiooptions"
+	"k8s.io/client-go/dynamic"
+
+	"github.com/kubectl-mesh/kubectl-mesh/plugin/apply"
+	"github.com/kubectl-mesh/kubectl-mesh/policies"
+)
+
+// clusterAccess is what the commands reading the cluster share: the
+// namespace (-n, else the kubeconfig's) and the clients.
+type clusterAccess struct {
+	configFlags *genericclioptions.ConfigFlags
+	namespace   string
+	clients     meshClients
+}
+
+// complete resolves the namespace and, unless a test gave fakes, builds
+// the clients from kubectl's flags.
+func (c *clusterAccess) complete() error {
+	ns, err := namespaceOf(c.configFlags)
+	if err != nil {
+		return err
+	}
+	c.namespace = ns
+	if c.clients == nil {
+		c.clients = clientsFor(c.configFlags)
+	}
+	return nil
+}
+
+// applyChange is the tail every changing command shares: check each stage
+// of the steps with the policy core (a rejection applies nothing and exits
+// 1 with the webhook's text), print the warnings, apply the steps in order,
+// and report them as lines or, with -o, as the objects applied.
+func applyChange(ctx context.Context, streams genericiooptions.IOStreams, dyn dynamic.Interface, mode apply.DryRun, output string, steps []apply.Step) error {
+	engine, err := policies.NewEngine(ctx, policies.Options{})
+	if err != nil {
+		return fmt.Errorf("loading policies: %w", err)
+	}
+	warnings, err := (&apply.Preflight{Engine: engine, Client: dyn}).CheckSteps(ctx, steps)
+	if err != nil {
+		return &ExitError{Code: ExitFailed, Err: err}
+	}
+	for _, w := range warnings {
+		fmt.Fprintf(streams.ErrOut, "Warning: %s\n", w.Text())
+	}
+	results, err := (&apply.Applier{Client: dyn, DryRun: mode}).ApplySteps(ctx, steps)
+	if output == "" {
+		// What was done is said even when a later step failed.
+		for i := range results {
+			fmt.Fprintf(streams.Out, "%s%s\n", steps[i].What, mode.Suffix())
+		}
+	}
+	if err != nil {
+		return &ExitError{Code: ExitFailed, Err: err}
+	}
+	if output != "" {
+		return printApplied(streams.Out, output, mode, results)
+	}
+	return nil
+}
+
+// refusal maps an engine's error to exit 1, without the sentinel's prefix
+// the engine marks refusals with.
+func refusal(err, sentinel error) error {
+	if errors.Is(err, sentinel) {
+		err = errors.New(strings.TrimPrefix(err.Error(), sentinel.Error()+": "))
+	}
+	return &ExitError{Code: ExitFailed, Err: err}
+}

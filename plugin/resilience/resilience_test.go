@@ -1,0 +1,339 @@
+package resilience
+
+import (
+	"encoding/json"
+	"errors"
+	"reflect"
+	"strings"
+	"testing"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"sigs.k8s.io/yaml"
+
+	"github.com/kubectl-mesh/kubectl-mesh/plugin/apply"
+)
+
+func object(t *testing.T, manifest string) *unstructured.Unstructured {
+	t.Helper()
+	var m map[string]any
+	if err := yaml.Unmarshal([]byte(manifest), &m); err != nil {
+		t.Fatal(err)
+	}
+	b, _ := json.Marshal(m)
+	u := &unstructured.Unstructured{}
+	if err := u.UnmarshalJSON(b); err != nil {
+		t.Fatal(err)
+	}
+	return u
+}
+
+func toYAML(t *testing.T, obj *unstructured.Unstructured) string {
+	t.Helper()
+	b, err := yaml.Marshal(obj.Object)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
+
+func int64p(n int64) *int64 { return &n }
+
+// The workflow's circuit breaker (WORKFLOW.md step 9), on a host without
+// a DestinationRule.
+func TestCircuitBreakerCreates(t *testing.T) {
+	step := SetCircuitBreaker(Target{Namespace: "default", Host: "httpbin"}, &State{}, CircuitBreaker{
+		MaxConnections: int64p(1), HTTP1MaxPendingRequests: int64p(1), MaxRequestsPerConnection: int64p(1),
+		ConsecutiveGatewayErrors: int64p(1), Interval: "1s", BaseEjectionTime: "3m", MaxEjectionPercent: int64p(100),
+	})
+	want := `apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata:
+  name: httpbin
+  namespace: default
+spec:
+  host: httpbin
+  trafficPolicy:
+    connectionPool:
+      http:
+        http1MaxPendingRequests: 1
+        maxRequestsPerConnection: 1
+      tcp:
+        maxConnections: 1
+    outlierDetection:
+      baseEjectionTime: 3m
+      consecutiveGatewayErrors: 1
+      interval: 1s
+      maxEjectionPercent: 100
+`
+	if got := toYAML(t, step.Object); got != want {
+		t.Errorf("got\n%s\nwant\n%s", got, want)
+	}
+	if step.What != "destinationrule/httpbin: circuit breaker" {
+		t.Errorf("What = %q", step.What)
+	}
+}
+
+// A DestinationRule written with kubectl apply: kubectl-mesh sends only
+// its settings, never the fields it does not own, and the result keeps them.
+const foreignRule = `
+apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata:
+  name: httpbin
+  namespace: default
+  resourceVersion: "4"
+  managedFields:
+  - manager: kubectl
+    operation: Apply
+    apiVersion: networking.istio.io/v1
+    fieldsType: FieldsV1
+    fieldsV1: {"f:spec":{"f:host":{},"f:subsets":{},"f:trafficPolicy":{"f:tls":{"f:mode":{}},"f:connectionPool":{"f:tcp":{"f:connectTimeout":{}}}}}}
+  - manager: kubectl-mesh
+    operation: Apply
+    apiVersion: networking.istio.io/v1
+    fieldsType: FieldsV1
+    fieldsV1: {"f:spec":{"f:trafficPolicy":{"f:outlierDetection":{"f:interval":{}}}}}
+spec:
+  host: httpbin.default.svc.cluster.local
+  subsets: [{name: v1, labels: {version: v1}}]
+  trafficPolicy:
+    tls: {mode: ISTIO_MUTUAL}
+    connectionPool: {tcp: {connectTimeout: 5s}}
+    outlierDetection: {interval: 1s}
+`
+
+func TestCircuitBreakerMerges(t *testing.T) {
+	live := object(t, foreignRule)
+	step := SetCircuitBreaker(Target{Namespace: "default", Host: "httpbin"}, &State{DestinationRule: live}, CircuitBreaker{MaxConnections: int64p(1)})
+	want := `apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata:
+  name: httpbin
+  namespace: default
+spec:
+  trafficPolicy:
+    connectionPool:
+      tcp:
+        maxConnections: 1
+    outlierDetection:
+      interval: 1s
+`
+	if got := toYAML(t, step.Object); got != want {
+		t.Errorf("applied\n%s\nwant (kubectl-mesh's earlier interval kept, nothing of kubectl's)\n%s", got, want)
+	}
+	tp, _, _ := unstructured.NestedMap(step.Result.Object, "spec", "trafficPolicy")
+	wantTP := map[string]any{
+		"tls":              map[string]any{"mode": "ISTIO_MUTUAL"},
+		"connectionPool":   map[string]any{"tcp": map[string]any{"connectTimeout": "5s", "maxConnections": int64(1)}},
+		"outlierDetection": map[string]any{"interval": "1s"},
+	}
+	if !reflect.DeepEqual(tp, wantTP) {
+		t.Errorf("result trafficPolicy\n%v\nwant\n%v", tp, wantTP)
+	}
+	if subsets, _, _ := unstructured.NestedSlice(step.Result.Object, "spec", "subsets"); len(subsets) != 1 {
+		t.Error("the result lost the subsets")
+	}
+}
+
+const nginxVS = `
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata:
+  name: nginx-vs
+  namespace: default
+  resourceVersion: "21"
+  managedFields:
+  - manager: kubectl-client-side-apply
+    operation: Update
+    apiVersion: networking.istio.io/v1
+    fieldsType: FieldsV1
+    fieldsV1: {"f:spec":{"f:hosts":{},"f:http":{}}}
+spec:
+  hosts: [nginx-svc]
+  http:
+  - name: api
+    match: [{uri: {prefix: /api}}]
+    route: [{destination: {host: nginx-svc}}]
+    retries: {attempts: 5, retryOn: gateway-error}
+  - route: [{destination: {host: nginx-svc}}]
+    headers: {request: {set: {x-team: web}}}
+`
+
+func routes(t *testing.T, obj *unstructured.Unstructured) []map[string]any {
+	t.Helper()
+	http, _, err := unstructured.NestedSlice(obj.Object, "spec", "http")
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := make([]map[string]any, len(http))
+	for i, r := range http {
+		out[i] = r.(map[string]any)
+	}
+	return out
+}
+
+func TestRouteChanges(t *testing.T) {
+	target := Target{Namespace: "default", Host: "nginx-svc"}
+	s := &State{VirtualService: object(t, nginxVS)}
+
+	step, err := ChangeRoutes(target, s, "timeout 2s", Timeout("2s"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := routes(t, step.Object)
+	if r[0]["timeout"] != "2s" || r[1]["timeout"] != "2s" || r[0]["match"] == nil || r[1]["headers"] == nil {
+		t.Errorf("timeout on every route, the rest kept: %v", r)
+	}
+	if _, found, _ := unstructured.NestedFieldNoCopy(step.Object.Object, "spec", "hosts"); found {
+		t.Error("hosts applied without being owned")
+	}
+	if step.Object.GetResourceVersion() != "21" {
+		t.Errorf("the whole-list apply must be conditional on the version read, got %q", step.Object.GetResourceVersion())
+	}
+
+	step, err = ChangeRoutes(target, s, "retries", SetRetry(Retry{Attempts: int64p(3), PerTryTimeout: "2s"}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	r = routes(t, step.Object)
+	if want := map[string]any{"attempts": int64(3), "perTryTimeout": "2s", "retryOn": "gateway-error"}; !reflect.DeepEqual(r[0]["retries"], want) {
+		t.Errorf("retries merge into the existing policy: %v, want %v", r[0]["retries"], want)
+	}
+	if want := map[string]any{"attempts": int64(3), "perTryTimeout": "2s"}; !reflect.DeepEqual(r[1]["retries"], want) {
+		t.Errorf("retries on the default route: %v", r[1]["retries"])
+	}
+
+	// A delay on top of an existing abort keeps the abort.
+	live := object(t, nginxVS)
+	http, _, _ := unstructured.NestedSlice(live.Object, "spec", "http")
+	http[1].(map[string]any)["fault"] = map[string]any{"abort": map[string]any{"httpStatus": int64(503), "percentage": map[string]any{"value": 100.0}}}
+	_ = unstructured.SetNestedSlice(live.Object, http, "spec", "http")
+	target.Route = ""
+	step, err = ChangeRoutes(target, &State{VirtualService: live}, "fault", SetFault(Fault{Delay: "10s", DelayPercent: 100}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]any{
+		"delay": map[string]any{"fixedDelay": "10s", "percentage": map[string]any{"value": 100.0}},
+		"abort": map[string]any{"httpStatus": int64(503), "percentage": map[string]any{"value": 100.0}},
+	}
+	if got := routes(t, step.Object)[1]["fault"]; !reflect.DeepEqual(got, want) {
+		t.Errorf("fault %v\nwant %v", got, want)
+	}
+
+	// --route limits the change to one route.
+	target.Route = "api"
+	step, _ = ChangeRoutes(target, s, "timeout 1s", Timeout("1s"))
+	if r := routes(t, step.Object); r[0]["timeout"] != "1s" || r[1]["timeout"] != nil {
+		t.Errorf("--route api: %v", r)
+	}
+	target.Route = "nope"
+	if _, err := ChangeRoutes(target, s, "t", Timeout("1s")); !errors.Is(err, ErrRefused) || !strings.Contains(err.Error(), "no http route named nope") {
+		t.Errorf("unknown route: %v", err)
+	}
+}
+
+// A host without a VirtualService gets one: named after the service,
+// hosts the short name, one route to it (WORKFLOW.md step 10's tomcat-vs).
+func TestVirtualServiceCreated(t *testing.T) {
+	step, err := ChangeRoutes(Target{Namespace: "default", Host: "tomcat-svc.default.svc.cluster.local"}, &State{}, "fault", SetFault(Fault{Delay: "10s", DelayPercent: 100}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := `apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata:
+  name: tomcat-svc
+  namespace: default
+spec:
+  hosts:
+  - tomcat-svc
+  http:
+  - fault:
+      delay:
+        fixedDelay: 10s
+        percentage:
+          value: 100
+    route:
+    - destination:
+        host: tomcat-svc
+`
+	if got := toYAML(t, step.Object); got != want {
+		t.Errorf("got\n%s\nwant\n%s", got, want)
+	}
+	// In another namespace the host stays fully qualified.
+	step, _ = ChangeRoutes(Target{Namespace: "web", Host: "tomcat-svc.backend.svc.cluster.local"}, &State{}, "t", Timeout("2s"))
+	if hosts, _, _ := unstructured.NestedStringSlice(step.Object.Object, "spec", "hosts"); !reflect.DeepEqual(hosts, []string{"tomcat-svc.backend.svc.cluster.local"}) {
+		t.Errorf("hosts %v", hosts)
+	}
+	// An external host gets a name made of it.
+	step, _ = ChangeRoutes(Target{Namespace: "web", Host: "api.example.com"}, &State{}, "t", Timeout("2s"))
+	if step.Object.GetName() != "api-example-com" {
+		t.Errorf("name %q", step.Object.GetName())
+	}
+}
+
+func TestClear(t *testing.T) {
+	vs := object(t, nginxVS)
+	http, _, _ := unstructured.NestedSlice(vs.Object, "spec", "http")
+	http[1].(map[string]any)["timeout"] = "2s"
+	http[1].(map[string]any)["fault"] = map[string]any{"abort": map[string]any{"httpStatus": int64(503)}}
+	_ = unstructured.SetNestedSlice(vs.Object, http, "spec", "http")
+	s := &State{VirtualService: vs, DestinationRule: object(t, foreignRule)}
+	target := Target{Namespace: "default", Host: "nginx-svc"}
+
+	steps, err := Clear(target, s, AllSettings)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(steps) != 2 {
+		t.Fatalf("%d steps", len(steps))
+	}
+	if steps[0].What != "virtualservice/nginx-vs: removed fault, retries, timeout" {
+		t.Errorf("What = %q", steps[0].What)
+	}
+	for i, r := range routes(t, steps[0].Object) {
+		for _, f := range []string{"timeout", "retries", "fault"} {
+			if _, has := r[f]; has {
+				t.Errorf("route %d still has %s", i, f)
+			}
+		}
+	}
+	if routes(t, steps[0].Object)[0]["match"] == nil {
+		t.Error("clear removed a match")
+	}
+	wantPatch := `[{"op":"test","path":"/metadata/resourceVersion","value":"4"},{"op":"remove","path":"/spec/trafficPolicy/connectionPool"},{"op":"remove","path":"/spec/trafficPolicy/outlierDetection"}]`
+	if string(steps[1].Patch) != wantPatch {
+		t.Errorf("patch %s\nwant %s", steps[1].Patch, wantPatch)
+	}
+	if tp, _, _ := unstructured.NestedMap(steps[1].Result.Object, "spec", "trafficPolicy"); !reflect.DeepEqual(tp, map[string]any{"tls": map[string]any{"mode": "ISTIO_MUTUAL"}}) {
+		t.Errorf("result trafficPolicy %v", tp)
+	}
+
+	// Only what is asked, and nothing when nothing is there.
+	steps, _ = Clear(target, s, []string{WhatTimeout})
+	if len(steps) != 1 || steps[0].What != "virtualservice/nginx-vs: removed timeout" {
+		t.Errorf("clear timeout: %v", steps)
+	}
+	steps, _ = Clear(target, &State{}, AllSettings)
+	if len(steps) != 0 {
+		t.Errorf("clear of nothing: %d steps", len(steps))
+	}
+}
+
+// Owned is what makes a second run keep the first run's settings.
+func TestSecondRunKeepsFirst(t *testing.T) {
+	target := Target{Namespace: "default", Host: "httpbin"}
+	first := SetCircuitBreaker(target, &State{}, CircuitBreaker{MaxConnections: int64p(1)})
+	live := first.Result.DeepCopy()
+	live.SetManagedFields([]metav1.ManagedFieldsEntry{{Manager: apply.FieldManager, Operation: metav1.ManagedFieldsOperationApply,
+		FieldsV1: &metav1.FieldsV1{Raw: []byte(`{"f:spec":{"f:host":{},"f:trafficPolicy":{"f:connectionPool":{"f:tcp":{"f:maxConnections":{}}}}}}`)}}})
+	second := SetCircuitBreaker(target, &State{DestinationRule: live}, CircuitBreaker{Interval: "1s"})
+	if v, _, _ := unstructured.NestedInt64(second.Object.Object, "spec", "trafficPolicy", "connectionPool", "tcp", "maxConnections"); v != 1 {
+		t.Errorf("the second apply dropped the first's maxConnections:\n%s", toYAML(t, second.Object))
+	}
+	if h, _, _ := unstructured.NestedString(second.Object.Object, "spec", "host"); h != "httpbin" {
+		t.Errorf("the second apply dropped the host it owns")
+	}
+}
