@@ -17,12 +17,14 @@ bold=; plain=
 if [ -t 1 ]; then bold=$(printf '\033[1m'); plain=$(printf '\033[0m'); fi
 step() { printf '\n%s== %s%s\n' "$bold" "$*" "$plain"; }
 run() { printf '$ %s\n' "$*"; "$@"; }
-# expect_fail runs a command that must fail with exit status 1.
+# expect_fail CODE CMD... runs a command that must fail with exit status
+# CODE (1: the check or action failed, 2: bad usage or input).
 expect_fail() {
+  local want=$1; shift
   printf '$ %s\n' "$*"
   local rc=0; "$@" || rc=$?
-  if [ "$rc" -ne 1 ]; then echo "demo: expected exit status 1, got $rc" >&2; exit 1; fi
-  echo "(exit status 1, as expected)"
+  if [ "$rc" -ne "$want" ]; then echo "demo: expected exit status $want, got $rc" >&2; exit 1; fi
+  echo "(exit status $rc, as expected)"
 }
 
 webhook_pid=
@@ -76,7 +78,8 @@ run kubectl mesh canary status reviews -n default
 run kubectl mesh canary promote reviews --to v2 -n default
 run kubectl mesh canary rollback reviews -n default
 run kubectl mesh canary status reviews -n default
-expect_fail kubectl mesh canary set reviews v1=90,v2=20 -n default
+expect_fail 2 kubectl mesh canary set reviews v1=90,v2=20 -n default
+expect_fail 1 kubectl mesh canary set reviews v1=50,v4=50 -n default
 
 step "9. circuit breaker   =>   kubectl mesh resilience circuit-breaker"
 run kubectl mesh resilience circuit-breaker details -n default --max-connections 1 --http1-max-pending-requests 1 \
@@ -93,7 +96,7 @@ run kubectl mesh resilience clear ratings -n default
 
 step "The slips that become 503s, caught in CI: kubectl mesh validate"
 run kubectl mesh validate -f examples/validate/canary.yaml
-expect_fail kubectl mesh validate -f examples/validate/canary-slips.yaml
+expect_fail 1 kubectl mesh validate -f examples/validate/canary-slips.yaml
 
 step "... and on apply: mesh-webhook (run beside the simulated cluster, whose pods cannot run it)"
 go run ./hack/localwebhook -webhook bin/mesh-webhook -dir "$DEMO_DIR" > "$DEMO_DIR/localwebhook.out" 2>&1 &
@@ -101,7 +104,7 @@ webhook_pid=$!
 for _ in $(seq 120); do grep -q '^ready' "$DEMO_DIR/localwebhook.out" 2>/dev/null && break; sleep 0.5; done
 grep '^ready' "$DEMO_DIR/localwebhook.out" || { cat "$DEMO_DIR/localwebhook.out"; exit 1; }
 run kubectl create namespace shop
-expect_fail kubectl apply -n shop -f examples/validate/canary-slips.yaml
+expect_fail 1 kubectl apply -n shop -f examples/validate/canary-slips.yaml
 run kubectl apply -n shop -f examples/validate/canary.yaml
 kill "$webhook_pid"; wait "$webhook_pid" 2>/dev/null || true; webhook_pid=
 
