@@ -660,6 +660,9 @@ func (o *CanaryVerifyOptions) Run(ctx context.Context) error {
 			return &ExitError{Code: ExitFailed, Err: fmt.Errorf("no VirtualService in namespace %s routes to %s: nothing to verify (give --weights to test a split anyway)", o.namespace, o.Service)}
 		}
 		o.verify.Weights = st.Weights()
+		if o.verify.Weights.Has("") {
+			return &ExitError{Code: ExitFailed, Err: fmt.Errorf("the route of %s sends traffic to the whole service, not to subsets: there is no split to verify (kubectl mesh canary set first)", o.Service)}
+		}
 	}
 	res, err := canary.Verify(ctx, o.verify)
 	if err != nil {
