@@ -31,11 +31,19 @@ type meshClients func() (kubernetes.Interface, dynamic.Interface, error)
 
 func clientsFor(f *genericclioptions.ConfigFlags) meshClients {
 	return func() (kubernetes.Interface, dynamic.Interface, error) {
-		kube, err := kubeClientFor(f)
+		cfg, err := f.ToRESTConfig()
+		if err != nil {
+			return nil, nil, fmt.Errorf("loading kubeconfig: %w", err)
+		}
+		// A change reads the cluster's inventory (seven lists) on top of
+		// its own objects: client-go's default of 5 requests per second
+		// would make it wait.
+		cfg.QPS, cfg.Burst = 50, 100
+		kube, err := kubernetes.NewForConfig(cfg)
 		if err != nil {
 			return nil, nil, err
 		}
-		dyn, err := dynamicClientFor(f)
+		dyn, err := dynamic.NewForConfig(cfg)
 		return kube, dyn, err
 	}
 }
@@ -311,7 +319,7 @@ func (o *CanaryOptions) Run(ctx context.Context) error {
 	}
 	from := plan.From.Positive().String()
 	if from == "" {
-		from = "no route"
+		from = "none before"
 	}
 	_, err = fmt.Fprintf(o.Out, "%s of %s: %s (was %s)%s\n", plan.RouteName, o.Service, plan.To.Positive(), from, o.dryRun.Suffix())
 	return err
@@ -652,6 +660,9 @@ func (o *CanaryVerifyOptions) Run(ctx context.Context) error {
 			return &ExitError{Code: ExitFailed, Err: fmt.Errorf("no VirtualService in namespace %s routes to %s: nothing to verify (give --weights to test a split anyway)", o.namespace, o.Service)}
 		}
 		o.verify.Weights = st.Weights()
+		if o.verify.Weights.Has("") {
+			return &ExitError{Code: ExitFailed, Err: fmt.Errorf("the route of %s sends traffic to the whole service, not to subsets: there is no split to verify (kubectl mesh canary set first)", o.Service)}
+		}
 	}
 	res, err := canary.Verify(ctx, o.verify)
 	if err != nil {

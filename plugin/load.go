@@ -113,7 +113,13 @@ flags or a malformed URL.`,
   kubectl mesh load http://$GATEWAY_URL/productpage -t 2s --qps 20 -H "end-user: jason"
 
   # Fortio's JSON result, for tooling
-  kubectl mesh load http://$GATEWAY_URL/productpage -n 100 --qps 0 -o json > result.json`,
+  kubectl mesh load http://$GATEWAY_URL/productpage -n 100 --qps 0 -o json > result.json
+
+  # From inside the mesh, where httpbin's circuit breaker applies
+  kubectl mesh load http://httpbin:8000/get --in-cluster --namespace default -c 2 -n 20 --qps 0
+
+  # The Job that would run, without running it
+  kubectl mesh load http://httpbin:8000/get --in-cluster -c 2 -n 20 --qps 0 --dry-run=client`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if err := o.Complete(cmd, args); err != nil {

@@ -47,24 +47,39 @@ func IsRejected(err error) bool {
 // Check returns every finding for objs; it fails with *RejectedError when
 // one of them is an error.
 func (p *Preflight) Check(ctx context.Context, objs []*unstructured.Unstructured) ([]policies.Finding, error) {
+	engine, live, err := p.prepare(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return p.check(ctx, engine, live, objs)
+}
+
+// prepare loads the engine when none was given and lists the cluster.
+func (p *Preflight) prepare(ctx context.Context) (*policies.Engine, []*policies.Object, error) {
 	engine := p.Engine
 	if engine == nil {
 		var err error
 		if engine, err = policies.NewEngine(ctx, policies.Options{}); err != nil {
-			return nil, fmt.Errorf("loading policies: %w", err)
+			return nil, nil, fmt.Errorf("loading policies: %w", err)
 		}
 	}
+	if p.Client == nil {
+		return engine, nil, nil
+	}
+	live, err := policies.ListCluster(ctx, p.Client)
+	if err != nil {
+		return nil, nil, err
+	}
+	return engine, live, nil
+}
+
+// check reviews objs over the live objects.
+func (p *Preflight) check(ctx context.Context, engine *policies.Engine, live []*policies.Object, objs []*unstructured.Unstructured) ([]policies.Finding, error) {
 	index := policies.NewIndex(engine.Settings().ClusterDomain)
 	stored := map[string]*policies.Object{}
-	if p.Client != nil {
-		live, err := policies.ListCluster(ctx, p.Client)
-		if err != nil {
-			return nil, err
-		}
-		for _, obj := range live {
-			index.Add(obj)
-			stored[objectKey(obj)] = obj
-		}
+	for _, obj := range live {
+		index.Add(obj)
+		stored[objectKey(obj)] = obj
 	}
 	reviewed := make([]*policies.Object, 0, len(objs))
 	for _, obj := range objs {

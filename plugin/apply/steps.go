@@ -46,12 +46,17 @@ func Stages(steps []Step) [][]*unstructured.Unstructured {
 
 // CheckSteps runs the policy core over the objects as they stand after
 // every step, so that no intermediate moment breaks traffic either. It
-// returns the warnings (each once), or the first rejection.
+// returns the warnings (each once), or the first rejection. The cluster is
+// read once: the stages differ only in the objects of the change.
 func (p *Preflight) CheckSteps(ctx context.Context, steps []Step) ([]policies.Finding, error) {
+	engine, live, err := p.prepare(ctx)
+	if err != nil {
+		return nil, err
+	}
 	var warnings []policies.Finding
 	seen := map[string]bool{}
 	for _, stage := range Stages(steps) {
-		findings, err := p.Check(ctx, stage)
+		findings, err := p.check(ctx, engine, live, stage)
 		if err != nil {
 			return nil, err
 		}

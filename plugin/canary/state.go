@@ -249,12 +249,13 @@ func StatusOf(t Target, s *State) (*Status, error) {
 		}
 		st.Subsets = append(st.Subsets, SubsetStatus{Name: name, Labels: labels, Weight: weights.Of(name), Defined: defined, Workloads: workloads})
 	}
-	for _, name := range dr.names() {
-		add(name, true)
-	}
+	// The route's order first, then the rule's subsets without traffic.
 	for _, w := range weights {
-		if dr.find(w.Subset) < 0 {
-			add(w.Subset, w.Subset == "")
+		add(w.Subset, w.Subset == "" || dr.find(w.Subset) >= 0)
+	}
+	for _, name := range dr.names() {
+		if !weights.Has(name) {
+			add(name, true)
 		}
 	}
 	return st, nil
