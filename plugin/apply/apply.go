@@ -23,6 +23,13 @@ import (
 // FieldManager owns every field kubectl-mesh applies.
 const FieldManager = "kubectl-mesh"
 
+// ManagedByLabel, set to ManagedBy, marks the objects kubectl-mesh created
+// (not those it only changed), so cleanup removes exactly them.
+const (
+	ManagedByLabel = "app.kubernetes.io/managed-by"
+	ManagedBy      = FieldManager
+)
+
 // DryRun is the --dry-run mode of a command.
 type DryRun string
 

@@ -14,13 +14,15 @@ import (
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/util/intstr"
+
+	"github.com/kubectl-mesh/kubectl-mesh/plugin/apply"
 )
 
 const (
 	// ManagedByLabel marks what kubectl-mesh created, so cleanup finds it.
-	ManagedByLabel = "app.kubernetes.io/managed-by"
+	ManagedByLabel = apply.ManagedByLabel
 	// ManagedBy is ManagedByLabel's value.
-	ManagedBy = "kubectl-mesh"
+	ManagedBy = apply.ManagedBy
 	// PartOfLabel groups Bookinfo's objects among everything kubectl-mesh manages.
 	PartOfLabel = "app.kubernetes.io/part-of"
 	// PartOf is PartOfLabel's value.

@@ -667,13 +667,15 @@ func (e *subsetEditor) step(what string) apply.Step {
 	return apply.Step{Object: obj, Result: apply.Merged(e.live, obj, apply.FieldManager), What: "destinationrule/" + e.name + ": " + what}
 }
 
-// NewObject is an empty Istio networking object.
+// NewObject is an empty Istio networking object that kubectl-mesh creates,
+// labelled as such so that cleanup can tell it from objects users made.
 func NewObject(kind, namespace, name string) *unstructured.Unstructured {
 	u := &unstructured.Unstructured{Object: map[string]any{}}
 	u.SetAPIVersion(IstioAPIVersion)
 	u.SetKind(kind)
 	u.SetNamespace(namespace)
 	u.SetName(name)
+	u.SetLabels(map[string]string{apply.ManagedByLabel: apply.ManagedBy})
 	return u
 }
 

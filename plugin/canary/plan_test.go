@@ -133,6 +133,8 @@ func TestTutorialCanary(t *testing.T) {
 	wantDR := `apiVersion: networking.istio.io/v1
 kind: DestinationRule
 metadata:
+  labels:
+    app.kubernetes.io/managed-by: kubectl-mesh
   name: canary
   namespace: default
 spec:
@@ -151,6 +153,8 @@ spec:
 	wantVS := `apiVersion: networking.istio.io/v1
 kind: VirtualService
 metadata:
+  labels:
+    app.kubernetes.io/managed-by: kubectl-mesh
   name: canary
   namespace: default
 spec:

@@ -49,6 +49,8 @@ func TestCircuitBreakerCreates(t *testing.T) {
 	want := `apiVersion: networking.istio.io/v1
 kind: DestinationRule
 metadata:
+  labels:
+    app.kubernetes.io/managed-by: kubectl-mesh
   name: httpbin
   namespace: default
 spec:
@@ -244,6 +246,8 @@ func TestVirtualServiceCreated(t *testing.T) {
 	want := `apiVersion: networking.istio.io/v1
 kind: VirtualService
 metadata:
+  labels:
+    app.kubernetes.io/managed-by: kubectl-mesh
   name: tomcat-svc
   namespace: default
 spec:
