@@ -47,6 +47,10 @@ configuration offline (in CI) with the same policies the admission webhook runs.
 		newWebhookCommand(configFlags, streams),
 		newLoadCommand(configFlags, streams),
 	)
+	cmd.AddCommand(newCompletionCommand(streams))
+	if err := registerFlagCompletions(cmd, configFlags); err != nil {
+		panic(err) // a programming error: ConfigFlags added these flags above
+	}
 	return &RootCommand{Command: cmd, started: &started}
 }
 
