@@ -1,21 +1,23 @@
 #!/usr/bin/env bash
 # Builds the control-plane binaries the end-to-end tests run (etcd,
 # kube-apiserver, kubectl; with --sim also kube-controller-manager,
-# kube-scheduler and kwok) from Go modules, into a cache folder keyed by
-# version. Nothing is downloaded but Go modules.
+# kube-scheduler and kwok; with --krew only krew and its manifest validator)
+# from Go modules, into a cache folder keyed by version. Nothing is
+# downloaded but Go modules.
 #
 #   hack/build-tools.sh [--sim]   prints the folder holding the binaries
+#   hack/build-tools.sh --krew    prints the folder holding krew and validate-krew-manifest
 set -euo pipefail
 
 K8S_VERSION=${K8S_VERSION:-1.37.2}
 ETCD_VERSION=${ETCD_VERSION:-3.6.16}
 KWOK_VERSION=${KWOK_VERSION:-0.8.0}
+KREW_VERSION=${KREW_VERSION:-0.4.3}
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 CACHE=${TOOLS_CACHE:-$ROOT/.cache/tools}
 OUT=$CACHE/k8s-v$K8S_VERSION-etcd-v$ETCD_VERSION
 SIM=false
 [ "${1:-}" = "--sim" ] && SIM=true
-mkdir -p "$OUT"
 export GOFLAGS=-mod=mod GOWORK=off CGO_ENABLED=0
 
 log() { echo "build-tools: $*" >&2; }
@@ -86,6 +88,33 @@ build_kwok() {
   rm -rf "$work"
 }
 
+# krew (the plugin manager) and krew's own manifest checker, for the test
+# that installs kubectl-mesh with krew. krew's module pins old Kubernetes
+# modules, so it gets a throw-away module of its own.
+build_krew() {
+  local out=$CACHE/krew-v$KREW_VERSION
+  mkdir -p "$out"
+  if [ ! -x "$out/krew" ] || [ ! -x "$out/validate-krew-manifest" ]; then
+    log "building krew v$KREW_VERSION"
+    local work; work=$(mktemp -d)
+    (
+      cd "$work"
+      go mod init tools/krew >/dev/null 2>&1
+      go get sigs.k8s.io/krew@v$KREW_VERSION >/dev/null 2>&1
+      go build -trimpath -o "$work/bin/" sigs.k8s.io/krew/cmd/krew sigs.k8s.io/krew/cmd/validate-krew-manifest
+    )
+    mv "$work/bin/krew" "$work/bin/validate-krew-manifest" "$out/"
+    rm -rf "$work"
+  fi
+  echo "$out"
+}
+
+if [ "${1:-}" = "--krew" ]; then
+  build_krew
+  exit 0
+fi
+
+mkdir -p "$OUT"
 build_etcd
 build_k8s kube-apiserver
 build_k8s kubectl

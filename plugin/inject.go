@@ -57,6 +57,10 @@ whose pods do not match the new setting; without it they are listed.`,
   kubectl mesh inject enable bookinfo --revision 1-24
   kubectl mesh inject disable bookinfo --dry-run=server -o yaml`,
 		Args: cobra.ExactArgs(2),
+		ValidArgsFunction: completeArgs(
+			cobra.FixedCompletions([]cobra.Completion{"enable", "disable"}, cobra.ShellCompDirectiveNoFileComp),
+			completeNamespaces(configFlags),
+		),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if err := o.Complete(args); err != nil {
 				return err

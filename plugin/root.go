@@ -75,6 +75,10 @@ configuration offline (in CI) with the same policies the admission webhook runs.
 		newUninstallCommand(configFlags, streams),
 		newMeshStatusCommand(configFlags, streams),
 	)
+	cmd.AddCommand(newCompletionCommand(streams))
+	if err := registerFlagCompletions(cmd, configFlags); err != nil {
+		panic(err) // a programming error: ConfigFlags added these flags above
+	}
 	return &RootCommand{Command: cmd, started: &started}
 }
 
