@@ -539,8 +539,8 @@ counted apart and left out of the test.
 Exit status: 0 when the split is consistent with the weights; 1 when it
 differs significantly at the 99% level (p < 0.01), a version with weight 0
 answered, or no answer could be classified; 2 for bad flags.`,
-		Example: `  # 100 requests through the gateway against the route's weights (Bookinfo)
-  kubectl mesh canary verify reviews -n bookinfo --url http://$GATEWAY_URL/productpage
+		Example: `  # 100 requests (-n, as in load; the namespace is --namespace here) against the route's weights (Bookinfo)
+  kubectl mesh canary verify reviews --namespace bookinfo --url http://$GATEWAY_URL/productpage -n 100
 
   # The tutorial's canary: each version says its name in the body
   kubectl mesh canary verify canary --url http://$GATEWAY_URL/ --match v1='version: v1' --match v2='version: v2'
