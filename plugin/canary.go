@@ -179,6 +179,8 @@ func newCanaryChangeCommand(configFlags *genericclioptions.ConfigFlags, streams 
 		Long:    doc.long,
 		Example: doc.example,
 		Args:    args,
+		// SERVICE completes from the cluster's Services; set's weights do not.
+		ValidArgsFunction: completeArgs(completeServices(configFlags)),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if err := o.Complete(args); err != nil {
 				return err
@@ -198,8 +200,10 @@ func newCanaryChangeCommand(configFlags *genericclioptions.ConfigFlags, streams 
 	case "step":
 		f.StringVar(&o.To, "to", "", "The subset that gets the traffic (required)")
 		f.IntVar(&o.By, "by", o.By, "Percent of the traffic to move, 1 to 100")
+		_ = cmd.RegisterFlagCompletionFunc("to", completeSubsets(configFlags, 0))
 	case "promote":
 		f.StringVar(&o.To, "to", "", "The subset that gets all traffic (required)")
+		_ = cmd.RegisterFlagCompletionFunc("to", completeSubsets(configFlags, 0))
 	}
 	if op != "rollback" {
 		f.StringVar(&o.SubsetLabel, "subset-label", canary.DefaultSubsetLabel, "Pod label that a new subset selects: subset v2 selects LABEL=v2")
@@ -368,7 +372,8 @@ Deployments that run it with their ready replicas; then the history that
 rollback walks back through.`,
 		Example: `  kubectl mesh canary status canary
   kubectl mesh canary status reviews -n bookinfo -o json`,
-		Args: cobra.ExactArgs(1),
+		Args:              cobra.ExactArgs(1),
+		ValidArgsFunction: completeArgs(completeServices(configFlags)),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if err := o.Complete(args); err != nil {
 				return err
@@ -547,7 +552,8 @@ answered, or no answer could be classified; 2 for bad flags.`,
 
   # By a response header, without reading the cluster
   kubectl mesh canary verify canary --url http://$GATEWAY_URL/ --weights v1=90,v2=10 --match-header x-version --match v1=^v1 --match v2=^v2 -o json`,
-		Args: cobra.ExactArgs(1),
+		Args:              cobra.ExactArgs(1),
+		ValidArgsFunction: completeArgs(completeServices(configFlags)),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if err := o.Complete(args); err != nil {
 				return err

@@ -152,6 +152,8 @@ func newResilienceActionCommand(configFlags *genericclioptions.ConfigFlags, stre
 		Short:   doc.short,
 		Example: doc.example,
 		Args:    args,
+		// HOST completes from the cluster's Services; timeout's duration does not.
+		ValidArgsFunction: completeArgs(completeServices(configFlags)),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			o.flags = cmd.Flags()
 			if err := o.Complete(args); err != nil {

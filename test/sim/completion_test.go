@@ -74,4 +74,26 @@ func TestCompletionThroughKubectl(t *testing.T) {
 	if got := complete("inj"); !slices.Equal(got, []string{"inject"}) {
 		t.Errorf("inj<TAB>: %q", got)
 	}
+
+	// Services and a DestinationRule's subsets, for canary and resilience.
+	c.ensureIstioCRDs(t)
+	ns := want[0]
+	svc := &corev1.Service{ObjectMeta: metav1.ObjectMeta{Name: "web", Namespace: ns},
+		Spec: corev1.ServiceSpec{Ports: []corev1.ServicePort{{Name: "http", Port: 80}}}}
+	if _, err := c.clients.CoreV1().Services(ns).Create(ctx, svc, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	dr := fmt.Sprintf(`{"apiVersion":"networking.istio.io/v1","kind":"DestinationRule","metadata":{"name":"web","namespace":%q},"spec":{"host":"web","subsets":[{"name":"v1","labels":{"version":"v1"}},{"name":"v2","labels":{"version":"v2"}}]}}`, ns)
+	if _, stderr, err := c.run(t, dr, c.kubectl, "apply", "-f", "-"); err != nil {
+		t.Fatalf("applying a DestinationRule: %v\n%s", err, stderr)
+	}
+	if got := complete("canary", "step", "-n", ns, "w"); !slices.Equal(got, []string{"web"}) {
+		t.Errorf("canary step -n %s w<TAB>: %q, want [web]", ns, got)
+	}
+	if got := complete("canary", "promote", "web", "-n", ns, "--to", ""); !slices.Equal(got, []string{"v1", "v2"}) {
+		t.Errorf("canary promote web --to <TAB>: %q, want [v1 v2]", got)
+	}
+	if got := complete("resilience", "timeout", "-n", ns, ""); !slices.Contains(got, "web") {
+		t.Errorf("resilience timeout <TAB>: %q, want web among them", got)
+	}
 }
