@@ -179,6 +179,8 @@ func newCanaryChangeCommand(configFlags *genericclioptions.ConfigFlags, streams 
 		Long:    doc.long,
 		Example: doc.example,
 		Args:    args,
+		// SERVICE from the namespace; set's weights are typed, not chosen.
+		ValidArgsFunction: completeArgs(completeServices(configFlags)),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if err := o.Complete(args); err != nil {
 				return err
@@ -200,6 +202,10 @@ func newCanaryChangeCommand(configFlags *genericclioptions.ConfigFlags, streams 
 		f.IntVar(&o.By, "by", o.By, "Percent of the traffic to move, 1 to 100")
 	case "promote":
 		f.StringVar(&o.To, "to", "", "The subset that gets all traffic (required)")
+	}
+	if f.Lookup("to") != nil {
+		// Cannot fail: the flag exists and has no completion yet.
+		_ = cmd.RegisterFlagCompletionFunc("to", completeSubsets(configFlags, 0))
 	}
 	if op != "rollback" {
 		f.StringVar(&o.SubsetLabel, "subset-label", canary.DefaultSubsetLabel, "Pod label that a new subset selects: subset v2 selects LABEL=v2")
@@ -368,7 +374,8 @@ Deployments that run it with their ready replicas; then the history that
 rollback walks back through.`,
 		Example: `  kubectl mesh canary status canary
   kubectl mesh canary status reviews -n bookinfo -o json`,
-		Args: cobra.ExactArgs(1),
+		Args:              cobra.ExactArgs(1),
+		ValidArgsFunction: completeArgs(completeServices(configFlags)),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if err := o.Complete(args); err != nil {
 				return err
@@ -547,7 +554,8 @@ answered, or no answer could be classified; 2 for bad flags.`,
 
   # By a response header, without reading the cluster
   kubectl mesh canary verify canary --url http://$GATEWAY_URL/ --weights v1=90,v2=10 --match-header x-version --match v1=^v1 --match v2=^v2 -o json`,
-		Args: cobra.ExactArgs(1),
+		Args:              cobra.ExactArgs(1),
+		ValidArgsFunction: completeArgs(completeServices(configFlags)),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if err := o.Complete(args); err != nil {
 				return err
@@ -574,6 +582,7 @@ answered, or no answer could be classified; 2 for bad flags.`,
 	// without shorthand keeps kubectl's -n/--namespace out of this command.
 	f.StringVar(configFlags.Namespace, "namespace", *configFlags.Namespace,
 		"If present, the namespace scope for this CLI request (-n is the number of requests in this command)")
+	_ = cmd.RegisterFlagCompletionFunc("namespace", completeNamespaces(configFlags)) // the local flag needs its own
 	return cmd
 }
 

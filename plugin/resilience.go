@@ -152,6 +152,8 @@ func newResilienceActionCommand(configFlags *genericclioptions.ConfigFlags, stre
 		Short:   doc.short,
 		Example: doc.example,
 		Args:    args,
+		// HOST from the namespace's Services; timeout's DURATION is typed.
+		ValidArgsFunction: completeArgs(completeServices(configFlags)),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			o.flags = cmd.Flags()
 			if err := o.Complete(args); err != nil {
