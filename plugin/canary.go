@@ -179,7 +179,7 @@ func newCanaryChangeCommand(configFlags *genericclioptions.ConfigFlags, streams 
 		Long:    doc.long,
 		Example: doc.example,
 		Args:    args,
-		// SERVICE completes from the cluster's Services; set's weights do not.
+		// SERVICE from the namespace; set's weights are typed, not chosen.
 		ValidArgsFunction: completeArgs(completeServices(configFlags)),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if err := o.Complete(args); err != nil {
@@ -200,9 +200,11 @@ func newCanaryChangeCommand(configFlags *genericclioptions.ConfigFlags, streams 
 	case "step":
 		f.StringVar(&o.To, "to", "", "The subset that gets the traffic (required)")
 		f.IntVar(&o.By, "by", o.By, "Percent of the traffic to move, 1 to 100")
-		_ = cmd.RegisterFlagCompletionFunc("to", completeSubsets(configFlags, 0))
 	case "promote":
 		f.StringVar(&o.To, "to", "", "The subset that gets all traffic (required)")
+	}
+	if f.Lookup("to") != nil {
+		// Cannot fail: the flag exists and has no completion yet.
 		_ = cmd.RegisterFlagCompletionFunc("to", completeSubsets(configFlags, 0))
 	}
 	if op != "rollback" {
@@ -580,6 +582,7 @@ answered, or no answer could be classified; 2 for bad flags.`,
 	// without shorthand keeps kubectl's -n/--namespace out of this command.
 	f.StringVar(configFlags.Namespace, "namespace", *configFlags.Namespace,
 		"If present, the namespace scope for this CLI request (-n is the number of requests in this command)")
+	_ = cmd.RegisterFlagCompletionFunc("namespace", completeNamespaces(configFlags)) // the local flag needs its own
 	return cmd
 }
 

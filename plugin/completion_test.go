@@ -3,6 +3,10 @@ package plugin
 import (
 	"bytes"
 	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"slices"
@@ -334,5 +338,69 @@ func TestCompletionCommand(t *testing.T) {
 	}
 	if got := completionChoices(completeLine(t, "completion", "")); !slices.Equal(got, completionShells) {
 		t.Errorf("completion shells: %q", got)
+	}
+}
+
+// The commands that name a Service complete it, and subsets and
+// namespaces where their flags take them: each command asks a small API
+// server on loopback, as it would ask the cluster of the kubeconfig.
+func TestCommandsCompleteFromCluster(t *testing.T) {
+	api := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		switch r.URL.Path {
+		case "/api/v1/namespaces/shop/services":
+			_, _ = io.WriteString(w, `{"kind":"ServiceList","apiVersion":"v1","metadata":{},"items":[
+				{"metadata":{"name":"reviews","namespace":"shop"}},{"metadata":{"name":"ratings","namespace":"shop"}}]}`)
+		case "/api/v1/namespaces":
+			_, _ = io.WriteString(w, `{"kind":"NamespaceList","apiVersion":"v1","metadata":{},"items":[
+				{"metadata":{"name":"shop"}},{"metadata":{"name":"staging"}}]}`)
+		case "/apis/networking.istio.io/v1/namespaces/shop/destinationrules":
+			_, _ = io.WriteString(w, `{"kind":"DestinationRuleList","apiVersion":"networking.istio.io/v1","metadata":{},"items":[
+				{"apiVersion":"networking.istio.io/v1","kind":"DestinationRule","metadata":{"name":"reviews","namespace":"shop"},
+				 "spec":{"host":"reviews","subsets":[{"name":"v1"},{"name":"v2"}]}}]}`)
+		case "/apis/networking.istio.io/v1/namespaces/istio-system/destinationrules":
+			_, _ = io.WriteString(w, `{"kind":"DestinationRuleList","apiVersion":"networking.istio.io/v1","metadata":{},"items":[]}`)
+		default:
+			http.NotFound(w, r)
+		}
+	}))
+	defer api.Close()
+	config := filepath.Join(t.TempDir(), "config")
+	kubeconfig := fmt.Sprintf(`apiVersion: v1
+kind: Config
+clusters: [{name: local, cluster: {server: %q}}]
+users: [{name: local, user: {token: t}}]
+contexts: [{name: local, context: {cluster: local, user: local, namespace: shop}}]
+current-context: local
+`, api.URL)
+	if err := os.WriteFile(config, []byte(kubeconfig), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	services, subsets, namespaces := []string{"ratings", "reviews"}, []string{"v1", "v2"}, []string{"shop", "staging"}
+	for _, tc := range []struct {
+		line []string
+		want []string
+	}{
+		{[]string{"canary", "set", ""}, services},
+		{[]string{"canary", "set", "reviews", ""}, nil},
+		{[]string{"canary", "step", "rev"}, []string{"reviews"}},
+		{[]string{"canary", "step", "reviews", "--to", ""}, subsets},
+		{[]string{"canary", "promote", "reviews", "--to", "v"}, subsets},
+		{[]string{"canary", "rollback", ""}, services},
+		{[]string{"canary", "status", ""}, services},
+		{[]string{"canary", "verify", ""}, services},
+		{[]string{"canary", "verify", "reviews", "--namespace", ""}, namespaces},
+		{[]string{"resilience", "circuit-breaker", ""}, services},
+		{[]string{"resilience", "timeout", ""}, services},
+		{[]string{"resilience", "timeout", "reviews", ""}, nil},
+		{[]string{"resilience", "retry", "r"}, services},
+		{[]string{"resilience", "fault", ""}, services},
+		{[]string{"resilience", "clear", ""}, services},
+		{[]string{"load", "http://reviews:9080/", "--namespace", "s"}, namespaces},
+	} {
+		got := completionChoices(completeLine(t, append([]string{"--kubeconfig", config}, tc.line...)...))
+		if !slices.Equal(got, tc.want) {
+			t.Errorf("kubectl mesh %s<TAB>: %q, want %q", strings.Join(tc.line, " "), got, tc.want)
+		}
 	}
 }

@@ -181,13 +181,16 @@ func (o *InjectOptions) Run(ctx context.Context) error {
 	if o.Output != "" {
 		result.APIVersion, result.Kind = "v1", "Namespace"
 		result.ManagedFields = nil
-		return printObject(o.Out, o.Output, result)
+		if err := printObject(o.Out, o.Output, result); err != nil {
+			return err
+		}
+	} else {
+		state := "disabled"
+		if o.Enable {
+			state = "enabled"
+		}
+		fmt.Fprintf(o.Out, "namespace/%s: sidecar injection %s%s\n", o.Namespace, state, dryRunSuffix(o.DryRun))
 	}
-	state := "disabled"
-	if o.Enable {
-		state = "enabled"
-	}
-	fmt.Fprintf(o.Out, "namespace/%s: sidecar injection %s%s\n", o.Namespace, state, dryRunSuffix(o.DryRun))
 	return o.restartStale(ctx, client)
 }
 
@@ -228,7 +231,12 @@ func (o *InjectOptions) restartStale(ctx context.Context, client kubernetes.Inte
 		if _, err := client.AppsV1().Deployments(o.Namespace).Patch(ctx, name, types.StrategicMergePatchType, patch, opts); err != nil {
 			return fmt.Errorf("restarting deployment/%s: %w", name, err)
 		}
-		fmt.Fprintf(o.Out, "deployment/%s restarted%s\n", name, dryRunSuffix(o.DryRun))
+		// With -o, standard output holds only the printed namespace.
+		progress := o.Out
+		if o.Output != "" {
+			progress = o.ErrOut
+		}
+		fmt.Fprintf(progress, "deployment/%s restarted%s\n", name, dryRunSuffix(o.DryRun))
 	}
 	return nil
 }

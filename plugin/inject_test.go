@@ -125,6 +125,22 @@ func TestInject(t *testing.T) {
 			t.Fatal("a client dry run changed the cluster")
 		}
 	})
+	t.Run("-o prints the namespace and still restarts, reporting on stderr", func(t *testing.T) {
+		c := injectFixture(nil, false)
+		out, errOut, err := inject(t, c, InjectOptions{Output: "yaml", Restart: true}, "enable", "shop")
+		if err != nil || !strings.HasPrefix(out, "apiVersion: v1\n") || strings.Contains(out, "restarted") {
+			t.Fatalf("err %v, out %q", err, out)
+		}
+		if restarted(t, c) == "" || !strings.Contains(errOut, "deployment/web restarted") {
+			t.Fatalf("not restarted: stderr %q", errOut)
+		}
+	})
+	t.Run("-o without --restart still names the Deployments to restart", func(t *testing.T) {
+		_, errOut, err := inject(t, injectFixture(nil, false), InjectOptions{Output: "json"}, "enable", "shop")
+		if err != nil || !strings.Contains(errOut, "deployment/web has pods without the istio-proxy sidecar") {
+			t.Fatalf("err %v, stderr %q", err, errOut)
+		}
+	})
 	t.Run("bad usage", func(t *testing.T) {
 		for _, tc := range []struct {
 			o    InjectOptions

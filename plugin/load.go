@@ -149,6 +149,7 @@ flags or a malformed URL.`,
 	// merging kubectl's -n/--namespace into this command.
 	f.StringVar(configFlags.Namespace, "namespace", *configFlags.Namespace,
 		"If present, the namespace scope for this CLI request (-n is the number of calls in this command)")
+	_ = cmd.RegisterFlagCompletionFunc("namespace", completeNamespaces(configFlags)) // the local flag needs its own
 	return cmd
 }
 

@@ -152,7 +152,7 @@ func newResilienceActionCommand(configFlags *genericclioptions.ConfigFlags, stre
 		Short:   doc.short,
 		Example: doc.example,
 		Args:    args,
-		// HOST completes from the cluster's Services; timeout's duration does not.
+		// HOST from the namespace's Services; timeout's DURATION is typed.
 		ValidArgsFunction: completeArgs(completeServices(configFlags)),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			o.flags = cmd.Flags()
