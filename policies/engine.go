@@ -52,17 +52,41 @@ type Options struct {
 	PolicyDirs []string
 }
 
-// Engine evaluates the policies. It is built once (parsing, compiling and
-// preparing the query) and is safe for concurrent use.
+// Engine evaluates the policies. It is built once (parsing and compiling)
+// and is safe for concurrent use.
 type Engine struct {
 	settings Settings
-	// builtin holds, per kind and operation, a query over the built-in
-	// packages that apply to it (their METADATA says which), reading only
-	// input.facts; custom, when there are user policies, evaluates theirs
-	// with the objects in the input as well.
-	builtin  map[scope]rego.PreparedEvalQuery
+	compiler *ast.Compiler
+	// builtin lists, per kind and operation, the built-in packages that
+	// apply to it (their METADATA says which); they read only input.facts.
+	builtin map[scope][]gatedPackage
+	// queries holds the prepared query of each set of built-in packages a
+	// review needed (queryKey to rego.PreparedEvalQuery), prepared on first
+	// use: with the packages gated by facts there are too many sets to
+	// prepare up front for a CLI run that may review one object.
+	queries sync.Map
+	prepare sync.Mutex
+	// custom, when there are user policies, evaluates theirs with the
+	// objects in the input as well.
 	custom   *rego.PreparedEvalQuery
 	packages []string
+}
+
+// gatedPackage is a built-in package and the facts its rules iterate: a
+// package whose every findings rule iterates one of input.facts' lists
+// named in METADATA (custom facts) can find nothing when they are all
+// empty, so it is not evaluated then. NewEngine checks the claim against
+// the compiled rules.
+type gatedPackage struct {
+	path  string
+	facts []string
+}
+
+// queryKey names the prepared query of a set of packages: bit i of mask
+// stands for package i of the scope's list.
+type queryKey struct {
+	scope
+	mask uint64
 }
 
 // BuiltinModules returns the embedded policy sources by file name; with
@@ -148,25 +172,28 @@ func NewEngine(ctx context.Context, opts Options) (*Engine, error) {
 	if compiler.Compile(modules); compiler.Failed() {
 		return nil, fmt.Errorf("compiling policies: %w", compiler.Errors)
 	}
-	e := &Engine{settings: opts.Settings.withDefaults(), builtin: map[scope]rego.PreparedEvalQuery{}}
+	e := &Engine{settings: opts.Settings.withDefaults(), compiler: compiler, builtin: map[scope][]gatedPackage{}}
 	builtinPkgs := findingPackages(builtinModules)
 	scopes := packageScopes(builtinModules)
+	for _, p := range builtinPkgs {
+		if err := checkFactGates(compiler, p, scopes[p].facts); err != nil {
+			return nil, err
+		}
+	}
 	for _, kind := range reviewedKinds {
 		for _, op := range []Operation{OperationCreate, OperationUpdate, OperationDelete} {
-			var pkgs []string
+			var pkgs []gatedPackage
 			for _, p := range builtinPkgs {
 				if scopes[p].applies(kind, op) {
-					pkgs = append(pkgs, p)
+					pkgs = append(pkgs, gatedPackage{path: p, facts: scopes[p].facts})
 				}
 			}
-			if len(pkgs) == 0 {
-				continue
+			if len(pkgs) > 64 {
+				return nil, fmt.Errorf("%d policy packages apply to %s: at most 64 can", len(pkgs), kind)
 			}
-			pq, err := prepareFindings(ctx, compiler, pkgs)
-			if err != nil {
-				return nil, err
+			if len(pkgs) > 0 {
+				e.builtin[scope{kind, op}] = pkgs
 			}
-			e.builtin[scope{kind, op}] = pq
 		}
 	}
 	e.packages = builtinPkgs
@@ -200,9 +227,10 @@ type scope struct {
 }
 
 // packageScope is what a package's METADATA custom kinds and operations
-// say it reviews; empty lists mean every kind or operation.
+// say it reviews; empty lists mean every kind or operation. facts names
+// the lists of input.facts the package's rules iterate (see gatedPackage).
 type packageScope struct {
-	kinds, operations []string
+	kinds, operations, facts []string
 }
 
 func (p packageScope) applies(kind string, op Operation) bool {
@@ -223,6 +251,7 @@ func packageScopes(modules map[string]*ast.Module) map[string]packageScope {
 			ps := out[m.Package.Path.String()]
 			ps.kinds = append(ps.kinds, anyStrings(a.Custom["kinds"])...)
 			ps.operations = append(ps.operations, anyStrings(a.Custom["operations"])...)
+			ps.facts = append(ps.facts, anyStrings(a.Custom["facts"])...)
 			out[m.Package.Path.String()] = ps
 		}
 	}
@@ -238,6 +267,58 @@ func anyStrings(v any) []string {
 		}
 	}
 	return out
+}
+
+// checkFactGates verifies what a package's METADATA custom facts claims:
+// every rule defining findings has, outside negations, comprehensions and
+// every, a reference into one of those input.facts lists (an iteration
+// or a lookup such as input.facts.gateways[i]), so no rule can succeed
+// while they are all empty.
+func checkFactGates(compiler *ast.Compiler, pkg string, facts []string) error {
+	if len(facts) == 0 {
+		return nil
+	}
+	for _, name := range facts {
+		if _, ok := (&Facts{}).nonEmpty(name); !ok {
+			return fmt.Errorf("package %s: METADATA custom facts names %q, which is no list of input.facts", pkg, name)
+		}
+	}
+	path, err := ast.ParseRef(pkg + "." + findingsRule)
+	if err != nil {
+		return fmt.Errorf("package %s: %w", pkg, err)
+	}
+	for _, r := range compiler.GetRulesExact(path) {
+		if !iteratesFacts(r.Body, facts) {
+			return fmt.Errorf("package %s: METADATA custom facts says its rules iterate input.facts.%s, but the rule at %s does not", pkg, strings.Join(facts, " or input.facts."), r.Location)
+		}
+	}
+	return nil
+}
+
+func iteratesFacts(body ast.Body, facts []string) bool {
+	found := false
+	for _, expr := range body {
+		if expr.Negated {
+			continue
+		}
+		ast.NewGenericVisitor(func(x any) bool {
+			switch x := x.(type) {
+			case *ast.ArrayComprehension, *ast.SetComprehension, *ast.ObjectComprehension, *ast.Every:
+				return true // may succeed over an empty list
+			case ast.Ref:
+				if len(x) >= 4 && x[0].Equal(ast.InputRootDocument) && x[1].Equal(ast.InternedTerm("facts")) {
+					if name, ok := x[2].Value.(ast.String); ok && containsString(facts, string(name)) {
+						found = true
+					}
+				}
+			}
+			return found
+		}).Walk(expr)
+		if found {
+			return true
+		}
+	}
+	return false
 }
 
 // prepareFindings prepares one query collecting the findings of packages.
@@ -313,7 +394,9 @@ func (e *Engine) Review(ctx context.Context, r Review, inv Inventory) ([]Finding
 		}
 		return nil
 	}
-	if q, ok := e.builtin[scope{obj.Kind(), r.Operation}]; ok {
+	if q, ok, err := e.builtinQuery(ctx, scope{obj.Kind(), r.Operation}, facts); err != nil {
+		return nil, err
+	} else if ok {
 		if err := collect(q, false); err != nil {
 			return nil, err
 		}
@@ -326,6 +409,41 @@ func (e *Engine) Review(ctx context.Context, r Review, inv Inventory) ([]Finding
 	// Query bindings come back as a map: sort for stable messages.
 	SortFindings(out)
 	return out, nil
+}
+
+// builtinQuery returns the query over the built-in packages of a scope
+// that the facts do not rule out; ok is false when none is left.
+func (e *Engine) builtinQuery(ctx context.Context, sc scope, f *Facts) (q rego.PreparedEvalQuery, ok bool, err error) {
+	pkgs := e.builtin[sc]
+	key := queryKey{scope: sc}
+	for i, p := range pkgs {
+		if f.anyNonEmpty(p.facts) {
+			key.mask |= 1 << i
+		}
+	}
+	if key.mask == 0 {
+		return q, false, nil
+	}
+	if v, found := e.queries.Load(key); found {
+		return v.(rego.PreparedEvalQuery), true, nil
+	}
+	e.prepare.Lock()
+	defer e.prepare.Unlock()
+	if v, found := e.queries.Load(key); found {
+		return v.(rego.PreparedEvalQuery), true, nil
+	}
+	var paths []string
+	for i, p := range pkgs {
+		if key.mask&(1<<i) != 0 {
+			paths = append(paths, p.path)
+		}
+	}
+	q, err = prepareFindings(ctx, e.compiler, paths)
+	if err != nil {
+		return q, false, err
+	}
+	e.queries.Store(key, q)
+	return q, true, nil
 }
 
 // finding turns a policy's result into a Finding, filling in the object's

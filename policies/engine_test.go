@@ -8,6 +8,8 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/open-policy-agent/opa/v1/ast"
 )
 
 // Inventory fragments shared by the cases below.
@@ -423,5 +425,72 @@ func TestReviewAllHonoursCancellation(t *testing.T) {
 	cancel()
 	if fs, err := e.ReviewAll(ctx, objs, NewIndex(""), 1); err == nil {
 		t.Fatalf("a cancelled review returned %d findings and no error", len(fs))
+	}
+}
+
+// TestFactGates checks that METADATA custom facts is only accepted when
+// every findings rule of the package iterates one of the named lists, so
+// skipping the package while they are empty loses nothing.
+func TestFactGates(t *testing.T) {
+	cases := []struct {
+		name, rules string
+		facts       []string
+		wantErr     string
+	}{
+		{name: "iteration", facts: []string{"gateways"},
+			rules: `findings contains g.key if { some g in input.facts.gateways }`},
+		{name: "lookup by index", facts: []string{"missing"},
+			rules: `findings contains input.facts.missing[0] if { true }`},
+		{name: "one of two lists", facts: []string{"malformed", "missing"},
+			rules: "findings contains m.field if { some m in input.facts.malformed }\nfindings contains f if { some f in input.facts.missing }"},
+		{name: "a rule that needs no list", facts: []string{"gateways"},
+			rules:   "findings contains g.key if { some g in input.facts.gateways }\nfindings contains \"x\" if { input.kind == \"Gateway\" }",
+			wantErr: "does not"},
+		{name: "only in a negation", facts: []string{"gateways"},
+			rules: `findings contains "x" if { not input.facts.gateways[0] }`, wantErr: "does not"},
+		{name: "only in a comprehension", facts: []string{"gateways"},
+			rules: `findings contains "x" if { count([g | some g in input.facts.gateways]) == 0 }`, wantErr: "does not"},
+		{name: "only in every", facts: []string{"gateways"},
+			rules: `findings contains "x" if { every g in input.facts.gateways { g.exists } }`, wantErr: "does not"},
+		{name: "another list", facts: []string{"gateways"},
+			rules: `findings contains d.host if { some d in input.facts.destinations }`, wantErr: "does not"},
+		{name: "unknown list", facts: []string{"gateway"},
+			rules: `findings contains g.key if { some g in input.facts.gateway }`, wantErr: `"gateway"`},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			m, err := ast.ParseModuleWithOpts("gate.rego", "package gate\n"+c.rules, ast.ParserOptions{RegoVersion: ast.RegoV1})
+			if err != nil {
+				t.Fatal(err)
+			}
+			compiler := ast.NewCompiler()
+			if compiler.Compile(map[string]*ast.Module{"gate.rego": m}); compiler.Failed() {
+				t.Fatal(compiler.Errors)
+			}
+			err = checkFactGates(compiler, "data.gate", c.facts)
+			if c.wantErr == "" && err != nil {
+				t.Errorf("unexpected error: %v", err)
+			}
+			if c.wantErr != "" && (err == nil || !strings.Contains(err.Error(), c.wantErr)) {
+				t.Errorf("error = %v, want one containing %q", err, c.wantErr)
+			}
+		})
+	}
+}
+
+// TestGatedPackagesSkipped checks that a review whose facts leave every
+// built-in package out evaluates nothing, and that the gate does not hide
+// findings of gated packages when their facts are there.
+func TestGatedPackagesSkipped(t *testing.T) {
+	e, err := NewEngine(context.Background(), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	gw := scope{KindGateway, OperationCreate}
+	if _, ok, err := e.builtinQuery(context.Background(), gw, &Facts{}); ok || err != nil {
+		t.Errorf("a well-formed Gateway on CREATE needs no policy, got ok=%v err=%v", ok, err)
+	}
+	if _, ok, err := e.builtinQuery(context.Background(), gw, &Facts{Missing: []string{"spec.servers"}}); !ok || err != nil {
+		t.Errorf("a Gateway with a missing field needs the schema policy, got ok=%v err=%v", ok, err)
 	}
 }

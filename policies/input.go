@@ -56,6 +56,48 @@ type Facts struct {
 	UsedBy []UseFacts
 }
 
+// nonEmpty reports whether the list (or map) of input.facts called name
+// holds anything; known is false for a name that is none of them.
+func (f *Facts) nonEmpty(name string) (nonEmpty, known bool) {
+	switch name {
+	case "malformed":
+		return len(f.Malformed) > 0, true
+	case "missing":
+		return len(f.Missing) > 0, true
+	case "destinations":
+		return len(f.Destinations) > 0, true
+	case "routes":
+		return len(f.Routes) > 0, true
+	case "hosts":
+		return len(f.Hosts) > 0, true
+	case "gateways":
+		return len(f.Gateways) > 0, true
+	case "exportTo":
+		return len(f.ExportTo) > 0, true
+	case "subsetNames":
+		return len(f.SubsetNames) > 0, true
+	case "oldSubsetNames":
+		return len(f.OldSubsetNames) > 0, true
+	case "usedBy":
+		return len(f.UsedBy) > 0, true
+	}
+	return false, false
+}
+
+// anyNonEmpty reports whether a package gated by names (see gatedPackage)
+// has anything to look at; a package without names always has.
+func (f *Facts) anyNonEmpty(names []string) bool {
+	if len(names) == 0 {
+		return true
+	}
+	for _, n := range names {
+		if ok, _ := f.nonEmpty(n); ok {
+			return true
+		}
+	}
+	return false
+}
+
 // HostFacts say what a destination host resolves to from a namespace.
 type HostFacts struct {
 	FQDN     string
