@@ -4,6 +4,7 @@ import (
 	"context"
 	"os"
 	"path/filepath"
+	"reflect"
 	"sort"
 	"strconv"
 	"strings"
@@ -73,6 +74,18 @@ func runCase(t *testing.T, docs []string, s Settings) []Finding {
 	fs, err := e.ReviewAll(context.Background(), objs, idx, 2)
 	if err != nil {
 		t.Fatal(err)
+	}
+	// The same review of objects compacted once indexed, as validate
+	// does, must find exactly the same.
+	for _, o := range objs {
+		o.Compact()
+	}
+	compacted, err := e.ReviewAll(context.Background(), objs, idx, 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(fs, compacted) {
+		t.Errorf("compacted objects give other findings:\n%s\nwhole:\n%s", messages(compacted), messages(fs))
 	}
 	return fs
 }
@@ -492,5 +505,34 @@ func TestGatedPackagesSkipped(t *testing.T) {
 	}
 	if _, ok, err := e.builtinQuery(context.Background(), gw, &Facts{Missing: []string{"spec.servers"}}); !ok || err != nil {
 		t.Errorf("a Gateway with a missing field needs the schema policy, got ok=%v err=%v", ok, err)
+	}
+}
+
+func TestAddUnlessPresent(t *testing.T) {
+	file, err := Parse("f.yaml", []byte(reviewsService+"---\n"+reviewsRule), "default")
+	if err != nil {
+		t.Fatal(err)
+	}
+	live, err := Parse("cluster", []byte(strings.Replace(reviewsService, "9080", "8080", 1)+"---\n"+
+		strings.Replace(reviewsRule, "name: reviews", "name: ratings", 1)+"---\n"+
+		"apiVersion: v1\nkind: Pod\nmetadata: {name: p, namespace: default, labels: {app: reviews}}\n"), "default")
+	if err != nil {
+		t.Fatal(err)
+	}
+	idx := NewIndex("")
+	for _, o := range file {
+		idx.Add(o)
+	}
+	for _, o := range live {
+		idx.AddUnlessPresent(o)
+	}
+	if p := idx.Service("default", "reviews").Ports; len(p) != 1 || p[0].Number != 9080 {
+		t.Errorf("the file's Service must win, got ports %v", p)
+	}
+	if got := len(idx.DestinationRulesFor("default", "reviews.default.svc.cluster.local")); got != 2 {
+		t.Errorf("a cluster DestinationRule of another name must be added: %d rules, want 2", got)
+	}
+	if _, known := idx.Workloads("default"); !known {
+		t.Error("a cluster Pod must be added")
 	}
 }

@@ -158,7 +158,7 @@ func BuildFacts(r Review, inv Inventory, s Settings) *Facts {
 	ns := obj.Namespace()
 	f := &Facts{Namespace: ns}
 	if r.Object != nil {
-		shape := ShapeOf(r.Object)
+		shape := r.Object.shape()
 		f.Malformed, f.Missing = shape.Malformed, shape.Missing
 		switch obj.Kind() {
 		case KindVirtualService:
@@ -169,34 +169,22 @@ func BuildFacts(r Review, inv Inventory, s Settings) *Facts {
 					f.Hosts[d.Host] = hostFacts(d.Host, ns, inv, s)
 				}
 			}
-			f.Gateways = gatewayFacts(r.Object, shape.Gateways, inv, s)
-			f.ExportTo = stringSlice(r.Object.Spec()["exportTo"])
+			f.Gateways = gatewayFacts(r.Object, shape, inv, s)
+			f.ExportTo = shape.ExportTo
 		case KindDestinationRule:
-			if host := str(obj.Spec()["host"]); host != "" {
-				f.Hosts = map[string]*HostFacts{host: hostFacts(host, ns, inv, s)}
+			if shape.Host != "" {
+				f.Hosts = map[string]*HostFacts{shape.Host: hostFacts(shape.Host, ns, inv, s)}
 			}
-			f.SubsetNames = subsetNames(r.Object)
+			f.SubsetNames = shape.SubsetNames
 		}
 	}
 	if r.OldObject != nil && r.OldObject.Kind() == KindDestinationRule {
-		f.OldSubsetNames = subsetNames(r.OldObject)
+		f.OldSubsetNames = r.OldObject.shape().SubsetNames
 	}
 	if r.Operation == OperationUpdate || r.Operation == OperationDelete {
 		f.UsedBy = usedByFacts(r, inv, s)
 	}
 	return f
-}
-
-func subsetNames(obj *Object) []string {
-	var out []string
-	for _, it := range sliceAt(obj.Spec(), "subsets") {
-		if m, ok := it.(map[string]any); ok {
-			if name, ok := m["name"].(string); ok {
-				out = append(out, name)
-			}
-		}
-	}
-	return out
 }
 
 // hostFacts resolves a destination host written in namespace ns the way
@@ -405,13 +393,11 @@ func selects(selector, labels map[string]string) bool {
 
 // gatewayFacts describes every gateway the VirtualService binds to: whether
 // it exists, and which of the VirtualService's hosts its servers accept.
-func gatewayFacts(obj *Object, refs []GatewayRef, inv Inventory, s Settings) []GatewayFacts {
+func gatewayFacts(obj *Object, shape *Shape, inv Inventory, s Settings) []GatewayFacts {
 	ns := obj.Namespace()
-	spec := obj.Spec()
-	vsHosts := stringSlice(spec["hosts"])
-	exportTo := stringSlice(spec["exportTo"])
-	out := make([]GatewayFacts, 0, len(refs))
-	for _, ref := range refs {
+	vsHosts, exportTo := shape.Hosts, shape.ExportTo
+	out := make([]GatewayFacts, 0, len(shape.Gateways))
+	for _, ref := range shape.Gateways {
 		if ref.Name == MeshGateway {
 			continue
 		}

@@ -174,6 +174,17 @@ func (x *Index) Add(obj *Object) {
 	x.add(obj)
 }
 
+// AddUnlessPresent records obj unless the index holds an object of the
+// same kind, namespace and name: `validate --cluster` adds the live
+// cluster's objects after the files', which win.
+func (x *Index) AddUnlessPresent(obj *Object) {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	if !x.has(obj.Kind(), obj.Group(), obj.Namespace(), obj.Name()) {
+		x.add(obj)
+	}
+}
+
 // Remove forgets the object of that kind, API group, namespace and name.
 func (x *Index) Remove(kind, group, namespace, name string) {
 	x.mu.Lock()
@@ -285,6 +296,26 @@ func (x *Index) remove(kind, group, ns, name string) {
 		if byName := x.workloads[ns]; byName != nil {
 			delete(byName, kind+"/"+name)
 		}
+	}
+}
+
+// has reports whether remove would find something to forget.
+func (x *Index) has(kind, group, ns, name string) bool {
+	k := key(ns, name)
+	switch {
+	case kind == KindService && group == "":
+		return x.services[k] != nil
+	case group == IstioNetworkingGroup && kind == KindServiceEntry:
+		return x.seByKey[k] != nil
+	case group == IstioNetworkingGroup && kind == KindDestinationRule:
+		return x.drByKey[k] != nil
+	case group == IstioNetworkingGroup && kind == KindGateway:
+		return x.gateways[k] != nil
+	case group == IstioNetworkingGroup && kind == KindVirtualService:
+		return x.virtualServices[k] != nil
+	default:
+		_, ok := x.workloads[ns][kind+"/"+name]
+		return ok
 	}
 }
 
@@ -459,23 +490,15 @@ func serviceEntryFrom(obj *Object) *ServiceEntry {
 }
 
 func destinationRuleFrom(obj *Object, domain string) *DestinationRule {
-	spec := obj.Spec()
+	shape := obj.shape()
 	dr := &DestinationRule{
 		Namespace: obj.Namespace(),
 		Name:      obj.Name(),
-		Host:      str(spec["host"]),
-		ExportTo:  stringSlice(spec["exportTo"]),
+		Host:      shape.Host,
+		ExportTo:  shape.ExportTo,
+		Subsets:   shape.Subsets,
 	}
 	dr.FQDN = ResolveHost(dr.Host, dr.Namespace, domain)
-	for _, it := range sliceAt(spec, "subsets") {
-		s, ok := it.(map[string]any)
-		if !ok {
-			continue
-		}
-		if name := str(s["name"]); name != "" {
-			dr.Subsets = append(dr.Subsets, Subset{Name: name, Labels: stringMap(s["labels"])})
-		}
-	}
 	return dr
 }
 
@@ -497,7 +520,7 @@ func gatewayFrom(obj *Object) *Gateway {
 func virtualServiceFrom(obj *Object, domain string) *VirtualService {
 	ns := obj.Namespace()
 	vs := &VirtualService{Namespace: ns, Name: obj.Name()}
-	shape := ShapeOf(obj)
+	shape := obj.shape()
 	for _, g := range shape.Gateways {
 		if g.Name == MeshGateway {
 			continue

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"strings"
+	"sync/atomic"
 )
 
 // Kinds the policies review. Everything else in an input is inventory only.
@@ -33,6 +34,39 @@ type Source struct {
 type Object struct {
 	Raw    map[string]any
 	Source Source
+	// shaped caches ShapeOf for the index and the reviews, which both
+	// read it; Compact keeps it when it drops the rest of Raw.
+	shaped atomic.Pointer[Shape]
+}
+
+// shape returns ShapeOf(o), walking Raw the first time only. Raw must not
+// change afterwards (SetNamespace aside: the shape has no namespace).
+func (o *Object) shape() *Shape {
+	if s := o.shaped.Load(); s != nil {
+		return s
+	}
+	s := ShapeOf(o)
+	o.shaped.Store(&s)
+	return &s
+}
+
+// Compact keeps of a VirtualService or DestinationRule only what the
+// built-in policies and the Index read (its shape, apiVersion, kind and
+// metadata) and deletes the rest from Raw: an offline validation of a
+// large mesh holds every object under review until the inventory is
+// complete, and their decoded maps were most of its memory. Other kinds
+// are left whole. After Compact, Spec is empty, so user policies, which
+// read the object as written, must see it before.
+func (o *Object) Compact() {
+	if o.Group() != IstioNetworkingGroup || (o.Kind() != KindVirtualService && o.Kind() != KindDestinationRule) {
+		return
+	}
+	o.shape()
+	for k := range o.Raw {
+		if k != "apiVersion" && k != "kind" && k != "metadata" {
+			delete(o.Raw, k)
+		}
+	}
 }
 
 // NewObject wraps a decoded object.

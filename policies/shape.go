@@ -53,6 +53,17 @@ type Shape struct {
 	Malformed    []TypeProblem
 	// Missing lists required fields that are absent or empty.
 	Missing []string
+	// Hosts and ExportTo are the strings of spec.hosts (VirtualService)
+	// and spec.exportTo (VirtualService, DestinationRule).
+	Hosts    []string
+	ExportTo []string
+	// Host is spec.host of a DestinationRule when it is a string.
+	Host string
+	// SubsetNames are the names of the DestinationRule's subsets that are
+	// strings, empty ones included; Subsets are those with a name, with
+	// the labels that are strings.
+	SubsetNames []string
+	Subsets     []Subset
 }
 
 type shapeWalker struct{ s Shape }
@@ -186,9 +197,9 @@ func ShapeOf(obj *Object) Shape {
 func (w *shapeWalker) virtualService(spec map[string]any) {
 	hosts, has := get(spec, "hosts")
 	w.required("spec.hosts", hosts, has)
-	w.strings("spec.hosts", hosts, has)
+	w.s.Hosts, _ = w.strings("spec.hosts", hosts, has)
 	v, has := get(spec, "exportTo")
-	w.strings("spec.exportTo", v, has)
+	w.s.ExportTo, _ = w.strings("spec.exportTo", v, has)
 	seen := map[string]bool{}
 	addGateway := func(name, field string) {
 		if !seen[name] {
@@ -340,9 +351,9 @@ func (w *shapeWalker) destination(field string, v any, present bool) (Destinatio
 func (w *shapeWalker) destinationRule(spec map[string]any) {
 	v, has := get(spec, "host")
 	w.required("spec.host", v, has)
-	w.str("spec.host", v, has)
+	w.s.Host, _ = w.str("spec.host", v, has)
 	v, has = get(spec, "exportTo")
-	w.strings("spec.exportTo", v, has)
+	w.s.ExportTo, _ = w.strings("spec.exportTo", v, has)
 	v, has = get(spec, "trafficPolicy")
 	w.object("spec.trafficPolicy", v, has)
 	v, has = get(spec, "subsets")
@@ -358,9 +369,15 @@ func (w *shapeWalker) destinationRule(spec map[string]any) {
 		}
 		nv, has := get(subset, "name")
 		w.required(sf+".name", nv, has)
-		w.str(sf+".name", nv, has)
+		name, isString := w.str(sf+".name", nv, has)
 		lv, has := get(subset, "labels")
 		w.labels(sf+".labels", lv, has)
+		if isString {
+			w.s.SubsetNames = append(w.s.SubsetNames, name)
+			if name != "" {
+				w.s.Subsets = append(w.s.Subsets, Subset{Name: name, Labels: stringMap(lv)})
+			}
+		}
 		tv, has := get(subset, "trafficPolicy")
 		w.object(sf+".trafficPolicy", tv, has)
 	}
