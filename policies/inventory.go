@@ -125,6 +125,7 @@ type Index struct {
 	mu              sync.RWMutex
 	services        map[string]*Service   // ns/name
 	servicesByName  map[string][]*Service // name
+	servicesByNS    map[string][]*Service // namespace
 	seExact         map[string][]*ServiceEntry
 	seWildcard      map[string][]*ServiceEntry // suffix without "*", e.g. ".example.com"; "" for "*"
 	seByKey         map[string]*ServiceEntry
@@ -148,6 +149,7 @@ func NewIndex(clusterDomain string) *Index {
 		clusterDomain:   clusterDomain,
 		services:        map[string]*Service{},
 		servicesByName:  map[string][]*Service{},
+		servicesByNS:    map[string][]*Service{},
 		seExact:         map[string][]*ServiceEntry{},
 		seWildcard:      map[string][]*ServiceEntry{},
 		seByKey:         map[string]*ServiceEntry{},
@@ -199,6 +201,7 @@ func (x *Index) add(obj *Object) {
 		svc := serviceFrom(obj)
 		x.services[key(ns, name)] = svc
 		x.servicesByName[name] = append(x.servicesByName[name], svc)
+		x.servicesByNS[ns] = append(x.servicesByNS[ns], svc)
 	case obj.Group() == IstioNetworkingGroup:
 		switch obj.Kind() {
 		case KindServiceEntry:
@@ -261,6 +264,7 @@ func (x *Index) remove(kind, group, ns, name string) {
 		if svc := x.services[k]; svc != nil {
 			delete(x.services, k)
 			x.servicesByName[name] = without(x.servicesByName[name], svc)
+			x.servicesByNS[ns] = without(x.servicesByNS[ns], svc)
 		}
 	case group == IstioNetworkingGroup && kind == KindServiceEntry:
 		if se := x.seByKey[k]; se != nil {
@@ -347,13 +351,7 @@ func (x *Index) ServicesNamed(name string) []*Service {
 func (x *Index) ServicesIn(namespace string) []*Service {
 	x.mu.RLock()
 	defer x.mu.RUnlock()
-	var out []*Service
-	for _, svc := range x.services {
-		if svc.Namespace == namespace {
-			out = append(out, svc)
-		}
-	}
-	return out
+	return append([]*Service(nil), x.servicesByNS[namespace]...)
 }
 
 // ServiceEntriesForHost implements Inventory.
