@@ -14,7 +14,9 @@ import (
 	"sync"
 
 	"github.com/open-policy-agent/opa/v1/ast"
-	"github.com/open-policy-agent/opa/v1/rego"
+	"github.com/open-policy-agent/opa/v1/storage"
+	"github.com/open-policy-agent/opa/v1/storage/inmem"
+	"github.com/open-policy-agent/opa/v1/topdown"
 )
 
 // builtinPolicies holds the Rego rules and their tests.
@@ -60,16 +62,28 @@ type Engine struct {
 	// builtin lists, per kind and operation, the built-in packages that
 	// apply to it (their METADATA says which); they read only input.facts.
 	builtin map[scope][]gatedPackage
-	// queries holds the prepared query of each set of built-in packages a
-	// review needed (queryKey to rego.PreparedEvalQuery), prepared on first
-	// use: with the packages gated by facts there are too many sets to
-	// prepare up front for a CLI run that may review one object.
+	// queries holds the compiled query of each set of built-in packages a
+	// review needed (queryKey to *findingsQuery), compiled on first use:
+	// with the packages gated by facts there are too many sets to compile
+	// up front for a CLI run that may review one object.
 	queries sync.Map
 	prepare sync.Mutex
 	// custom, when there are user policies, evaluates theirs with the
 	// objects in the input as well.
-	custom   *rego.PreparedEvalQuery
+	custom   *findingsQuery
+	store    storage.Store
 	packages []string
+}
+
+// findingsQuery collects the findings sets of some packages, one variable
+// each. It is compiled once and evaluated by OPA's evaluator (topdown)
+// directly: the rego package's per-evaluation setup (metrics, a goroutine
+// watching the context, results converted to Go values) cost as much as
+// evaluating a small package.
+type findingsQuery struct {
+	body ast.Body
+	qc   ast.QueryCompiler
+	vars []ast.Var
 }
 
 // gatedPackage is a built-in package and the facts its rules iterate: a
@@ -172,7 +186,7 @@ func NewEngine(ctx context.Context, opts Options) (*Engine, error) {
 	if compiler.Compile(modules); compiler.Failed() {
 		return nil, fmt.Errorf("compiling policies: %w", compiler.Errors)
 	}
-	e := &Engine{settings: opts.Settings.withDefaults(), compiler: compiler, builtin: map[scope][]gatedPackage{}}
+	e := &Engine{settings: opts.Settings.withDefaults(), compiler: compiler, builtin: map[scope][]gatedPackage{}, store: inmem.New()}
 	builtinPkgs := findingPackages(builtinModules)
 	scopes := packageScopes(builtinModules)
 	for _, p := range builtinPkgs {
@@ -207,11 +221,11 @@ func NewEngine(ctx context.Context, opts Options) (*Engine, error) {
 		if len(customPkgs) == 0 {
 			return nil, fmt.Errorf("no policy in %s defines a %s set", strings.Join(opts.PolicyDirs, ", "), findingsRule)
 		}
-		pq, err := prepareFindings(ctx, compiler, customPkgs)
+		q, err := compileFindings(compiler, customPkgs)
 		if err != nil {
 			return nil, err
 		}
-		e.custom = &pq
+		e.custom = q
 		e.packages = append(e.packages, customPkgs...)
 	}
 	return e, nil
@@ -321,20 +335,59 @@ func iteratesFacts(body ast.Body, facts []string) bool {
 	return false
 }
 
-// prepareFindings prepares one query collecting the findings of packages.
-func prepareFindings(ctx context.Context, compiler *ast.Compiler, packages []string) (rego.PreparedEvalQuery, error) {
-	var q strings.Builder
+// compileFindings compiles the query collecting the findings of packages.
+func compileFindings(compiler *ast.Compiler, packages []string) (*findingsQuery, error) {
+	q := &findingsQuery{}
+	var src strings.Builder
 	for i, pkg := range packages {
 		if i > 0 {
-			q.WriteString("; ")
+			src.WriteString("; ")
 		}
-		fmt.Fprintf(&q, "f%d := [f | some f in %s.%s]", i, pkg, findingsRule)
+		v := ast.Var(fmt.Sprintf("findings%d", i))
+		q.vars = append(q.vars, v)
+		// A partial set is defined, empty, when no rule adds to it.
+		fmt.Fprintf(&src, "%s = %s.%s", v, pkg, findingsRule)
 	}
-	pq, err := rego.New(rego.Query(q.String()), rego.Compiler(compiler)).PrepareForEval(ctx)
+	body, err := ast.ParseBody(src.String())
 	if err != nil {
-		return pq, fmt.Errorf("preparing policy query: %w", err)
+		return nil, fmt.Errorf("preparing policy query: %w", err)
 	}
-	return pq, nil
+	q.qc = compiler.QueryCompiler()
+	if q.body, err = q.qc.Compile(body); err != nil {
+		return nil, fmt.Errorf("preparing policy query: %w", err)
+	}
+	return q, nil
+}
+
+// eval evaluates q with input and hands each finding term to fn.
+func (e *Engine) eval(ctx context.Context, q *findingsQuery, input *ast.Term, fn func(*ast.Term)) error {
+	txn, err := e.store.NewTransaction(ctx)
+	if err != nil {
+		return err
+	}
+	defer e.store.Abort(ctx, txn)
+	cancel := topdown.NewCancel()
+	stop := context.AfterFunc(ctx, cancel.Cancel)
+	defer stop()
+	return topdown.NewQuery(q.body).
+		WithQueryCompiler(q.qc).
+		WithCompiler(e.compiler).
+		WithStore(e.store).
+		WithTransaction(txn).
+		WithInput(input).
+		WithCancel(cancel).
+		WithIndexing(true).
+		WithEarlyExit(true).
+		Iter(ctx, func(qr topdown.QueryResult) error {
+			for _, v := range q.vars {
+				set, ok := qr[v].Value.(ast.Set)
+				if !ok {
+					return fmt.Errorf("%s is not a set", v)
+				}
+				set.Foreach(fn)
+			}
+			return nil
+		})
 }
 
 // findingPackages lists, sorted, the packages that define findings.
@@ -373,36 +426,30 @@ func (e *Engine) Review(ctx context.Context, r Review, inv Inventory) ([]Finding
 	}
 	facts := BuildFacts(r, inv, e.settings)
 	var out []Finding
-	collect := func(q rego.PreparedEvalQuery, withObjects bool) error {
+	collect := func(q *findingsQuery, withObjects bool) error {
 		input, err := inputTerm(r, facts, e.settings, withObjects)
 		if err != nil {
 			return fmt.Errorf("building policy input for %s: %w", obj.Ref(), err)
 		}
-		rs, err := q.Eval(ctx, rego.EvalParsedInput(input.Value))
+		err = e.eval(ctx, q, input, func(t *ast.Term) {
+			if f := e.finding(t, obj); f.Severity != SeverityOff {
+				out = append(out, f)
+			}
+		})
 		if err != nil {
 			return fmt.Errorf("evaluating policies for %s: %w", obj.Ref(), err)
 		}
-		for _, res := range rs {
-			for _, b := range res.Bindings {
-				items, _ := b.([]any)
-				for _, it := range items {
-					if f := e.finding(it, obj); f.Severity != SeverityOff {
-						out = append(out, f)
-					}
-				}
-			}
-		}
 		return nil
 	}
-	if q, ok, err := e.builtinQuery(ctx, scope{obj.Kind(), r.Operation}, facts); err != nil {
+	if q, err := e.builtinQuery(scope{obj.Kind(), r.Operation}, facts); err != nil {
 		return nil, err
-	} else if ok {
+	} else if q != nil {
 		if err := collect(q, false); err != nil {
 			return nil, err
 		}
 	}
 	if e.custom != nil {
-		if err := collect(*e.custom, true); err != nil {
+		if err := collect(e.custom, true); err != nil {
 			return nil, err
 		}
 	}
@@ -412,8 +459,8 @@ func (e *Engine) Review(ctx context.Context, r Review, inv Inventory) ([]Finding
 }
 
 // builtinQuery returns the query over the built-in packages of a scope
-// that the facts do not rule out; ok is false when none is left.
-func (e *Engine) builtinQuery(ctx context.Context, sc scope, f *Facts) (q rego.PreparedEvalQuery, ok bool, err error) {
+// that the facts do not rule out; it is nil when none is left.
+func (e *Engine) builtinQuery(sc scope, f *Facts) (*findingsQuery, error) {
 	pkgs := e.builtin[sc]
 	key := queryKey{scope: sc}
 	for i, p := range pkgs {
@@ -422,15 +469,15 @@ func (e *Engine) builtinQuery(ctx context.Context, sc scope, f *Facts) (q rego.P
 		}
 	}
 	if key.mask == 0 {
-		return q, false, nil
+		return nil, nil
 	}
 	if v, found := e.queries.Load(key); found {
-		return v.(rego.PreparedEvalQuery), true, nil
+		return v.(*findingsQuery), nil
 	}
 	e.prepare.Lock()
 	defer e.prepare.Unlock()
 	if v, found := e.queries.Load(key); found {
-		return v.(rego.PreparedEvalQuery), true, nil
+		return v.(*findingsQuery), nil
 	}
 	var paths []string
 	for i, p := range pkgs {
@@ -438,25 +485,34 @@ func (e *Engine) builtinQuery(ctx context.Context, sc scope, f *Facts) (q rego.P
 			paths = append(paths, p.path)
 		}
 	}
-	q, err = prepareFindings(ctx, e.compiler, paths)
+	q, err := compileFindings(e.compiler, paths)
 	if err != nil {
-		return q, false, err
+		return nil, err
 	}
 	e.queries.Store(key, q)
-	return q, true, nil
+	return q, nil
 }
 
 // finding turns a policy's result into a Finding, filling in the object's
 // identity and applying severity overrides. A malformed result from a user
 // policy still surfaces, as category other, rather than vanishing.
-func (e *Engine) finding(v any, obj *Object) Finding {
-	m, _ := v.(map[string]any)
+func (e *Engine) finding(t *ast.Term, obj *Object) Finding {
+	field := func(name string) string {
+		if m, ok := t.Value.(ast.Object); ok {
+			if v := m.Get(ast.InternedTerm(name)); v != nil {
+				if s, ok := v.Value.(ast.String); ok {
+					return string(s)
+				}
+			}
+		}
+		return ""
+	}
 	f := Finding{
-		Code:      str(m["code"]),
-		Severity:  Severity(str(m["severity"])),
-		Category:  str(m["category"]),
-		Field:     str(m["field"]),
-		Message:   str(m["message"]),
+		Code:      field("code"),
+		Severity:  Severity(field("severity")),
+		Category:  field("category"),
+		Field:     field("field"),
+		Message:   field("message"),
 		Kind:      obj.Kind(),
 		Namespace: obj.Namespace(),
 		Name:      obj.Name(),
@@ -473,6 +529,10 @@ func (e *Engine) finding(v any, obj *Object) Finding {
 		f.Category = "other"
 	}
 	if f.Message == "" {
+		v, err := ast.JSON(t.Value)
+		if err != nil {
+			v = t.String()
+		}
 		f.Message = fmt.Sprintf("policy finding without a message: %v", v)
 	}
 	if s, ok := e.settings.Rules[f.Code]; ok {

@@ -318,17 +318,11 @@ spec:
 
 const noWeight = -1 << 30
 
-func TestUserPolicies(t *testing.T) {
-	dir := t.TempDir()
-	policy := `package acme.timeouts
-
-findings contains {"code": "ACME0001", "severity": "warning", "category": "other", "field": sprintf("spec.http[%d]", [i]), "message": "every HTTP route needs a timeout"} if {
-	input.kind == "VirtualService"
-	some i, r in input.object.spec.http
-	not r.timeout
-}
-`
-	if err := os.WriteFile(filepath.Join(dir, "timeouts.rego"), []byte(policy), 0o644); err != nil {
+// reviewWithPolicy writes a user policy to dir and reviews a
+// VirtualService routing to the reviews Service with it.
+func reviewWithPolicy(t *testing.T, dir, file, policy string) []Finding {
+	t.Helper()
+	if err := os.WriteFile(filepath.Join(dir, file), []byte(policy), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	objs, err := Parse("vs.yaml", []byte(reviewsService+"---"+vs("default", "  hosts: [reviews]\n  http:\n  - route:\n    - destination: {host: reviews}\n")), "default")
@@ -347,6 +341,20 @@ findings contains {"code": "ACME0001", "severity": "warning", "category": "other
 	if err != nil {
 		t.Fatal(err)
 	}
+	return fs
+}
+
+func TestUserPolicies(t *testing.T) {
+	dir := t.TempDir()
+	policy := `package acme.timeouts
+
+findings contains {"code": "ACME0001", "severity": "warning", "category": "other", "field": sprintf("spec.http[%d]", [i]), "message": "every HTTP route needs a timeout"} if {
+	input.kind == "VirtualService"
+	some i, r in input.object.spec.http
+	not r.timeout
+}
+`
+	fs := reviewWithPolicy(t, dir, "timeouts.rego", policy)
 	checkFindings(t, fs, []want{{"ACME0001", "spec.http[0]", "needs a timeout"}})
 	if fs[0].Severity != SeverityWarning || fs[0].Category != "other" || fs[0].Line != 9 {
 		t.Errorf("finding = %+v", fs[0])
@@ -500,11 +508,11 @@ func TestGatedPackagesSkipped(t *testing.T) {
 		t.Fatal(err)
 	}
 	gw := scope{KindGateway, OperationCreate}
-	if _, ok, err := e.builtinQuery(context.Background(), gw, &Facts{}); ok || err != nil {
-		t.Errorf("a well-formed Gateway on CREATE needs no policy, got ok=%v err=%v", ok, err)
+	if q, err := e.builtinQuery(gw, &Facts{}); q != nil || err != nil {
+		t.Errorf("a well-formed Gateway on CREATE needs no policy, got %v, %v", q, err)
 	}
-	if _, ok, err := e.builtinQuery(context.Background(), gw, &Facts{Missing: []string{"spec.servers"}}); !ok || err != nil {
-		t.Errorf("a Gateway with a missing field needs the schema policy, got ok=%v err=%v", ok, err)
+	if q, err := e.builtinQuery(gw, &Facts{Missing: []string{"spec.servers"}}); q == nil || err != nil {
+		t.Errorf("a Gateway with a missing field needs the schema policy, got %v, %v", q, err)
 	}
 }
 
@@ -534,5 +542,30 @@ func TestAddUnlessPresent(t *testing.T) {
 	}
 	if _, known := idx.Workloads("default"); !known {
 		t.Error("a cluster Pod must be added")
+	}
+}
+
+// TestMalformedUserFindings checks that results of user policies that are
+// not well-formed findings still surface, as errors of category other.
+func TestMalformedUserFindings(t *testing.T) {
+	dir := t.TempDir()
+	policy := `package acme.sloppy
+
+findings contains {"code": 7, "severity": "fatal"} if input.kind == "VirtualService"
+
+findings contains "just text" if input.kind == "VirtualService"
+`
+	fs := reviewWithPolicy(t, dir, "sloppy.rego", policy)
+	var got []string
+	for _, f := range fs {
+		got = append(got, string(f.Severity)+" "+f.Code+" "+f.Category+" "+f.Message)
+	}
+	sort.Strings(got)
+	want := []string{
+		"error MESH0000 other policy finding without a message: just text",
+		"error MESH0000 other policy finding without a message: map[code:7 severity:fatal]",
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("findings:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
 	}
 }
