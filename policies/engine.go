@@ -58,7 +58,9 @@ type Options struct {
 // and is safe for concurrent use.
 type Engine struct {
 	settings Settings
-	compiler *ast.Compiler
+	// settingsTerm is input.settings, built once.
+	settingsTerm *ast.Term
+	compiler     *ast.Compiler
 	// builtin lists, per kind and operation, the built-in packages that
 	// apply to it (their METADATA says which); they read only input.facts.
 	builtin map[scope][]gatedPackage
@@ -187,6 +189,7 @@ func NewEngine(ctx context.Context, opts Options) (*Engine, error) {
 		return nil, fmt.Errorf("compiling policies: %w", compiler.Errors)
 	}
 	e := &Engine{settings: opts.Settings.withDefaults(), compiler: compiler, builtin: map[scope][]gatedPackage{}, store: inmem.New()}
+	e.settingsTerm = settingsTerm(e.settings)
 	builtinPkgs := findingPackages(builtinModules)
 	scopes := packageScopes(builtinModules)
 	for _, p := range builtinPkgs {
@@ -427,7 +430,7 @@ func (e *Engine) Review(ctx context.Context, r Review, inv Inventory) ([]Finding
 	facts := BuildFacts(r, inv, e.settings)
 	var out []Finding
 	collect := func(q *findingsQuery, withObjects bool) error {
-		input, err := inputTerm(r, facts, e.settings, withObjects)
+		input, err := inputTerm(r, facts, e.settingsTerm, withObjects)
 		if err != nil {
 			return fmt.Errorf("building policy input for %s: %w", obj.Ref(), err)
 		}
