@@ -14,6 +14,7 @@ import (
 	"sync"
 
 	"github.com/open-policy-agent/opa/v1/ast"
+	"github.com/open-policy-agent/opa/v1/metrics"
 	"github.com/open-policy-agent/opa/v1/storage"
 	"github.com/open-policy-agent/opa/v1/storage/inmem"
 	"github.com/open-policy-agent/opa/v1/topdown"
@@ -362,6 +363,10 @@ func compileFindings(compiler *ast.Compiler, packages []string) (*findingsQuery,
 	return q, nil
 }
 
+// noMetrics stands in for the metrics registry topdown would otherwise
+// make, and time, on every evaluation; nothing reads them.
+var noMetrics = metrics.NoOp()
+
 // eval evaluates q with input and hands each finding term to fn.
 func (e *Engine) eval(ctx context.Context, q *findingsQuery, input *ast.Term, fn func(*ast.Term)) error {
 	txn, err := e.store.NewTransaction(ctx)
@@ -379,6 +384,7 @@ func (e *Engine) eval(ctx context.Context, q *findingsQuery, input *ast.Term, fn
 		WithTransaction(txn).
 		WithInput(input).
 		WithCancel(cancel).
+		WithMetrics(noMetrics).
 		WithIndexing(true).
 		WithEarlyExit(true).
 		Iter(ctx, func(qr topdown.QueryResult) error {
