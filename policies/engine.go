@@ -426,6 +426,10 @@ func (e *Engine) Packages() []string { return append([]string(nil), e.packages..
 // Review checks one object against the inventory. Objects of kinds the
 // policies do not review give no findings.
 func (e *Engine) Review(ctx context.Context, r Review, inv Inventory) ([]Finding, error) {
+	return e.review(ctx, r, inv, nil)
+}
+
+func (e *Engine) review(ctx context.Context, r Review, inv Inventory, hosts *hostCache) ([]Finding, error) {
 	obj := r.subject()
 	if obj == nil {
 		return nil, errors.New("review has no object")
@@ -433,7 +437,7 @@ func (e *Engine) Review(ctx context.Context, r Review, inv Inventory) ([]Finding
 	if !obj.IsIstioNetworking() {
 		return nil, nil
 	}
-	facts := BuildFacts(r, inv, e.settings)
+	facts := buildFacts(r, inv, e.settings, hosts)
 	var out []Finding
 	collect := func(q *findingsQuery, withObjects bool) error {
 		input, err := inputTerm(r, facts, e.settingsTerm, withObjects)
@@ -562,6 +566,9 @@ func (e *Engine) ReviewAll(ctx context.Context, objs []*Object, inv Inventory, w
 			todo = append(todo, o)
 		}
 	}
+	// The inventory stays as it is during the call, so reviews share the
+	// facts of the hosts they resolve.
+	hosts := newHostCache()
 	results := make([][]Finding, len(todo))
 	errs := make([]error, len(todo))
 	parent := ctx
@@ -574,7 +581,7 @@ func (e *Engine) ReviewAll(ctx context.Context, objs []*Object, inv Inventory, w
 		go func() {
 			defer wg.Done()
 			for i := range next {
-				results[i], errs[i] = e.Review(ctx, Review{Operation: OperationCreate, Object: todo[i]}, inv)
+				results[i], errs[i] = e.review(ctx, Review{Operation: OperationCreate, Object: todo[i]}, inv, hosts)
 				if errs[i] != nil {
 					cancel()
 				}

@@ -75,6 +75,20 @@ func runCase(t *testing.T, docs []string, s Settings) []Finding {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// Reviewed one by one, as the webhook does (no facts shared between
+	// reviews), the objects must give exactly the same findings.
+	var single []Finding
+	for _, o := range objs {
+		got, err := e.Review(context.Background(), Review{Operation: OperationCreate, Object: o}, idx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		single = append(single, got...)
+	}
+	SortFindings(single)
+	if !reflect.DeepEqual(fs, single) {
+		t.Errorf("one review at a time gives other findings:\n%s\nall at once:\n%s", messages(single), messages(fs))
+	}
 	// The same review of objects compacted once indexed, as validate
 	// does, must find exactly the same.
 	for _, o := range objs {

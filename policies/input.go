@@ -4,6 +4,9 @@ import (
 	"fmt"
 	"sort"
 	"strings"
+	"sync"
+
+	"github.com/open-policy-agent/opa/v1/ast"
 )
 
 // Operation is what is being done to the object under review.
@@ -113,6 +116,11 @@ type HostFacts struct {
 	DestinationRule *AppliedRule
 	// OtherDestinationRules exist for the host but are not the one applied.
 	OtherDestinationRules []OtherRule
+
+	// asTerm is the input term, built once: facts shared by reviews
+	// (hostCache) are not changed after they are made.
+	termOnce sync.Once
+	asTerm   *ast.Term
 }
 
 // AppliedRule is the DestinationRule (merged, when several share a host
@@ -154,6 +162,46 @@ type UseFacts struct {
 
 // BuildFacts resolves the facts of one review against the inventory.
 func BuildFacts(r Review, inv Inventory, s Settings) *Facts {
+	return buildFacts(r, inv, s, nil)
+}
+
+// hostCache shares the facts of resolved hosts, and their input terms,
+// among the reviews of one ReviewAll, whose inventory does not change
+// meanwhile: a DestinationRule and the VirtualServices routing to its host
+// from its namespace ask for the same. Facts of a host that resolves to
+// nothing also depend on how the host is written (the hints), so they are
+// not shared.
+type hostCache struct {
+	mu    sync.Mutex
+	hosts map[hostKey]*HostFacts
+}
+
+type hostKey struct{ fqdn, namespace string }
+
+func newHostCache() *hostCache { return &hostCache{hosts: map[hostKey]*HostFacts{}} }
+
+// hostFacts is the package's hostFacts through the cache; c may be nil.
+func (c *hostCache) hostFacts(host, ns string, inv Inventory, s Settings) *HostFacts {
+	if c == nil {
+		return hostFacts(host, ns, inv, s)
+	}
+	key := hostKey{ResolveHost(host, ns, s.ClusterDomain), ns}
+	c.mu.Lock()
+	f := c.hosts[key]
+	c.mu.Unlock()
+	if f != nil {
+		return f
+	}
+	f = hostFacts(host, ns, inv, s)
+	if f.Resolved {
+		c.mu.Lock()
+		c.hosts[key] = f
+		c.mu.Unlock()
+	}
+	return f
+}
+
+func buildFacts(r Review, inv Inventory, s Settings, cache *hostCache) *Facts {
 	obj := r.subject()
 	ns := obj.Namespace()
 	f := &Facts{Namespace: ns}
@@ -166,14 +214,14 @@ func BuildFacts(r Review, inv Inventory, s Settings) *Facts {
 			f.Hosts = map[string]*HostFacts{}
 			for _, d := range shape.Destinations {
 				if _, done := f.Hosts[d.Host]; !done {
-					f.Hosts[d.Host] = hostFacts(d.Host, ns, inv, s)
+					f.Hosts[d.Host] = cache.hostFacts(d.Host, ns, inv, s)
 				}
 			}
 			f.Gateways = gatewayFacts(r.Object, shape, inv, s)
 			f.ExportTo = shape.ExportTo
 		case KindDestinationRule:
 			if shape.Host != "" {
-				f.Hosts = map[string]*HostFacts{shape.Host: hostFacts(shape.Host, ns, inv, s)}
+				f.Hosts = map[string]*HostFacts{shape.Host: cache.hostFacts(shape.Host, ns, inv, s)}
 			}
 			f.SubsetNames = shape.SubsetNames
 		}

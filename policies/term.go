@@ -206,6 +206,11 @@ func destinationTerm(d DestinationRef) *ast.Term {
 }
 
 func (h *HostFacts) term() *ast.Term {
+	h.termOnce.Do(func() { h.asTerm = h.buildTerm() })
+	return h.asTerm
+}
+
+func (h *HostFacts) buildTerm() *ast.Term {
 	ports := make([]*ast.Term, len(h.Ports))
 	portSet := make([][2]*ast.Term, len(h.Ports))
 	for i, p := range h.Ports {
