@@ -583,3 +583,16 @@ findings contains "just text" if input.kind == "VirtualService"
 		t.Errorf("findings:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
 	}
 }
+
+func TestHostCacheKeepsTheLatest(t *testing.T) {
+	c := newHostCache()
+	for i := range hostCacheSize + 10 {
+		c.add(hostKey{fqdn: strconv.Itoa(i), namespace: "ns"}, &HostFacts{Resolved: true})
+	}
+	if len(c.hosts) != hostCacheSize {
+		t.Errorf("%d hosts kept, want %d", len(c.hosts), hostCacheSize)
+	}
+	if c.hosts[hostKey{"9", "ns"}] != nil || c.hosts[hostKey{"10", "ns"}] == nil || c.hosts[hostKey{strconv.Itoa(hostCacheSize + 9), "ns"}] == nil {
+		t.Error("the oldest hosts must go first")
+	}
+}

@@ -170,15 +170,36 @@ func BuildFacts(r Review, inv Inventory, s Settings) *Facts {
 // meanwhile: a DestinationRule and the VirtualServices routing to its host
 // from its namespace ask for the same. Facts of a host that resolves to
 // nothing also depend on how the host is written (the hints), so they are
-// not shared.
+// not shared. It holds the hostCacheSize hosts seen last: kept for a whole
+// run, the facts of 10,000 hosts added 70 MB to validate's peak.
 type hostCache struct {
 	mu    sync.Mutex
 	hosts map[hostKey]*HostFacts
+	order []hostKey // ring of the keys in hosts, oldest at next
+	next  int
 }
 
 type hostKey struct{ fqdn, namespace string }
 
+const hostCacheSize = 1024
+
 func newHostCache() *hostCache { return &hostCache{hosts: map[hostKey]*HostFacts{}} }
+
+func (c *hostCache) add(key hostKey, f *HostFacts) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if _, ok := c.hosts[key]; ok {
+		return
+	}
+	if len(c.order) < hostCacheSize {
+		c.order = append(c.order, key)
+	} else {
+		delete(c.hosts, c.order[c.next])
+		c.order[c.next] = key
+		c.next = (c.next + 1) % hostCacheSize
+	}
+	c.hosts[key] = f
+}
 
 // hostFacts is the package's hostFacts through the cache; c may be nil.
 func (c *hostCache) hostFacts(host, ns string, inv Inventory, s Settings) *HostFacts {
@@ -194,9 +215,7 @@ func (c *hostCache) hostFacts(host, ns string, inv Inventory, s Settings) *HostF
 	}
 	f = hostFacts(host, ns, inv, s)
 	if f.Resolved {
-		c.mu.Lock()
-		c.hosts[key] = f
-		c.mu.Unlock()
+		c.add(key, f)
 	}
 	return f
 }
