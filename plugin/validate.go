@@ -125,10 +125,27 @@ func (o *ValidateOptions) Run(ctx context.Context) error {
 	if ctx == nil {
 		ctx = context.Background()
 	}
-	objs, err := policies.Load(o.Filenames, policies.LoadOptions{
+	// The index takes each object as it is decoded, and objects under
+	// review keep only what the policies read (unless user policies, which
+	// read them as written, are given): a large input is never held whole.
+	index := policies.NewIndex(o.settings.ClusterDomain)
+	compact := len(o.PolicyDirs) == 0
+	var reviewed []*policies.Object
+	resources := 0
+	err := policies.LoadEach(o.Filenames, policies.LoadOptions{
 		Recursive:        o.Recursive,
 		DefaultNamespace: o.namespace,
 		Stdin:            o.In,
+	}, func(obj *policies.Object) error {
+		resources++
+		index.Add(obj)
+		if obj.IsIstioNetworking() {
+			if compact {
+				obj.Compact()
+			}
+			reviewed = append(reviewed, obj)
+		}
+		return nil
 	})
 	if err != nil {
 		var ie *policies.InputError
@@ -141,7 +158,6 @@ func (o *ValidateOptions) Run(ctx context.Context) error {
 	if err != nil {
 		return &ExitError{Code: ExitUsage, Err: err}
 	}
-	index := policies.NewIndex(engine.Settings().ClusterDomain)
 	if o.Cluster {
 		client, err := o.newDynamic()
 		if err != nil {
@@ -151,19 +167,16 @@ func (o *ValidateOptions) Run(ctx context.Context) error {
 		if err != nil {
 			return err
 		}
+		// Files win over cluster objects of the same identity.
 		for _, obj := range live {
-			index.Add(obj)
+			index.AddUnlessPresent(obj)
 		}
 	}
-	// Files win over cluster objects of the same identity: added last.
-	for _, obj := range objs {
-		index.Add(obj)
-	}
-	findings, err := engine.ReviewAll(ctx, objs, index, 0)
+	findings, err := engine.ReviewAll(ctx, reviewed, index, 0)
 	if err != nil {
 		return err
 	}
-	report := policies.Report{Findings: findings, Resources: len(objs)}
+	report := policies.Report{Findings: findings, Resources: resources}
 	switch o.Output {
 	case "json":
 		err = report.WriteJSON(o.Out)

@@ -14,7 +14,10 @@ import (
 	"sync"
 
 	"github.com/open-policy-agent/opa/v1/ast"
-	"github.com/open-policy-agent/opa/v1/rego"
+	"github.com/open-policy-agent/opa/v1/metrics"
+	"github.com/open-policy-agent/opa/v1/storage"
+	"github.com/open-policy-agent/opa/v1/storage/inmem"
+	"github.com/open-policy-agent/opa/v1/topdown"
 )
 
 // builtinPolicies holds the Rego rules and their tests.
@@ -52,17 +55,55 @@ type Options struct {
 	PolicyDirs []string
 }
 
-// Engine evaluates the policies. It is built once (parsing, compiling and
-// preparing the query) and is safe for concurrent use.
+// Engine evaluates the policies. It is built once (parsing and compiling)
+// and is safe for concurrent use.
 type Engine struct {
 	settings Settings
-	// builtin holds, per kind and operation, a query over the built-in
-	// packages that apply to it (their METADATA says which), reading only
-	// input.facts; custom, when there are user policies, evaluates theirs
-	// with the objects in the input as well.
-	builtin  map[scope]rego.PreparedEvalQuery
-	custom   *rego.PreparedEvalQuery
+	// settingsTerm is input.settings, built once.
+	settingsTerm *ast.Term
+	compiler     *ast.Compiler
+	// builtin lists, per kind and operation, the built-in packages that
+	// apply to it (their METADATA says which); they read only input.facts.
+	builtin map[scope][]gatedPackage
+	// queries holds the compiled query of each set of built-in packages a
+	// review needed (queryKey to *findingsQuery), compiled on first use:
+	// with the packages gated by facts there are too many sets to compile
+	// up front for a CLI run that may review one object.
+	queries sync.Map
+	prepare sync.Mutex
+	// custom, when there are user policies, evaluates theirs with the
+	// objects in the input as well.
+	custom   *findingsQuery
+	store    storage.Store
 	packages []string
+}
+
+// findingsQuery collects the findings sets of some packages, one variable
+// each. It is compiled once and evaluated by OPA's evaluator (topdown)
+// directly: the rego package's per-evaluation setup (metrics, a goroutine
+// watching the context, results converted to Go values) cost as much as
+// evaluating a small package.
+type findingsQuery struct {
+	body ast.Body
+	qc   ast.QueryCompiler
+	vars []ast.Var
+}
+
+// gatedPackage is a built-in package and the facts its rules iterate: a
+// package whose every findings rule iterates one of input.facts' lists
+// named in METADATA (custom facts) can find nothing when they are all
+// empty, so it is not evaluated then. NewEngine checks the claim against
+// the compiled rules.
+type gatedPackage struct {
+	path  string
+	facts []string
+}
+
+// queryKey names the prepared query of a set of packages: bit i of mask
+// stands for package i of the scope's list.
+type queryKey struct {
+	scope
+	mask uint64
 }
 
 // BuiltinModules returns the embedded policy sources by file name; with
@@ -148,25 +189,29 @@ func NewEngine(ctx context.Context, opts Options) (*Engine, error) {
 	if compiler.Compile(modules); compiler.Failed() {
 		return nil, fmt.Errorf("compiling policies: %w", compiler.Errors)
 	}
-	e := &Engine{settings: opts.Settings.withDefaults(), builtin: map[scope]rego.PreparedEvalQuery{}}
+	e := &Engine{settings: opts.Settings.withDefaults(), compiler: compiler, builtin: map[scope][]gatedPackage{}, store: inmem.New()}
+	e.settingsTerm = settingsTerm(e.settings)
 	builtinPkgs := findingPackages(builtinModules)
 	scopes := packageScopes(builtinModules)
+	for _, p := range builtinPkgs {
+		if err := checkFactGates(compiler, p, scopes[p].facts); err != nil {
+			return nil, err
+		}
+	}
 	for _, kind := range reviewedKinds {
 		for _, op := range []Operation{OperationCreate, OperationUpdate, OperationDelete} {
-			var pkgs []string
+			var pkgs []gatedPackage
 			for _, p := range builtinPkgs {
 				if scopes[p].applies(kind, op) {
-					pkgs = append(pkgs, p)
+					pkgs = append(pkgs, gatedPackage{path: p, facts: scopes[p].facts})
 				}
 			}
-			if len(pkgs) == 0 {
-				continue
+			if len(pkgs) > 64 {
+				return nil, fmt.Errorf("%d policy packages apply to %s: at most 64 can", len(pkgs), kind)
 			}
-			pq, err := prepareFindings(ctx, compiler, pkgs)
-			if err != nil {
-				return nil, err
+			if len(pkgs) > 0 {
+				e.builtin[scope{kind, op}] = pkgs
 			}
-			e.builtin[scope{kind, op}] = pq
 		}
 	}
 	e.packages = builtinPkgs
@@ -180,11 +225,11 @@ func NewEngine(ctx context.Context, opts Options) (*Engine, error) {
 		if len(customPkgs) == 0 {
 			return nil, fmt.Errorf("no policy in %s defines a %s set", strings.Join(opts.PolicyDirs, ", "), findingsRule)
 		}
-		pq, err := prepareFindings(ctx, compiler, customPkgs)
+		q, err := compileFindings(compiler, customPkgs)
 		if err != nil {
 			return nil, err
 		}
-		e.custom = &pq
+		e.custom = q
 		e.packages = append(e.packages, customPkgs...)
 	}
 	return e, nil
@@ -200,9 +245,10 @@ type scope struct {
 }
 
 // packageScope is what a package's METADATA custom kinds and operations
-// say it reviews; empty lists mean every kind or operation.
+// say it reviews; empty lists mean every kind or operation. facts names
+// the lists of input.facts the package's rules iterate (see gatedPackage).
 type packageScope struct {
-	kinds, operations []string
+	kinds, operations, facts []string
 }
 
 func (p packageScope) applies(kind string, op Operation) bool {
@@ -223,6 +269,7 @@ func packageScopes(modules map[string]*ast.Module) map[string]packageScope {
 			ps := out[m.Package.Path.String()]
 			ps.kinds = append(ps.kinds, anyStrings(a.Custom["kinds"])...)
 			ps.operations = append(ps.operations, anyStrings(a.Custom["operations"])...)
+			ps.facts = append(ps.facts, anyStrings(a.Custom["facts"])...)
 			out[m.Package.Path.String()] = ps
 		}
 	}
@@ -240,20 +287,116 @@ func anyStrings(v any) []string {
 	return out
 }
 
-// prepareFindings prepares one query collecting the findings of packages.
-func prepareFindings(ctx context.Context, compiler *ast.Compiler, packages []string) (rego.PreparedEvalQuery, error) {
-	var q strings.Builder
+// checkFactGates verifies what a package's METADATA custom facts claims:
+// every rule defining findings has, outside negations, comprehensions and
+// every, a reference into one of those input.facts lists (an iteration
+// or a lookup such as input.facts.gateways[i]), so no rule can succeed
+// while they are all empty.
+func checkFactGates(compiler *ast.Compiler, pkg string, facts []string) error {
+	if len(facts) == 0 {
+		return nil
+	}
+	for _, name := range facts {
+		if _, ok := (&Facts{}).nonEmpty(name); !ok {
+			return fmt.Errorf("package %s: METADATA custom facts names %q, which is no list of input.facts", pkg, name)
+		}
+	}
+	path, err := ast.ParseRef(pkg + "." + findingsRule)
+	if err != nil {
+		return fmt.Errorf("package %s: %w", pkg, err)
+	}
+	for _, r := range compiler.GetRulesExact(path) {
+		if !iteratesFacts(r.Body, facts) {
+			return fmt.Errorf("package %s: METADATA custom facts says its rules iterate input.facts.%s, but the rule at %s does not", pkg, strings.Join(facts, " or input.facts."), r.Location)
+		}
+	}
+	return nil
+}
+
+func iteratesFacts(body ast.Body, facts []string) bool {
+	found := false
+	for _, expr := range body {
+		if expr.Negated {
+			continue
+		}
+		ast.NewGenericVisitor(func(x any) bool {
+			switch x := x.(type) {
+			case *ast.ArrayComprehension, *ast.SetComprehension, *ast.ObjectComprehension, *ast.Every:
+				return true // may succeed over an empty list
+			case ast.Ref:
+				if len(x) >= 4 && x[0].Equal(ast.InputRootDocument) && x[1].Equal(ast.InternedTerm("facts")) {
+					if name, ok := x[2].Value.(ast.String); ok && containsString(facts, string(name)) {
+						found = true
+					}
+				}
+			}
+			return found
+		}).Walk(expr)
+		if found {
+			return true
+		}
+	}
+	return false
+}
+
+// compileFindings compiles the query collecting the findings of packages.
+func compileFindings(compiler *ast.Compiler, packages []string) (*findingsQuery, error) {
+	q := &findingsQuery{}
+	var src strings.Builder
 	for i, pkg := range packages {
 		if i > 0 {
-			q.WriteString("; ")
+			src.WriteString("; ")
 		}
-		fmt.Fprintf(&q, "f%d := [f | some f in %s.%s]", i, pkg, findingsRule)
+		v := ast.Var(fmt.Sprintf("findings%d", i))
+		q.vars = append(q.vars, v)
+		// A partial set is defined, empty, when no rule adds to it.
+		fmt.Fprintf(&src, "%s = %s.%s", v, pkg, findingsRule)
 	}
-	pq, err := rego.New(rego.Query(q.String()), rego.Compiler(compiler)).PrepareForEval(ctx)
+	body, err := ast.ParseBody(src.String())
 	if err != nil {
-		return pq, fmt.Errorf("preparing policy query: %w", err)
+		return nil, fmt.Errorf("preparing policy query: %w", err)
 	}
-	return pq, nil
+	q.qc = compiler.QueryCompiler()
+	if q.body, err = q.qc.Compile(body); err != nil {
+		return nil, fmt.Errorf("preparing policy query: %w", err)
+	}
+	return q, nil
+}
+
+// noMetrics stands in for the metrics registry topdown would otherwise
+// make, and time, on every evaluation; nothing reads them.
+var noMetrics = metrics.NoOp()
+
+// eval evaluates q with input and hands each finding term to fn.
+func (e *Engine) eval(ctx context.Context, q *findingsQuery, input *ast.Term, fn func(*ast.Term)) error {
+	txn, err := e.store.NewTransaction(ctx)
+	if err != nil {
+		return err
+	}
+	defer e.store.Abort(ctx, txn)
+	cancel := topdown.NewCancel()
+	stop := context.AfterFunc(ctx, cancel.Cancel)
+	defer stop()
+	return topdown.NewQuery(q.body).
+		WithQueryCompiler(q.qc).
+		WithCompiler(e.compiler).
+		WithStore(e.store).
+		WithTransaction(txn).
+		WithInput(input).
+		WithCancel(cancel).
+		WithMetrics(noMetrics).
+		WithIndexing(true).
+		WithEarlyExit(true).
+		Iter(ctx, func(qr topdown.QueryResult) error {
+			for _, v := range q.vars {
+				set, ok := qr[v].Value.(ast.Set)
+				if !ok {
+					return fmt.Errorf("%s is not a set", v)
+				}
+				set.Foreach(fn)
+			}
+			return nil
+		})
 }
 
 // findingPackages lists, sorted, the packages that define findings.
@@ -283,6 +426,10 @@ func (e *Engine) Packages() []string { return append([]string(nil), e.packages..
 // Review checks one object against the inventory. Objects of kinds the
 // policies do not review give no findings.
 func (e *Engine) Review(ctx context.Context, r Review, inv Inventory) ([]Finding, error) {
+	return e.review(ctx, r, inv, nil)
+}
+
+func (e *Engine) review(ctx context.Context, r Review, inv Inventory, hosts *hostCache) ([]Finding, error) {
 	obj := r.subject()
 	if obj == nil {
 		return nil, errors.New("review has no object")
@@ -290,36 +437,32 @@ func (e *Engine) Review(ctx context.Context, r Review, inv Inventory) ([]Finding
 	if !obj.IsIstioNetworking() {
 		return nil, nil
 	}
-	facts := BuildFacts(r, inv, e.settings)
+	facts := buildFacts(r, inv, e.settings, hosts)
 	var out []Finding
-	collect := func(q rego.PreparedEvalQuery, withObjects bool) error {
-		input, err := inputTerm(r, facts, e.settings, withObjects)
+	collect := func(q *findingsQuery, withObjects bool) error {
+		input, err := inputTerm(r, facts, e.settingsTerm, withObjects)
 		if err != nil {
 			return fmt.Errorf("building policy input for %s: %w", obj.Ref(), err)
 		}
-		rs, err := q.Eval(ctx, rego.EvalParsedInput(input.Value))
+		err = e.eval(ctx, q, input, func(t *ast.Term) {
+			if f := e.finding(t, obj); f.Severity != SeverityOff {
+				out = append(out, f)
+			}
+		})
 		if err != nil {
 			return fmt.Errorf("evaluating policies for %s: %w", obj.Ref(), err)
 		}
-		for _, res := range rs {
-			for _, b := range res.Bindings {
-				items, _ := b.([]any)
-				for _, it := range items {
-					if f := e.finding(it, obj); f.Severity != SeverityOff {
-						out = append(out, f)
-					}
-				}
-			}
-		}
 		return nil
 	}
-	if q, ok := e.builtin[scope{obj.Kind(), r.Operation}]; ok {
+	if q, err := e.builtinQuery(scope{obj.Kind(), r.Operation}, facts); err != nil {
+		return nil, err
+	} else if q != nil {
 		if err := collect(q, false); err != nil {
 			return nil, err
 		}
 	}
 	if e.custom != nil {
-		if err := collect(*e.custom, true); err != nil {
+		if err := collect(e.custom, true); err != nil {
 			return nil, err
 		}
 	}
@@ -328,17 +471,61 @@ func (e *Engine) Review(ctx context.Context, r Review, inv Inventory) ([]Finding
 	return out, nil
 }
 
+// builtinQuery returns the query over the built-in packages of a scope
+// that the facts do not rule out; it is nil when none is left.
+func (e *Engine) builtinQuery(sc scope, f *Facts) (*findingsQuery, error) {
+	pkgs := e.builtin[sc]
+	key := queryKey{scope: sc}
+	for i, p := range pkgs {
+		if f.anyNonEmpty(p.facts) {
+			key.mask |= 1 << i
+		}
+	}
+	if key.mask == 0 {
+		return nil, nil
+	}
+	if v, found := e.queries.Load(key); found {
+		return v.(*findingsQuery), nil
+	}
+	e.prepare.Lock()
+	defer e.prepare.Unlock()
+	if v, found := e.queries.Load(key); found {
+		return v.(*findingsQuery), nil
+	}
+	var paths []string
+	for i, p := range pkgs {
+		if key.mask&(1<<i) != 0 {
+			paths = append(paths, p.path)
+		}
+	}
+	q, err := compileFindings(e.compiler, paths)
+	if err != nil {
+		return nil, err
+	}
+	e.queries.Store(key, q)
+	return q, nil
+}
+
 // finding turns a policy's result into a Finding, filling in the object's
 // identity and applying severity overrides. A malformed result from a user
 // policy still surfaces, as category other, rather than vanishing.
-func (e *Engine) finding(v any, obj *Object) Finding {
-	m, _ := v.(map[string]any)
+func (e *Engine) finding(t *ast.Term, obj *Object) Finding {
+	field := func(name string) string {
+		if m, ok := t.Value.(ast.Object); ok {
+			if v := m.Get(ast.InternedTerm(name)); v != nil {
+				if s, ok := v.Value.(ast.String); ok {
+					return string(s)
+				}
+			}
+		}
+		return ""
+	}
 	f := Finding{
-		Code:      str(m["code"]),
-		Severity:  Severity(str(m["severity"])),
-		Category:  str(m["category"]),
-		Field:     str(m["field"]),
-		Message:   str(m["message"]),
+		Code:      field("code"),
+		Severity:  Severity(field("severity")),
+		Category:  field("category"),
+		Field:     field("field"),
+		Message:   field("message"),
 		Kind:      obj.Kind(),
 		Namespace: obj.Namespace(),
 		Name:      obj.Name(),
@@ -355,6 +542,10 @@ func (e *Engine) finding(v any, obj *Object) Finding {
 		f.Category = "other"
 	}
 	if f.Message == "" {
+		v, err := ast.JSON(t.Value)
+		if err != nil {
+			v = t.String()
+		}
 		f.Message = fmt.Sprintf("policy finding without a message: %v", v)
 	}
 	if s, ok := e.settings.Rules[f.Code]; ok {
@@ -375,6 +566,9 @@ func (e *Engine) ReviewAll(ctx context.Context, objs []*Object, inv Inventory, w
 			todo = append(todo, o)
 		}
 	}
+	// The inventory stays as it is during the call, so reviews share the
+	// facts of the hosts they resolve.
+	hosts := newHostCache()
 	results := make([][]Finding, len(todo))
 	errs := make([]error, len(todo))
 	parent := ctx
@@ -387,7 +581,7 @@ func (e *Engine) ReviewAll(ctx context.Context, objs []*Object, inv Inventory, w
 		go func() {
 			defer wg.Done()
 			for i := range next {
-				results[i], errs[i] = e.Review(ctx, Review{Operation: OperationCreate, Object: todo[i]}, inv)
+				results[i], errs[i] = e.review(ctx, Review{Operation: OperationCreate, Object: todo[i]}, inv, hosts)
 				if errs[i] != nil {
 					cancel()
 				}

@@ -4,10 +4,13 @@ import (
 	"context"
 	"os"
 	"path/filepath"
+	"reflect"
 	"sort"
 	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/open-policy-agent/opa/v1/ast"
 )
 
 // Inventory fragments shared by the cases below.
@@ -71,6 +74,32 @@ func runCase(t *testing.T, docs []string, s Settings) []Finding {
 	fs, err := e.ReviewAll(context.Background(), objs, idx, 2)
 	if err != nil {
 		t.Fatal(err)
+	}
+	// Reviewed one by one, as the webhook does (no facts shared between
+	// reviews), the objects must give exactly the same findings.
+	var single []Finding
+	for _, o := range objs {
+		got, err := e.Review(context.Background(), Review{Operation: OperationCreate, Object: o}, idx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		single = append(single, got...)
+	}
+	SortFindings(single)
+	if !reflect.DeepEqual(fs, single) {
+		t.Errorf("one review at a time gives other findings:\n%s\nall at once:\n%s", messages(single), messages(fs))
+	}
+	// The same review of objects compacted once indexed, as validate
+	// does, must find exactly the same.
+	for _, o := range objs {
+		o.Compact()
+	}
+	compacted, err := e.ReviewAll(context.Background(), objs, idx, 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(fs, compacted) {
+		t.Errorf("compacted objects give other findings:\n%s\nwhole:\n%s", messages(compacted), messages(fs))
 	}
 	return fs
 }
@@ -303,17 +332,11 @@ spec:
 
 const noWeight = -1 << 30
 
-func TestUserPolicies(t *testing.T) {
-	dir := t.TempDir()
-	policy := `package acme.timeouts
-
-findings contains {"code": "ACME0001", "severity": "warning", "category": "other", "field": sprintf("spec.http[%d]", [i]), "message": "every HTTP route needs a timeout"} if {
-	input.kind == "VirtualService"
-	some i, r in input.object.spec.http
-	not r.timeout
-}
-`
-	if err := os.WriteFile(filepath.Join(dir, "timeouts.rego"), []byte(policy), 0o644); err != nil {
+// reviewWithPolicy writes a user policy to dir and reviews a
+// VirtualService routing to the reviews Service with it.
+func reviewWithPolicy(t *testing.T, dir, file, policy string) []Finding {
+	t.Helper()
+	if err := os.WriteFile(filepath.Join(dir, file), []byte(policy), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	objs, err := Parse("vs.yaml", []byte(reviewsService+"---"+vs("default", "  hosts: [reviews]\n  http:\n  - route:\n    - destination: {host: reviews}\n")), "default")
@@ -332,6 +355,20 @@ findings contains {"code": "ACME0001", "severity": "warning", "category": "other
 	if err != nil {
 		t.Fatal(err)
 	}
+	return fs
+}
+
+func TestUserPolicies(t *testing.T) {
+	dir := t.TempDir()
+	policy := `package acme.timeouts
+
+findings contains {"code": "ACME0001", "severity": "warning", "category": "other", "field": sprintf("spec.http[%d]", [i]), "message": "every HTTP route needs a timeout"} if {
+	input.kind == "VirtualService"
+	some i, r in input.object.spec.http
+	not r.timeout
+}
+`
+	fs := reviewWithPolicy(t, dir, "timeouts.rego", policy)
 	checkFindings(t, fs, []want{{"ACME0001", "spec.http[0]", "needs a timeout"}})
 	if fs[0].Severity != SeverityWarning || fs[0].Category != "other" || fs[0].Line != 9 {
 		t.Errorf("finding = %+v", fs[0])
@@ -423,5 +460,139 @@ func TestReviewAllHonoursCancellation(t *testing.T) {
 	cancel()
 	if fs, err := e.ReviewAll(ctx, objs, NewIndex(""), 1); err == nil {
 		t.Fatalf("a cancelled review returned %d findings and no error", len(fs))
+	}
+}
+
+// TestFactGates checks that METADATA custom facts is only accepted when
+// every findings rule of the package iterates one of the named lists, so
+// skipping the package while they are empty loses nothing.
+func TestFactGates(t *testing.T) {
+	cases := []struct {
+		name, rules string
+		facts       []string
+		wantErr     string
+	}{
+		{name: "iteration", facts: []string{"gateways"},
+			rules: `findings contains g.key if { some g in input.facts.gateways }`},
+		{name: "lookup by index", facts: []string{"missing"},
+			rules: `findings contains input.facts.missing[0] if { true }`},
+		{name: "one of two lists", facts: []string{"malformed", "missing"},
+			rules: "findings contains m.field if { some m in input.facts.malformed }\nfindings contains f if { some f in input.facts.missing }"},
+		{name: "a rule that needs no list", facts: []string{"gateways"},
+			rules:   "findings contains g.key if { some g in input.facts.gateways }\nfindings contains \"x\" if { input.kind == \"Gateway\" }",
+			wantErr: "does not"},
+		{name: "only in a negation", facts: []string{"gateways"},
+			rules: `findings contains "x" if { not input.facts.gateways[0] }`, wantErr: "does not"},
+		{name: "only in a comprehension", facts: []string{"gateways"},
+			rules: `findings contains "x" if { count([g | some g in input.facts.gateways]) == 0 }`, wantErr: "does not"},
+		{name: "only in every", facts: []string{"gateways"},
+			rules: `findings contains "x" if { every g in input.facts.gateways { g.exists } }`, wantErr: "does not"},
+		{name: "another list", facts: []string{"gateways"},
+			rules: `findings contains d.host if { some d in input.facts.destinations }`, wantErr: "does not"},
+		{name: "unknown list", facts: []string{"gateway"},
+			rules: `findings contains g.key if { some g in input.facts.gateway }`, wantErr: `"gateway"`},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			m, err := ast.ParseModuleWithOpts("gate.rego", "package gate\n"+c.rules, ast.ParserOptions{RegoVersion: ast.RegoV1})
+			if err != nil {
+				t.Fatal(err)
+			}
+			compiler := ast.NewCompiler()
+			if compiler.Compile(map[string]*ast.Module{"gate.rego": m}); compiler.Failed() {
+				t.Fatal(compiler.Errors)
+			}
+			err = checkFactGates(compiler, "data.gate", c.facts)
+			if c.wantErr == "" && err != nil {
+				t.Errorf("unexpected error: %v", err)
+			}
+			if c.wantErr != "" && (err == nil || !strings.Contains(err.Error(), c.wantErr)) {
+				t.Errorf("error = %v, want one containing %q", err, c.wantErr)
+			}
+		})
+	}
+}
+
+// TestGatedPackagesSkipped checks that a review whose facts leave every
+// built-in package out evaluates nothing, and that the gate does not hide
+// findings of gated packages when their facts are there.
+func TestGatedPackagesSkipped(t *testing.T) {
+	e, err := NewEngine(context.Background(), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	gw := scope{KindGateway, OperationCreate}
+	if q, err := e.builtinQuery(gw, &Facts{}); q != nil || err != nil {
+		t.Errorf("a well-formed Gateway on CREATE needs no policy, got %v, %v", q, err)
+	}
+	if q, err := e.builtinQuery(gw, &Facts{Missing: []string{"spec.servers"}}); q == nil || err != nil {
+		t.Errorf("a Gateway with a missing field needs the schema policy, got %v, %v", q, err)
+	}
+}
+
+func TestAddUnlessPresent(t *testing.T) {
+	file, err := Parse("f.yaml", []byte(reviewsService+"---\n"+reviewsRule), "default")
+	if err != nil {
+		t.Fatal(err)
+	}
+	live, err := Parse("cluster", []byte(strings.Replace(reviewsService, "9080", "8080", 1)+"---\n"+
+		strings.Replace(reviewsRule, "name: reviews", "name: ratings", 1)+"---\n"+
+		"apiVersion: v1\nkind: Pod\nmetadata: {name: p, namespace: default, labels: {app: reviews}}\n"), "default")
+	if err != nil {
+		t.Fatal(err)
+	}
+	idx := NewIndex("")
+	for _, o := range file {
+		idx.Add(o)
+	}
+	for _, o := range live {
+		idx.AddUnlessPresent(o)
+	}
+	if p := idx.Service("default", "reviews").Ports; len(p) != 1 || p[0].Number != 9080 {
+		t.Errorf("the file's Service must win, got ports %v", p)
+	}
+	if got := len(idx.DestinationRulesFor("default", "reviews.default.svc.cluster.local")); got != 2 {
+		t.Errorf("a cluster DestinationRule of another name must be added: %d rules, want 2", got)
+	}
+	if _, known := idx.Workloads("default"); !known {
+		t.Error("a cluster Pod must be added")
+	}
+}
+
+// TestMalformedUserFindings checks that results of user policies that are
+// not well-formed findings still surface, as errors of category other.
+func TestMalformedUserFindings(t *testing.T) {
+	dir := t.TempDir()
+	policy := `package acme.sloppy
+
+findings contains {"code": 7, "severity": "fatal"} if input.kind == "VirtualService"
+
+findings contains "just text" if input.kind == "VirtualService"
+`
+	fs := reviewWithPolicy(t, dir, "sloppy.rego", policy)
+	var got []string
+	for _, f := range fs {
+		got = append(got, string(f.Severity)+" "+f.Code+" "+f.Category+" "+f.Message)
+	}
+	sort.Strings(got)
+	want := []string{
+		"error MESH0000 other policy finding without a message: just text",
+		"error MESH0000 other policy finding without a message: map[code:7 severity:fatal]",
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("findings:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+}
+
+func TestHostCacheKeepsTheLatest(t *testing.T) {
+	c := newHostCache()
+	for i := range hostCacheSize + 10 {
+		c.add(hostKey{fqdn: strconv.Itoa(i), namespace: "ns"}, &HostFacts{Resolved: true})
+	}
+	if len(c.hosts) != hostCacheSize {
+		t.Errorf("%d hosts kept, want %d", len(c.hosts), hostCacheSize)
+	}
+	if c.hosts[hostKey{"9", "ns"}] != nil || c.hosts[hostKey{"10", "ns"}] == nil || c.hosts[hostKey{strconv.Itoa(hostCacheSize + 9), "ns"}] == nil {
+		t.Error("the oldest hosts must go first")
 	}
 }

@@ -125,6 +125,7 @@ type Index struct {
 	mu              sync.RWMutex
 	services        map[string]*Service   // ns/name
 	servicesByName  map[string][]*Service // name
+	servicesByNS    map[string][]*Service // namespace
 	seExact         map[string][]*ServiceEntry
 	seWildcard      map[string][]*ServiceEntry // suffix without "*", e.g. ".example.com"; "" for "*"
 	seByKey         map[string]*ServiceEntry
@@ -148,6 +149,7 @@ func NewIndex(clusterDomain string) *Index {
 		clusterDomain:   clusterDomain,
 		services:        map[string]*Service{},
 		servicesByName:  map[string][]*Service{},
+		servicesByNS:    map[string][]*Service{},
 		seExact:         map[string][]*ServiceEntry{},
 		seWildcard:      map[string][]*ServiceEntry{},
 		seByKey:         map[string]*ServiceEntry{},
@@ -174,6 +176,17 @@ func (x *Index) Add(obj *Object) {
 	x.add(obj)
 }
 
+// AddUnlessPresent records obj unless the index holds an object of the
+// same kind, namespace and name: `validate --cluster` adds the live
+// cluster's objects after the files', which win.
+func (x *Index) AddUnlessPresent(obj *Object) {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	if !x.has(obj.Kind(), obj.Group(), obj.Namespace(), obj.Name()) {
+		x.add(obj)
+	}
+}
+
 // Remove forgets the object of that kind, API group, namespace and name.
 func (x *Index) Remove(kind, group, namespace, name string) {
 	x.mu.Lock()
@@ -188,6 +201,7 @@ func (x *Index) add(obj *Object) {
 		svc := serviceFrom(obj)
 		x.services[key(ns, name)] = svc
 		x.servicesByName[name] = append(x.servicesByName[name], svc)
+		x.servicesByNS[ns] = append(x.servicesByNS[ns], svc)
 	case obj.Group() == IstioNetworkingGroup:
 		switch obj.Kind() {
 		case KindServiceEntry:
@@ -250,6 +264,7 @@ func (x *Index) remove(kind, group, ns, name string) {
 		if svc := x.services[k]; svc != nil {
 			delete(x.services, k)
 			x.servicesByName[name] = without(x.servicesByName[name], svc)
+			x.servicesByNS[ns] = without(x.servicesByNS[ns], svc)
 		}
 	case group == IstioNetworkingGroup && kind == KindServiceEntry:
 		if se := x.seByKey[k]; se != nil {
@@ -288,6 +303,26 @@ func (x *Index) remove(kind, group, ns, name string) {
 	}
 }
 
+// has reports whether remove would find something to forget.
+func (x *Index) has(kind, group, ns, name string) bool {
+	k := key(ns, name)
+	switch {
+	case kind == KindService && group == "":
+		return x.services[k] != nil
+	case group == IstioNetworkingGroup && kind == KindServiceEntry:
+		return x.seByKey[k] != nil
+	case group == IstioNetworkingGroup && kind == KindDestinationRule:
+		return x.drByKey[k] != nil
+	case group == IstioNetworkingGroup && kind == KindGateway:
+		return x.gateways[k] != nil
+	case group == IstioNetworkingGroup && kind == KindVirtualService:
+		return x.virtualServices[k] != nil
+	default:
+		_, ok := x.workloads[ns][kind+"/"+name]
+		return ok
+	}
+}
+
 func without[T comparable](items []T, drop T) []T {
 	out := items[:0:0]
 	for _, it := range items {
@@ -316,13 +351,7 @@ func (x *Index) ServicesNamed(name string) []*Service {
 func (x *Index) ServicesIn(namespace string) []*Service {
 	x.mu.RLock()
 	defer x.mu.RUnlock()
-	var out []*Service
-	for _, svc := range x.services {
-		if svc.Namespace == namespace {
-			out = append(out, svc)
-		}
-	}
-	return out
+	return append([]*Service(nil), x.servicesByNS[namespace]...)
 }
 
 // ServiceEntriesForHost implements Inventory.
@@ -459,23 +488,15 @@ func serviceEntryFrom(obj *Object) *ServiceEntry {
 }
 
 func destinationRuleFrom(obj *Object, domain string) *DestinationRule {
-	spec := obj.Spec()
+	shape := obj.shape()
 	dr := &DestinationRule{
 		Namespace: obj.Namespace(),
 		Name:      obj.Name(),
-		Host:      str(spec["host"]),
-		ExportTo:  stringSlice(spec["exportTo"]),
+		Host:      shape.Host,
+		ExportTo:  shape.ExportTo,
+		Subsets:   shape.Subsets,
 	}
 	dr.FQDN = ResolveHost(dr.Host, dr.Namespace, domain)
-	for _, it := range sliceAt(spec, "subsets") {
-		s, ok := it.(map[string]any)
-		if !ok {
-			continue
-		}
-		if name := str(s["name"]); name != "" {
-			dr.Subsets = append(dr.Subsets, Subset{Name: name, Labels: stringMap(s["labels"])})
-		}
-	}
 	return dr
 }
 
@@ -497,7 +518,7 @@ func gatewayFrom(obj *Object) *Gateway {
 func virtualServiceFrom(obj *Object, domain string) *VirtualService {
 	ns := obj.Namespace()
 	vs := &VirtualService{Namespace: ns, Name: obj.Name()}
-	shape := ShapeOf(obj)
+	shape := obj.shape()
 	for _, g := range shape.Gateways {
 		if g.Name == MeshGateway {
 			continue

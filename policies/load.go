@@ -64,36 +64,50 @@ const StdinName = "<stdin>"
 // stops the load with an *InputError: a half-read inventory would make the
 // checks lie.
 func Load(paths []string, opts LoadOptions) ([]*Object, error) {
+	var out []*Object
+	if err := LoadEach(paths, opts, func(o *Object) error {
+		out = append(out, o)
+		return nil
+	}); err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// LoadEach reads what Load reads and hands each object to fn in order as
+// soon as it is decoded, holding only a batch of decoded documents (see
+// ParseEach): a caller that keeps little of each object, such as an
+// inventory, stays small however large the input. Objects before an
+// unreadable input have been handed to fn when the *InputError comes back;
+// an error from fn stops the load and is returned as it is.
+func LoadEach(paths []string, opts LoadOptions, fn func(*Object) error) error {
 	if opts.DefaultNamespace == "" {
 		opts.DefaultNamespace = "default"
 	}
 	files, err := expandPaths(paths, opts.Recursive)
 	if err != nil {
-		return nil, err
+		return err
 	}
-	var out []*Object
 	for _, f := range files {
 		var data []byte
 		name := f
 		if f == "-" {
 			name = StdinName
 			if opts.Stdin == nil {
-				return nil, &InputError{Path: name, Err: errors.New("no standard input")}
+				return &InputError{Path: name, Err: errors.New("no standard input")}
 			}
 			data, err = io.ReadAll(opts.Stdin)
 		} else {
 			data, err = os.ReadFile(f)
 		}
 		if err != nil {
-			return nil, &InputError{Path: name, Err: unwrapPathError(err)}
+			return &InputError{Path: name, Err: unwrapPathError(err)}
 		}
-		objs, err := Parse(name, data, opts.DefaultNamespace)
-		if err != nil {
-			return nil, err
+		if err := ParseEach(name, data, opts.DefaultNamespace, fn); err != nil {
+			return err
 		}
-		out = append(out, objs...)
 	}
-	return out, nil
+	return nil
 }
 
 func unwrapPathError(err error) error {
@@ -157,30 +171,40 @@ var clusterScoped = map[string]bool{
 // Parse reads the objects of one file: multi-document YAML, or JSON (one
 // or more objects); List kinds are expanded to their items.
 func Parse(name string, data []byte, defaultNamespace string) ([]*Object, error) {
-	var docs []document
-	var err error
-	if trimmed := bytes.TrimLeft(data, " \t\r\n"); len(trimmed) > 0 && (trimmed[0] == '{' || trimmed[0] == '[') {
-		docs, err = parseJSON(name, data)
-	} else {
-		docs, err = parseYAML(name, data)
-	}
-	if err != nil {
+	var out []*Object
+	if err := ParseEach(name, data, defaultNamespace, func(o *Object) error {
+		out = append(out, o)
+		return nil
+	}); err != nil {
 		return nil, err
 	}
-	var out []*Object
-	for _, d := range docs {
+	return out, nil
+}
+
+// ParseEach reads the objects of one file as Parse does and hands each to
+// fn in order. YAML streams are decoded a batch of documents at a time;
+// the first error in document order stops it.
+func ParseEach(name string, data []byte, defaultNamespace string, fn func(*Object) error) error {
+	each := func(d document) error {
 		objs, err := objectsOf(name, d)
 		if err != nil {
-			return nil, err
+			return err
 		}
 		for _, o := range objs {
 			if o.Namespace() == "" && !clusterScoped[o.Kind()] {
 				o.SetNamespace(defaultNamespace)
 			}
-			out = append(out, o)
+			if err := fn(o); err != nil {
+				return err
+			}
 		}
+		return nil
 	}
-	return out, nil
+	if trimmed := bytes.TrimLeft(data, " \t\r\n"); len(trimmed) > 0 && (trimmed[0] == '{' || trimmed[0] == '[') {
+		docs, err := parseJSON(name, data)
+		return forEachDocument(docs, err, each)
+	}
+	return parseYAML(name, data, each)
 }
 
 // document is one decoded YAML document or JSON value.
@@ -314,16 +338,55 @@ func fromJSON(v any) any {
 	return v
 }
 
+// yamlBatch is how many documents parseYAML decodes before handing them
+// on: enough to keep every core busy, few enough that a caller keeping
+// little of each object never holds the decoded maps of a whole large file.
+const yamlBatch = 512
+
 // parseYAML splits the stream on document markers and decodes the
-// documents in parallel: large inventories are the common case in CI.
-// A stream whose markers carry content falls back to the sequential decoder.
-func parseYAML(name string, data []byte) ([]document, error) {
+// documents in parallel, a batch at a time, handing each to fn in order:
+// large inventories are the common case in CI. A stream whose markers
+// carry content falls back to the sequential decoder.
+func parseYAML(name string, data []byte, fn func(document) error) error {
 	chunks, ok := splitDocuments(data)
 	if !ok {
-		return parseYAMLSequential(name, data)
+		docs, err := parseYAMLSequential(name, data)
+		return forEachDocument(docs, err, fn)
 	}
-	docs := make([]document, len(chunks))
-	errs := make([]error, len(chunks))
+	docs := make([]document, min(yamlBatch, len(chunks)))
+	errs := make([]error, len(docs))
+	for start := 0; start < len(chunks); start += yamlBatch {
+		batch := chunks[start:min(start+yamlBatch, len(chunks))]
+		decodeBatch(name, start, batch, docs, errs)
+		for i := range batch {
+			if errs[i] != nil {
+				return errs[i]
+			}
+			if err := fn(docs[i]); err != nil {
+				return err
+			}
+			docs[i] = document{}
+		}
+	}
+	return nil
+}
+
+// forEachDocument hands docs to fn in order, unless decoding them failed.
+func forEachDocument(docs []document, err error, fn func(document) error) error {
+	if err != nil {
+		return err
+	}
+	for _, d := range docs {
+		if err := fn(d); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// decodeBatch decodes chunks, the documents numbered from first+1, into
+// docs and errs on all cores.
+func decodeBatch(name string, first int, chunks []chunk, docs []document, errs []error) {
 	workers := min(runtime.GOMAXPROCS(0), len(chunks))
 	var wg sync.WaitGroup
 	for w := 0; w < workers; w++ {
@@ -332,10 +395,12 @@ func parseYAML(name string, data []byte) ([]document, error) {
 			defer wg.Done()
 			for i := w; i < len(chunks); i += workers {
 				c := chunks[i]
+				index := first + i + 1
+				errs[i] = nil
 				// Most manifests are in the subset decodeFast reads;
 				// anything else, invalid YAML included, goes to yaml.v3.
 				if v, line, items, ok := decodeFast(c.data); ok {
-					d := document{index: i + 1, value: v, itemLines: items}
+					d := document{index: index, value: v, itemLines: items}
 					if line > 0 {
 						d.line = line + c.line - 1
 					}
@@ -347,20 +412,14 @@ func parseYAML(name string, data []byte) ([]document, error) {
 				}
 				var root yaml.Node
 				if err := yaml.Unmarshal(c.data, &root); err != nil {
-					errs[i] = yamlError(name, i+1, c.line-1, err)
+					errs[i] = yamlError(name, index, c.line-1, err)
 					continue
 				}
-				docs[i], errs[i] = decodeDocument(name, i+1, c.line-1, &root)
+				docs[i], errs[i] = decodeDocument(name, index, c.line-1, &root)
 			}
 		}(w)
 	}
 	wg.Wait()
-	for _, err := range errs {
-		if err != nil {
-			return nil, err
-		}
-	}
-	return docs, nil
 }
 
 func parseYAMLSequential(name string, data []byte) ([]document, error) {

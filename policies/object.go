@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"strings"
+	"sync/atomic"
 )
 
 // Kinds the policies review. Everything else in an input is inventory only.
@@ -33,6 +34,43 @@ type Source struct {
 type Object struct {
 	Raw    map[string]any
 	Source Source
+	// shaped caches ShapeOf for the index and the reviews, which both
+	// read it; Compact keeps it when it drops Raw.
+	shaped atomic.Pointer[Shape]
+	// header is what Compact keeps of Raw besides the shape.
+	header *objectHeader
+}
+
+// objectHeader identifies a compacted object.
+type objectHeader struct {
+	apiVersion, kind, name, namespace string
+}
+
+// shape returns ShapeOf(o), walking Raw the first time only. Raw must not
+// change afterwards (SetNamespace aside: the shape has no namespace).
+func (o *Object) shape() *Shape {
+	if s := o.shaped.Load(); s != nil {
+		return s
+	}
+	s := ShapeOf(o)
+	o.shaped.Store(&s)
+	return &s
+}
+
+// Compact keeps of a VirtualService or DestinationRule only what the
+// built-in policies and the Index read (its shape, apiVersion, kind, name
+// and namespace) and lets Raw go: an offline validation of a large mesh
+// holds every object under review until the inventory is complete, and
+// their decoded maps were most of its memory. Other kinds are left whole.
+// After Compact, Raw is nil and Spec, Labels and Annotations are empty, so
+// user policies, which read the object as written, must see it before.
+func (o *Object) Compact() {
+	if o.header != nil || o.Group() != IstioNetworkingGroup || (o.Kind() != KindVirtualService && o.Kind() != KindDestinationRule) {
+		return
+	}
+	o.shape()
+	o.header = &objectHeader{apiVersion: o.APIVersion(), kind: o.Kind(), name: o.Name(), namespace: o.Namespace()}
+	o.Raw = nil
 }
 
 // NewObject wraps a decoded object.
@@ -41,10 +79,20 @@ func NewObject(raw map[string]any, src Source) *Object {
 }
 
 // APIVersion returns apiVersion, or "" when it is missing or not a string.
-func (o *Object) APIVersion() string { return str(o.Raw["apiVersion"]) }
+func (o *Object) APIVersion() string {
+	if o.header != nil {
+		return o.header.apiVersion
+	}
+	return str(o.Raw["apiVersion"])
+}
 
 // Kind returns kind, or "".
-func (o *Object) Kind() string { return str(o.Raw["kind"]) }
+func (o *Object) Kind() string {
+	if o.header != nil {
+		return o.header.kind
+	}
+	return str(o.Raw["kind"])
+}
 
 // Group returns the API group of apiVersion ("" for the core group).
 func (o *Object) Group() string {
@@ -56,13 +104,27 @@ func (o *Object) Group() string {
 }
 
 // Name returns metadata.name, or "".
-func (o *Object) Name() string { return str(mapAt(o.Raw, "metadata")["name"]) }
+func (o *Object) Name() string {
+	if o.header != nil {
+		return o.header.name
+	}
+	return str(mapAt(o.Raw, "metadata")["name"])
+}
 
 // Namespace returns metadata.namespace, or "".
-func (o *Object) Namespace() string { return str(mapAt(o.Raw, "metadata")["namespace"]) }
+func (o *Object) Namespace() string {
+	if o.header != nil {
+		return o.header.namespace
+	}
+	return str(mapAt(o.Raw, "metadata")["namespace"])
+}
 
 // SetNamespace sets metadata.namespace, creating metadata when needed.
 func (o *Object) SetNamespace(ns string) {
+	if o.header != nil {
+		o.header.namespace = ns
+		return
+	}
 	md, ok := o.Raw["metadata"].(map[string]any)
 	if !ok {
 		md = map[string]any{}

@@ -53,16 +53,36 @@ type Shape struct {
 	Malformed    []TypeProblem
 	// Missing lists required fields that are absent or empty.
 	Missing []string
+	// Hosts and ExportTo are the strings of spec.hosts (VirtualService)
+	// and spec.exportTo (VirtualService, DestinationRule).
+	Hosts    []string
+	ExportTo []string
+	// Host is spec.host of a DestinationRule when it is a string.
+	Host string
+	// SubsetNames are the names of the DestinationRule's subsets that are
+	// strings, empty ones included; Subsets are those with a name, with
+	// the labels that are strings.
+	SubsetNames []string
+	Subsets     []Subset
 }
 
 type shapeWalker struct{ s Shape }
 
-func (w *shapeWalker) malformed(field, want string, v any) {
-	w.s.Malformed = append(w.s.Malformed, TypeProblem{Field: field, Want: want, Got: describeValue(v)})
+// fieldPath is a field's path in two parts, joined only when a finding
+// names it: most fields are well formed, and joining every path the walk
+// passes was a good part of the allocations of loading a large mesh.
+type fieldPath struct{ base, leaf string }
+
+func at(base, leaf string) fieldPath { return fieldPath{base, leaf} }
+
+func (p fieldPath) String() string { return p.base + p.leaf }
+
+func (w *shapeWalker) malformed(field fieldPath, want string, v any) {
+	w.s.Malformed = append(w.s.Malformed, TypeProblem{Field: field.String(), Want: want, Got: describeValue(v)})
 }
 
 // object returns v as a map; a present value of another type is malformed.
-func (w *shapeWalker) object(field string, v any, present bool) (map[string]any, bool) {
+func (w *shapeWalker) object(field fieldPath, v any, present bool) (map[string]any, bool) {
 	if !present {
 		return nil, false
 	}
@@ -73,7 +93,7 @@ func (w *shapeWalker) object(field string, v any, present bool) (map[string]any,
 	return m, ok
 }
 
-func (w *shapeWalker) array(field string, v any, present bool) ([]any, bool) {
+func (w *shapeWalker) array(field fieldPath, v any, present bool) ([]any, bool) {
 	if !present {
 		return nil, false
 	}
@@ -84,7 +104,7 @@ func (w *shapeWalker) array(field string, v any, present bool) ([]any, bool) {
 	return a, ok
 }
 
-func (w *shapeWalker) str(field string, v any, present bool) (string, bool) {
+func (w *shapeWalker) str(field fieldPath, v any, present bool) (string, bool) {
 	if !present {
 		return "", false
 	}
@@ -95,7 +115,7 @@ func (w *shapeWalker) str(field string, v any, present bool) (string, bool) {
 	return s, ok
 }
 
-func (w *shapeWalker) integer(field string, v any, present bool) (int64, bool) {
+func (w *shapeWalker) integer(field fieldPath, v any, present bool) (int64, bool) {
 	if !present {
 		return 0, false
 	}
@@ -106,7 +126,7 @@ func (w *shapeWalker) integer(field string, v any, present bool) (int64, bool) {
 	return n, ok
 }
 
-func (w *shapeWalker) strings(field string, v any, present bool) ([]string, bool) {
+func (w *shapeWalker) strings(field fieldPath, v any, present bool) ([]string, bool) {
 	a, ok := w.array(field, v, present)
 	if !ok {
 		return nil, false
@@ -115,7 +135,7 @@ func (w *shapeWalker) strings(field string, v any, present bool) ([]string, bool
 	for i, it := range a {
 		s, ok := it.(string)
 		if !ok {
-			w.malformed(field+"["+strconv.Itoa(i)+"]", "a string", it)
+			w.malformed(at(field.String(), "["+strconv.Itoa(i)+"]"), "a string", it)
 			continue
 		}
 		out = append(out, s)
@@ -123,32 +143,32 @@ func (w *shapeWalker) strings(field string, v any, present bool) ([]string, bool
 	return out, true
 }
 
-func (w *shapeWalker) labels(field string, v any, present bool) {
+func (w *shapeWalker) labels(field fieldPath, v any, present bool) {
 	m, ok := w.object(field, v, present)
 	if !ok {
 		return
 	}
 	for k, val := range m {
 		if _, ok := val.(string); !ok {
-			w.malformed(field+"."+k, "a string", val)
+			w.malformed(at(field.String(), "."+k), "a string", val)
 		}
 	}
 }
 
 // required notes a required field that is absent or empty.
-func (w *shapeWalker) required(field string, v any, present bool) {
+func (w *shapeWalker) required(field fieldPath, v any, present bool) {
 	switch x := v.(type) {
 	case nil:
 		if !present {
-			w.s.Missing = append(w.s.Missing, field)
+			w.s.Missing = append(w.s.Missing, field.String())
 		}
 	case string:
 		if x == "" {
-			w.s.Missing = append(w.s.Missing, field)
+			w.s.Missing = append(w.s.Missing, field.String())
 		}
 	case []any:
 		if len(x) == 0 {
-			w.s.Missing = append(w.s.Missing, field)
+			w.s.Missing = append(w.s.Missing, field.String())
 		}
 	}
 }
@@ -162,11 +182,11 @@ func get(m map[string]any, k string) (any, bool) {
 func ShapeOf(obj *Object) Shape {
 	w := &shapeWalker{}
 	name, hasName := get(mapAt(obj.Raw, "metadata"), "name")
-	w.required("metadata.name", name, hasName)
-	w.str("metadata.name", name, hasName)
+	w.required(at("metadata.name", ""), name, hasName)
+	w.str(at("metadata.name", ""), name, hasName)
 	specV, hasSpec := get(obj.Raw, "spec")
-	w.required("spec", specV, hasSpec)
-	spec, ok := w.object("spec", specV, hasSpec)
+	w.required(at("spec", ""), specV, hasSpec)
+	spec, ok := w.object(at("spec", ""), specV, hasSpec)
 	if !ok {
 		return w.s
 	}
@@ -185,10 +205,10 @@ func ShapeOf(obj *Object) Shape {
 
 func (w *shapeWalker) virtualService(spec map[string]any) {
 	hosts, has := get(spec, "hosts")
-	w.required("spec.hosts", hosts, has)
-	w.strings("spec.hosts", hosts, has)
+	w.required(at("spec.hosts", ""), hosts, has)
+	w.s.Hosts, _ = w.strings(at("spec.hosts", ""), hosts, has)
 	v, has := get(spec, "exportTo")
-	w.strings("spec.exportTo", v, has)
+	w.s.ExportTo, _ = w.strings(at("spec.exportTo", ""), v, has)
 	seen := map[string]bool{}
 	addGateway := func(name, field string) {
 		if !seen[name] {
@@ -197,23 +217,23 @@ func (w *shapeWalker) virtualService(spec map[string]any) {
 		}
 	}
 	v, has = get(spec, "gateways")
-	if gws, ok := w.array("spec.gateways", v, has); ok {
+	if gws, ok := w.array(at("spec.gateways", ""), v, has); ok {
 		for i, g := range gws {
 			field := "spec.gateways[" + strconv.Itoa(i) + "]"
-			if s, ok := w.str(field, g, true); ok {
+			if s, ok := w.str(at(field, ""), g, true); ok {
 				addGateway(s, field)
 			}
 		}
 	}
 	for _, kind := range routeKinds {
 		v, has := get(spec, kind)
-		routes, ok := w.array("spec."+kind, v, has)
+		routes, ok := w.array(at("spec.", kind), v, has)
 		if !ok {
 			continue
 		}
 		for i, r := range routes {
 			rf := "spec." + kind + "[" + strconv.Itoa(i) + "]"
-			route, ok := w.object(rf, r, true)
+			route, ok := w.object(at(rf, ""), r, true)
 			if !ok {
 				continue
 			}
@@ -228,24 +248,24 @@ func (w *shapeWalker) virtualService(spec map[string]any) {
 
 func (w *shapeWalker) matchGateways(rf string, route map[string]any, add func(name, field string)) {
 	v, has := get(route, "match")
-	matches, ok := w.array(rf+".match", v, has)
+	matches, ok := w.array(at(rf, ".match"), v, has)
 	if !ok {
 		return
 	}
 	for j, m := range matches {
 		mf := rf + ".match[" + strconv.Itoa(j) + "]"
-		match, ok := w.object(mf, m, true)
+		match, ok := w.object(at(mf, ""), m, true)
 		if !ok {
 			continue
 		}
 		v, has := get(match, "gateways")
-		gws, ok := w.array(mf+".gateways", v, has)
+		gws, ok := w.array(at(mf, ".gateways"), v, has)
 		if !ok {
 			continue
 		}
 		for k, g := range gws {
 			field := mf + ".gateways[" + strconv.Itoa(k) + "]"
-			if s, ok := w.str(field, g, true); ok {
+			if s, ok := w.str(at(field, ""), g, true); ok {
 				add(s, field)
 			}
 		}
@@ -254,7 +274,7 @@ func (w *shapeWalker) matchGateways(rf string, route map[string]any, add func(na
 
 func (w *shapeWalker) route(rf string, route map[string]any) {
 	v, has := get(route, "route")
-	entries, ok := w.array(rf+".route", v, has)
+	entries, ok := w.array(at(rf, ".route"), v, has)
 	if !ok {
 		return
 	}
@@ -262,20 +282,20 @@ func (w *shapeWalker) route(rf string, route map[string]any) {
 	complete := true
 	for j, e := range entries {
 		ef := shape.Field + "[" + strconv.Itoa(j) + "]"
-		entry, ok := w.object(ef, e, true)
+		entry, ok := w.object(at(ef, ""), e, true)
 		if !ok {
 			complete = false
 			continue
 		}
 		dv, has := get(entry, "destination")
-		w.required(ef+".destination", dv, has)
+		w.required(at(ef, ".destination"), dv, has)
 		d, ok := w.destination(ef+".destination", dv, has)
 		if !ok {
 			complete = false
 			continue
 		}
 		wv, has := get(entry, "weight")
-		if n, ok := w.integer(ef+".weight", wv, has); ok {
+		if n, ok := w.integer(at(ef, ".weight"), wv, has); ok {
 			d.Weight, d.HasWeight = n, true
 		} else if has {
 			complete = false
@@ -296,18 +316,18 @@ func (w *shapeWalker) mirrors(rf string, route map[string]any) {
 		}
 	}
 	v, has := get(route, "mirrors")
-	mirrors, ok := w.array(rf+".mirrors", v, has)
+	mirrors, ok := w.array(at(rf, ".mirrors"), v, has)
 	if !ok {
 		return
 	}
 	for j, m := range mirrors {
 		mf := rf + ".mirrors[" + strconv.Itoa(j) + "]"
-		mirror, ok := w.object(mf, m, true)
+		mirror, ok := w.object(at(mf, ""), m, true)
 		if !ok {
 			continue
 		}
 		dv, has := get(mirror, "destination")
-		w.required(mf+".destination", dv, has)
+		w.required(at(mf, ".destination"), dv, has)
 		if d, ok := w.destination(mf+".destination", dv, has); ok {
 			d.Mirror = true
 			w.s.Destinations = append(w.s.Destinations, d)
@@ -318,98 +338,104 @@ func (w *shapeWalker) mirrors(rf string, route map[string]any) {
 // destination reads a Destination; ok is false when it has no usable host.
 func (w *shapeWalker) destination(field string, v any, present bool) (DestinationRef, bool) {
 	d := DestinationRef{Field: field}
-	m, ok := w.object(field, v, present)
+	m, ok := w.object(at(field, ""), v, present)
 	if !ok {
 		return d, false
 	}
 	hv, has := get(m, "host")
-	w.required(field+".host", hv, has)
-	host, hostOK := w.str(field+".host", hv, has)
+	w.required(at(field, ".host"), hv, has)
+	host, hostOK := w.str(at(field, ".host"), hv, has)
 	d.Host = host
 	if sv, has := get(m, "subset"); has {
-		d.Subset, _ = w.str(field+".subset", sv, true)
+		d.Subset, _ = w.str(at(field, ".subset"), sv, true)
 	}
 	pv, has := get(m, "port")
-	if port, ok := w.object(field+".port", pv, has); ok {
+	if port, ok := w.object(at(field, ".port"), pv, has); ok {
 		nv, has := get(port, "number")
-		d.Port, d.HasPort = w.integer(field+".port.number", nv, has)
+		d.Port, d.HasPort = w.integer(at(field, ".port.number"), nv, has)
 	}
 	return d, hostOK && host != ""
 }
 
 func (w *shapeWalker) destinationRule(spec map[string]any) {
 	v, has := get(spec, "host")
-	w.required("spec.host", v, has)
-	w.str("spec.host", v, has)
+	w.required(at("spec.host", ""), v, has)
+	w.s.Host, _ = w.str(at("spec.host", ""), v, has)
 	v, has = get(spec, "exportTo")
-	w.strings("spec.exportTo", v, has)
+	w.s.ExportTo, _ = w.strings(at("spec.exportTo", ""), v, has)
 	v, has = get(spec, "trafficPolicy")
-	w.object("spec.trafficPolicy", v, has)
+	w.object(at("spec.trafficPolicy", ""), v, has)
 	v, has = get(spec, "subsets")
-	subsets, ok := w.array("spec.subsets", v, has)
+	subsets, ok := w.array(at("spec.subsets", ""), v, has)
 	if !ok {
 		return
 	}
 	for i, s := range subsets {
 		sf := "spec.subsets[" + strconv.Itoa(i) + "]"
-		subset, ok := w.object(sf, s, true)
+		subset, ok := w.object(at(sf, ""), s, true)
 		if !ok {
 			continue
 		}
 		nv, has := get(subset, "name")
-		w.required(sf+".name", nv, has)
-		w.str(sf+".name", nv, has)
+		w.required(at(sf, ".name"), nv, has)
+		name, isString := w.str(at(sf, ".name"), nv, has)
 		lv, has := get(subset, "labels")
-		w.labels(sf+".labels", lv, has)
+		w.labels(at(sf, ".labels"), lv, has)
+		if isString {
+			w.s.SubsetNames = append(w.s.SubsetNames, name)
+			if name != "" {
+				w.s.Subsets = append(w.s.Subsets, Subset{Name: name, Labels: stringMap(lv)})
+			}
+		}
 		tv, has := get(subset, "trafficPolicy")
-		w.object(sf+".trafficPolicy", tv, has)
+		w.object(at(sf, ".trafficPolicy"), tv, has)
 	}
 }
 
 func (w *shapeWalker) gateway(spec map[string]any) {
 	v, has := get(spec, "selector")
-	w.labels("spec.selector", v, has)
+	w.labels(at("spec.selector", ""), v, has)
 	v, has = get(spec, "servers")
-	w.required("spec.servers", v, has)
-	servers, ok := w.array("spec.servers", v, has)
+	w.required(at("spec.servers", ""), v, has)
+	servers, ok := w.array(at("spec.servers", ""), v, has)
 	if !ok {
 		return
 	}
 	for i, s := range servers {
 		sf := "spec.servers[" + strconv.Itoa(i) + "]"
-		server, ok := w.object(sf, s, true)
+		server, ok := w.object(at(sf, ""), s, true)
 		if !ok {
 			continue
 		}
 		hv, has := get(server, "hosts")
-		w.required(sf+".hosts", hv, has)
-		w.strings(sf+".hosts", hv, has)
+		w.required(at(sf, ".hosts"), hv, has)
+		w.strings(at(sf, ".hosts"), hv, has)
 		pv, has := get(server, "port")
-		if port, ok := w.object(sf+".port", pv, has); ok {
+		if port, ok := w.object(at(sf, ".port"), pv, has); ok {
 			nv, has := get(port, "number")
-			w.integer(sf+".port.number", nv, has)
+			w.integer(at(sf, ".port.number"), nv, has)
 		}
 	}
 }
 
 func (w *shapeWalker) serviceEntry(spec map[string]any) {
 	v, has := get(spec, "hosts")
-	w.required("spec.hosts", v, has)
-	w.strings("spec.hosts", v, has)
+	w.required(at("spec.hosts", ""), v, has)
+	w.strings(at("spec.hosts", ""), v, has)
 	for _, f := range []string{"exportTo", "addresses"} {
 		v, has := get(spec, f)
-		w.strings("spec."+f, v, has)
+		w.strings(at("spec.", f), v, has)
 	}
 	v, has = get(spec, "ports")
-	ports, ok := w.array("spec.ports", v, has)
+	ports, ok := w.array(at("spec.ports", ""), v, has)
 	if !ok {
 		return
 	}
 	for i, p := range ports {
 		pf := "spec.ports[" + strconv.Itoa(i) + "]"
-		if port, ok := w.object(pf, p, true); ok {
+		if port, ok := w.object(at(pf, ""), p, true); ok {
 			nv, has := get(port, "number")
-			w.integer(pf+".number", nv, has)
+			w.integer(at(pf, ".number"), nv, has)
 		}
 	}
 }

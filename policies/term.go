@@ -28,7 +28,26 @@ func strTerm(s string) *ast.Term { return ast.InternedTerm(s) }
 
 func item(k string, v *ast.Term) [2]*ast.Term { return [2]*ast.Term{ast.InternedTerm(k), v} }
 
+// arrayTerm and objectTerm share OPA's interned empty array and object:
+// most lists of the facts are empty, and terms are never changed once built.
+func arrayTerm(items ...*ast.Term) *ast.Term {
+	if len(items) == 0 {
+		return ast.InternedEmptyArray
+	}
+	return ast.ArrayTerm(items...)
+}
+
+func objectTerm(items ...[2]*ast.Term) *ast.Term {
+	if len(items) == 0 {
+		return ast.InternedEmptyObject
+	}
+	return ast.ObjectTerm(items...)
+}
+
 func strings2Term(items []string) *ast.Term {
+	if len(items) == 0 {
+		return ast.InternedEmptyArray
+	}
 	terms := make([]*ast.Term, len(items))
 	for i, s := range items {
 		terms[i] = ast.StringTerm(s)
@@ -46,7 +65,7 @@ func labelsTerm(m map[string]string) *ast.Term {
 	for i, k := range keys {
 		items[i] = item(k, strTerm(m[k]))
 	}
-	return ast.ObjectTerm(items...)
+	return objectTerm(items...)
 }
 
 func intOrNull(n int64, ok bool) *ast.Term {
@@ -56,17 +75,23 @@ func intOrNull(n int64, ok bool) *ast.Term {
 	return ast.IntNumberTerm(int(n))
 }
 
-// inputTerm builds the input document of one review. withObjects adds the
-// objects as written, which only user policies read.
-func inputTerm(r Review, f *Facts, s Settings, withObjects bool) (*ast.Term, error) {
+// settingsTerm is input.settings, the same for every review of an engine.
+func settingsTerm(s Settings) *ast.Term {
+	return ast.ObjectTerm(
+		item("clusterDomain", strTerm(s.ClusterDomain)),
+		item("rootNamespace", strTerm(s.RootNamespace)),
+	)
+}
+
+// inputTerm builds the input document of one review, settings being
+// settingsTerm's. withObjects adds the objects as written, which only user
+// policies read.
+func inputTerm(r Review, f *Facts, settings *ast.Term, withObjects bool) (*ast.Term, error) {
 	obj := r.subject()
 	items := [][2]*ast.Term{
 		item("kind", strTerm(obj.Kind())),
 		item("operation", strTerm(string(r.Operation))),
-		item("settings", ast.ObjectTerm(
-			item("clusterDomain", strTerm(s.ClusterDomain)),
-			item("rootNamespace", strTerm(s.RootNamespace)),
-		)),
+		item("settings", settings),
 		item("facts", f.term()),
 	}
 	if withObjects {
@@ -87,33 +112,37 @@ func inputTerm(r Review, f *Facts, s Settings, withObjects bool) (*ast.Term, err
 func (f *Facts) term() *ast.Term {
 	malformed := make([]*ast.Term, len(f.Malformed))
 	for i, m := range f.Malformed {
-		malformed[i] = ast.ObjectTerm(item("field", strTerm(m.Field)), item("want", strTerm(m.Want)), item("got", strTerm(m.Got)))
+		malformed[i] = objectTerm(item("field", strTerm(m.Field)), item("want", strTerm(m.Want)), item("got", strTerm(m.Got)))
 	}
 	dests := make([]*ast.Term, len(f.Destinations))
-	byField := make(map[string]*ast.Term, len(f.Destinations))
 	for i, d := range f.Destinations {
 		dests[i] = destinationTerm(d)
-		byField[d.Field] = dests[i]
 	}
 	routes := make([]*ast.Term, len(f.Routes))
+	// Route destinations are among the destinations in the same order (with
+	// mirrors in between), so one pass finds each one's term.
+	next := 0
 	for i, r := range f.Routes {
 		rd := make([]*ast.Term, len(r.Destinations))
 		weights := make([]*ast.Term, len(r.Destinations))
 		targets := make([]*ast.Term, len(r.Destinations))
 		for j, d := range r.Destinations {
-			if t := byField[d.Field]; t != nil {
-				rd[j] = t
+			for next < len(f.Destinations) && f.Destinations[next].Field != d.Field {
+				next++
+			}
+			if next < len(f.Destinations) {
+				rd[j] = dests[next]
 			} else {
 				rd[j] = destinationTerm(d)
 			}
 			weights[j] = ast.IntNumberTerm(int(d.Weight))
 			targets[j] = strTerm(d.Host + "|" + d.Subset + "|" + portKey(d))
 		}
-		routes[i] = ast.ObjectTerm(
+		routes[i] = objectTerm(
 			item("field", strTerm(r.Field)),
-			item("destinations", ast.ArrayTerm(rd...)),
-			item("weights", ast.ArrayTerm(weights...)),
-			item("targets", ast.ArrayTerm(targets...)),
+			item("destinations", arrayTerm(rd...)),
+			item("weights", arrayTerm(weights...)),
+			item("targets", arrayTerm(targets...)),
 		)
 	}
 	hostKeys := make([]string, 0, len(f.Hosts))
@@ -127,7 +156,7 @@ func (f *Facts) term() *ast.Term {
 	}
 	gateways := make([]*ast.Term, len(f.Gateways))
 	for i, g := range f.Gateways {
-		gateways[i] = ast.ObjectTerm(
+		gateways[i] = objectTerm(
 			item("ref", strTerm(g.Ref)), item("field", strTerm(g.Field)), item("key", strTerm(g.Key)),
 			item("namespace", strTerm(g.Namespace)), item("name", strTerm(g.Name)),
 			item("exists", ast.BooleanTerm(g.Exists)), item("visible", ast.BooleanTerm(g.Visible)),
@@ -137,23 +166,23 @@ func (f *Facts) term() *ast.Term {
 	}
 	used := make([]*ast.Term, len(f.UsedBy))
 	for i, u := range f.UsedBy {
-		used[i] = ast.ObjectTerm(
+		used[i] = objectTerm(
 			item("virtualService", strTerm(u.VirtualService)), item("namespace", strTerm(u.Namespace)),
 			item("host", strTerm(u.Host)), item("subset", strTerm(u.Subset)), item("field", strTerm(u.Field)),
 		)
 	}
-	return ast.ObjectTerm(
+	return objectTerm(
 		item("namespace", strTerm(f.Namespace)),
-		item("malformed", ast.ArrayTerm(malformed...)),
+		item("malformed", arrayTerm(malformed...)),
 		item("missing", strings2Term(f.Missing)),
-		item("destinations", ast.ArrayTerm(dests...)),
-		item("routes", ast.ArrayTerm(routes...)),
-		item("hosts", ast.ObjectTerm(hosts...)),
-		item("gateways", ast.ArrayTerm(gateways...)),
+		item("destinations", arrayTerm(dests...)),
+		item("routes", arrayTerm(routes...)),
+		item("hosts", objectTerm(hosts...)),
+		item("gateways", arrayTerm(gateways...)),
 		item("exportTo", strings2Term(f.ExportTo)),
 		item("subsetNames", strings2Term(f.SubsetNames)),
 		item("oldSubsetNames", strings2Term(f.OldSubsetNames)),
-		item("usedBy", ast.ArrayTerm(used...)),
+		item("usedBy", arrayTerm(used...)),
 	)
 }
 
@@ -165,7 +194,7 @@ func portKey(d DestinationRef) string {
 }
 
 func destinationTerm(d DestinationRef) *ast.Term {
-	return ast.ObjectTerm(
+	return objectTerm(
 		item("field", strTerm(d.Field)),
 		item("host", strTerm(d.Host)),
 		item("subset", strTerm(d.Subset)),
@@ -177,44 +206,49 @@ func destinationTerm(d DestinationRef) *ast.Term {
 }
 
 func (h *HostFacts) term() *ast.Term {
+	h.termOnce.Do(func() { h.asTerm = h.buildTerm() })
+	return h.asTerm
+}
+
+func (h *HostFacts) buildTerm() *ast.Term {
 	ports := make([]*ast.Term, len(h.Ports))
 	portSet := make([][2]*ast.Term, len(h.Ports))
 	for i, p := range h.Ports {
-		ports[i] = ast.ObjectTerm(item("name", strTerm(p.Name)), item("number", ast.IntNumberTerm(int(p.Number))), item("protocol", strTerm(p.Protocol)))
+		ports[i] = objectTerm(item("name", strTerm(p.Name)), item("number", ast.IntNumberTerm(int(p.Number))), item("protocol", strTerm(p.Protocol)))
 		portSet[i] = item(strconv.FormatInt(p.Number, 10), ast.BooleanTerm(true))
 	}
 	others := make([]*ast.Term, len(h.OtherDestinationRules))
 	for i, o := range h.OtherDestinationRules {
-		others[i] = ast.ObjectTerm(item("name", strTerm(o.Name)), item("subsetNames", strings2Term(o.SubsetNames)), item("reason", strTerm(o.Reason)))
+		others[i] = objectTerm(item("name", strTerm(o.Name)), item("subsetNames", strings2Term(o.SubsetNames)), item("reason", strTerm(o.Reason)))
 	}
 	items := [][2]*ast.Term{
 		item("fqdn", strTerm(h.FQDN)),
 		item("resolved", ast.BooleanTerm(h.Resolved)),
 		item("kind", strTerm(h.Kind)),
 		item("name", strTerm(h.Name)),
-		item("ports", ast.ArrayTerm(ports...)),
-		item("portSet", ast.ObjectTerm(portSet...)),
+		item("ports", arrayTerm(ports...)),
+		item("portSet", objectTerm(portSet...)),
 		item("hiddenBy", strings2Term(h.HiddenBy)),
 		item("candidates", strings2Term(h.Candidates)),
 		item("workloadsKnown", ast.BooleanTerm(h.WorkloadsKnown)),
-		item("otherDestinationRules", ast.ArrayTerm(others...)),
+		item("otherDestinationRules", arrayTerm(others...)),
 	}
 	if r := h.DestinationRule; r != nil {
 		subsets := make([][2]*ast.Term, len(r.SubsetNames))
 		for i, name := range r.SubsetNames {
 			sf := r.Subsets[name]
-			subsets[i] = item(name, ast.ObjectTerm(
+			subsets[i] = item(name, objectTerm(
 				item("labels", labelsTerm(sf.Labels)),
 				item("definedBy", strTerm(sf.DefinedBy)),
 				item("workloads", ast.IntNumberTerm(sf.Workloads)),
 			))
 		}
-		items = append(items, item("destinationRule", ast.ObjectTerm(
+		items = append(items, item("destinationRule", objectTerm(
 			item("names", strings2Term(r.Names)),
 			item("host", strTerm(r.Host)),
 			item("subsetNames", strings2Term(r.SubsetNames)),
-			item("subsets", ast.ObjectTerm(subsets...)),
+			item("subsets", objectTerm(subsets...)),
 		)))
 	}
-	return ast.ObjectTerm(items...)
+	return objectTerm(items...)
 }

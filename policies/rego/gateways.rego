@@ -5,6 +5,7 @@
 # title: Gateways
 # custom:
 #   kinds: [VirtualService]
+#   facts: [gateways]
 package mesh.gateways
 
 import data.mesh.lib

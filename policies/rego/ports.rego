@@ -20,12 +20,15 @@ findings contains lib.error("MESH0401", "port", sprintf("%s.port.number", [d.fie
 	msg := sprintf("port %v is not a port of %s %s; it has %s", [d.port, facts.kind, facts.name, port_list(facts.ports)])
 }
 
+# Hosts first: most hosts have one port, and then no destination needs a
+# look.
 findings contains lib.error("MESH0402", "port", d.field, msg) if {
 	input.kind == "VirtualService"
-	some d in input.facts.destinations
-	d.port == null
-	facts := input.facts.hosts[d.host]
+	some host, facts in input.facts.hosts
 	count(facts.ports) > 1
+	some d in input.facts.destinations
+	d.host == host
+	d.port == null
 	msg := sprintf("%s %s has %d ports (%s), so the destination must select one with port.number", [facts.kind, facts.name, count(facts.ports), port_list(facts.ports)])
 }
 

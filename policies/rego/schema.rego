@@ -9,6 +9,7 @@
 # title: Schema sanity
 # custom:
 #   kinds: [VirtualService, DestinationRule, Gateway, ServiceEntry]
+#   facts: [malformed, missing]
 package mesh.schema
 
 import data.mesh.lib

@@ -21,13 +21,17 @@ findings contains lib.error("MESH0301", "subset", sprintf("%s.subset", [d.field]
 
 # Pods may be on their way, so a subset that selects none of the workloads
 # in the input is only a warning, and only when workloads were given.
+# Subsets of the applied rules first, then the destinations naming them:
+# the usual case (no subset without workloads) visits no destination.
 findings contains lib.warning("MESH0302", "subset", sprintf("%s.subset", [d.field]), msg) if {
 	input.kind == "VirtualService"
-	some d in input.facts.destinations
-	d.subset != ""
-	facts := input.facts.hosts[d.host]
-	sub := facts.destinationRule.subsets[d.subset]
+	some host, facts in input.facts.hosts
+	some name, sub in facts.destinationRule.subsets
 	sub.workloads == 0
+	some d in input.facts.destinations
+	d.host == host
+	d.subset == name
+	d.subset != ""
 	msg := sprintf("subset %q of host %s (labels %s) selects no workload of %s %s; traffic to it fails until such pods run", [d.subset, facts.fqdn, labels(sub.labels), facts.kind, facts.name])
 }
 
