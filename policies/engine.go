@@ -555,7 +555,9 @@ func (e *Engine) finding(t *ast.Term, obj *Object) Finding {
 }
 
 // ReviewAll checks every reviewable object with up to workers goroutines
-// (GOMAXPROCS when workers <= 0) and returns the findings sorted.
+// (GOMAXPROCS when workers <= 0) and returns the findings sorted. The
+// inventory must not change during the call: the reviews share what they
+// resolve in it (see hostCache). Review serves an inventory that changes.
 func (e *Engine) ReviewAll(ctx context.Context, objs []*Object, inv Inventory, workers int) ([]Finding, error) {
 	if workers <= 0 {
 		workers = runtime.GOMAXPROCS(0)
