@@ -15,7 +15,7 @@ export SIM_DIR=$DEMO_DIR/cluster SIM_ETCD_PORT=24790 SIM_ETCD_PEER_PORT=24800 SI
 
 bold=; plain=
 if [ -t 1 ]; then bold=$(printf '\033[1m'); plain=$(printf '\033[0m'); fi
-step() { printf '\n%s== %s%s\n' "$bold" "$*" "$plain"; }
+step() { printf '\n%s== %s%s  (at %ss)\n' "$bold" "$*" "$plain" "$SECONDS"; }
 run() { printf '$ %s\n' "$*"; "$@"; }
 # expect_fail CODE CMD... runs a command that must fail with exit status
 # CODE (1: the check or action failed, 2: bad usage or input).
@@ -110,7 +110,7 @@ kill "$webhook_pid"; wait "$webhook_pid" 2>/dev/null || true; webhook_pid=
 
 step "7. cleanup script   =>   kubectl mesh bookinfo cleanup"
 run kubectl mesh bookinfo cleanup -n default
-run kubectl get deployments,services -n default -l app.kubernetes.io/managed-by=kubectl-mesh
+run kubectl get virtualservices.networking.istio.io,destinationrules.networking.istio.io,gateways.networking.istio.io,deployments,services -n default -l app.kubernetes.io/managed-by=kubectl-mesh
 
 step "2. istioctl manifest generate | kubectl delete -f -   =>   kubectl mesh uninstall"
 run kubectl mesh uninstall --purge
