@@ -158,6 +158,7 @@ func (o *ValidateOptions) Run(ctx context.Context) error {
 	if err != nil {
 		return &ExitError{Code: ExitUsage, Err: err}
 	}
+	liveIstio := map[string]*policies.Object{}
 	if o.Cluster {
 		client, err := o.newDynamic()
 		if err != nil {
@@ -167,12 +168,18 @@ func (o *ValidateOptions) Run(ctx context.Context) error {
 		if err != nil {
 			return err
 		}
-		// Files win over cluster objects of the same identity.
+		// Files win over cluster objects of the same identity, and are
+		// reviewed as updates of them.
 		for _, obj := range live {
 			index.AddUnlessPresent(obj)
+			if obj.IsIstioNetworking() {
+				liveIstio[identity(obj)] = obj
+			}
 		}
 	}
-	findings, err := engine.ReviewAll(ctx, reviewed, index, 0)
+	findings, err := engine.ReviewChanges(ctx, reviewed, index, 0, func(obj *policies.Object) *policies.Object {
+		return liveIstio[identity(obj)]
+	})
 	if err != nil {
 		return err
 	}
@@ -192,4 +199,9 @@ func (o *ValidateOptions) Run(ctx context.Context) error {
 		return &ExitError{Code: ExitFailed}
 	}
 	return nil
+}
+
+// identity is an object's group, kind, namespace and name.
+func identity(obj *policies.Object) string {
+	return obj.Group() + "/" + obj.Kind() + "/" + obj.Namespace() + "/" + obj.Name()
 }

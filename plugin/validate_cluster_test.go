@@ -41,6 +41,10 @@ func TestValidateCluster(t *testing.T) {
 		clusterObject("networking.istio.io/v1", "DestinationRule", "default", "reviews", map[string]any{
 			"host": "reviews", "subsets": []any{map[string]any{"name": "v1", "labels": map[string]any{"version": "v1"}}},
 		}),
+		clusterObject("networking.istio.io/v1", "VirtualService", "default", "reviews-live", map[string]any{
+			"hosts": []any{"reviews"},
+			"http":  []any{map[string]any{"route": []any{map[string]any{"destination": map[string]any{"host": "reviews", "subset": "v1"}}}}},
+		}),
 	)
 	const vsYAML = `apiVersion: networking.istio.io/v1
 kind: VirtualService
@@ -53,6 +57,14 @@ spec:
       weight: 90
     - destination: {host: reviews, subset: v2}
       weight: 10
+`
+	const dropV1YAML = `apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata: {name: reviews}
+spec:
+  host: reviews
+  subsets:
+  - {name: v2, labels: {version: v2}}
 `
 	const drYAML = `---
 apiVersion: networking.istio.io/v1
@@ -74,6 +86,9 @@ spec:
 		{"offline, nothing resolves", vsYAML, false, ExitFailed, []string{"MESH0201", "MESH0301"}},
 		{"cluster supplies the Service and a rule without v2", vsYAML, true, ExitFailed, []string{`subset "v2"`, "DestinationRule default/reviews defines v1"}},
 		{"a file's DestinationRule wins over the cluster's", vsYAML + drYAML, true, ExitOK, []string{"No problems found in 2 resources."}},
+		// The cluster's VirtualService routes to v1: a file dropping v1 from
+		// the stored DestinationRule is an update that breaks it.
+		{"an update that drops a subset still routed to", dropV1YAML, true, ExitFailed, []string{"MESH0601", "VirtualService default/reviews-live"}},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

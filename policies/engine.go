@@ -559,6 +559,15 @@ func (e *Engine) finding(t *ast.Term, obj *Object) Finding {
 // inventory must not change during the call: the reviews share what they
 // resolve in it (see hostCache). Review serves an inventory that changes.
 func (e *Engine) ReviewAll(ctx context.Context, objs []*Object, inv Inventory, workers int) ([]Finding, error) {
+	return e.ReviewChanges(ctx, objs, inv, workers, nil)
+}
+
+// ReviewChanges is ReviewAll for objects some of which replace stored ones:
+// stored returns an object's stored version, or nil. Objects with a stored
+// version are reviewed as UPDATEs of it, so the checks of the referenced
+// side (a DestinationRule losing a subset still routed to) apply, as the
+// webhook applies them on admission.
+func (e *Engine) ReviewChanges(ctx context.Context, objs []*Object, inv Inventory, workers int, stored func(*Object) *Object) ([]Finding, error) {
 	if workers <= 0 {
 		workers = runtime.GOMAXPROCS(0)
 	}
@@ -583,7 +592,13 @@ func (e *Engine) ReviewAll(ctx context.Context, objs []*Object, inv Inventory, w
 		go func() {
 			defer wg.Done()
 			for i := range next {
-				results[i], errs[i] = e.review(ctx, Review{Operation: OperationCreate, Object: todo[i]}, inv, hosts)
+				r := Review{Operation: OperationCreate, Object: todo[i]}
+				if stored != nil {
+					if old := stored(todo[i]); old != nil {
+						r.Operation, r.OldObject = OperationUpdate, old
+					}
+				}
+				results[i], errs[i] = e.review(ctx, r, inv, hosts)
 				if errs[i] != nil {
 					cancel()
 				}
