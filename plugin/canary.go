@@ -181,15 +181,7 @@ func newCanaryChangeCommand(configFlags *genericclioptions.ConfigFlags, streams 
 		Args:    args,
 		// SERVICE from the namespace; set's weights are typed, not chosen.
 		ValidArgsFunction: completeArgs(completeServices(configFlags)),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := o.Complete(args); err != nil {
-				return err
-			}
-			if err := o.Validate(); err != nil {
-				return err
-			}
-			return o.Run(cmd.Context())
-		},
+		RunE:              runOptions(o),
 	}
 	f := cmd.Flags()
 	switch op {
@@ -556,15 +548,7 @@ answered, or no answer could be classified; 2 for bad flags.`,
   kubectl mesh canary verify canary --url http://$GATEWAY_URL/ --weights v1=90,v2=10 --match-header x-version --match v1=^v1 --match v2=^v2 -o json`,
 		Args:              cobra.ExactArgs(1),
 		ValidArgsFunction: completeArgs(completeServices(configFlags)),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := o.Complete(args); err != nil {
-				return err
-			}
-			if err := o.Validate(); err != nil {
-				return err
-			}
-			return o.Run(cmd.Context())
-		},
+		RunE:              runOptions(o),
 	}
 	f := cmd.Flags()
 	f.StringVar(&o.URL, "url", "", "URL to send the requests to (required)")

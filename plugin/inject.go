@@ -61,15 +61,7 @@ whose pods do not match the new setting; without it they are listed.`,
 			cobra.FixedCompletions([]cobra.Completion{"enable", "disable"}, cobra.ShellCompDirectiveNoFileComp),
 			completeNamespaces(configFlags),
 		),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := o.Complete(args); err != nil {
-				return err
-			}
-			if err := o.Validate(); err != nil {
-				return err
-			}
-			return o.Run(cmd.Context())
-		},
+		RunE: runOptions(o),
 	}
 	cmd.Flags().StringVar(&o.Revision, "revision", "", "Label istio.io/rev=REVISION instead of istio-injection=enabled")
 	cmd.Flags().BoolVar(&o.Restart, "restart", false, "Restart the Deployments whose pods do not match the new setting")

@@ -154,17 +154,10 @@ func newResilienceActionCommand(configFlags *genericclioptions.ConfigFlags, stre
 		Args:    args,
 		// HOST from the namespace's Services; timeout's DURATION is typed.
 		ValidArgsFunction: completeArgs(completeServices(configFlags)),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			o.flags = cmd.Flags()
-			if err := o.Complete(args); err != nil {
-				return err
-			}
-			if err := o.Validate(); err != nil {
-				return err
-			}
-			return o.Run(cmd.Context())
-		},
+		RunE:              runOptions(o),
 	}
+	// Complete asks which flags were given; the set is the one cobra parses.
+	o.flags = cmd.Flags()
 	f := cmd.Flags()
 	switch action {
 	case "circuit-breaker":

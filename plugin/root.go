@@ -3,6 +3,7 @@
 package plugin
 
 import (
+	"context"
 	"errors"
 	"path/filepath"
 	"strings"
@@ -99,4 +100,25 @@ func (r *RootCommand) Execute() error {
 		}
 	}
 	return err
+}
+
+// argsOptions is kubectl's command shape: options that complete themselves
+// from the arguments, check themselves, then run.
+type argsOptions interface {
+	Complete(args []string) error
+	Validate() error
+	Run(ctx context.Context) error
+}
+
+// runOptions is the RunE of a command whose options have that shape.
+func runOptions(o argsOptions) func(*cobra.Command, []string) error {
+	return func(cmd *cobra.Command, args []string) error {
+		if err := o.Complete(args); err != nil {
+			return err
+		}
+		if err := o.Validate(); err != nil {
+			return err
+		}
+		return o.Run(cmd.Context())
+	}
 }
