@@ -5,7 +5,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"net/url"
+	"path"
 	"strconv"
 
 	corev1 "k8s.io/api/core/v1"
@@ -42,8 +42,14 @@ func Forward(ctx context.Context, config *rest.Config, client kubernetes.Interfa
 	if err != nil {
 		return Address{}, nil, fmt.Errorf("port-forward: %w", err)
 	}
-	reqURL := client.CoreV1().RESTClient().Post().Resource("pods").Namespace(pod.Namespace).Name(pod.Name).SubResource("portforward").URL()
-	dialer := spdy.NewDialer(upgrader, &http.Client{Transport: transport}, http.MethodPost, (*url.URL)(reqURL))
+	// The tunnel is the API server's pods/portforward subresource, which it
+	// proxies to the pod's node.
+	reqURL, _, err := rest.DefaultServerUrlFor(config)
+	if err != nil {
+		return Address{}, nil, fmt.Errorf("port-forward: %w", err)
+	}
+	reqURL.Path = path.Join(reqURL.Path, "/api/v1/namespaces", pod.Namespace, "pods", pod.Name, "portforward")
+	dialer := spdy.NewDialer(upgrader, &http.Client{Transport: transport}, http.MethodPost, reqURL)
 	stop, ready := make(chan struct{}), make(chan struct{})
 	fw, err := portforward.NewOnAddresses(dialer, []string{"127.0.0.1"}, []string{fmt.Sprintf("%d:%d", localPort, target)}, stop, ready, out, out)
 	if err != nil {
