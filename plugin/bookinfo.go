@@ -68,9 +68,12 @@ type applyOutput struct {
 }
 
 func (a *applyOutput) addFlags(cmd *cobra.Command) {
-	cmd.Flags().StringVar(&a.DryRunFlag, "dry-run", "none", "none, client (print only, no cluster needed) or server (the API server checks, nothing is stored)")
+	if a.DryRunFlag == "" {
+		a.DryRunFlag = "none"
+	}
+	addApplyFlags(cmd.Flags(), &a.DryRunFlag, &a.Output)
+	// A bare --dry-run means client, as in kubectl.
 	cmd.Flags().Lookup("dry-run").NoOptDefVal = "client"
-	cmd.Flags().StringVarP(&a.Output, "output", "o", "", "Print the objects as they would be applied: yaml or json")
 }
 
 func (a *applyOutput) validate() error {
