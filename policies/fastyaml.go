@@ -57,7 +57,10 @@ func (p *fastParser) release() {
 	if cap(p.items) > 1<<12 {
 		return // do not keep the scratch of a huge document
 	}
-	*p = fastParser{items: p.items[:0]}
+	if len(p.strings) > fastMaxStrings {
+		clear(p.strings)
+	}
+	*p = fastParser{items: p.items[:0], strings: p.strings}
 	fastParsers.Put(p)
 }
 
@@ -134,7 +137,7 @@ func (p *fastParser) lineEnd(start int) (end, next int, ok bool) {
 // ("- a: 1") the current line is narrowed to that content, at its column.
 type fastParser struct {
 	b   []byte
-	src string // b as a string: values are substrings of it
+	src string // b as a string, for scanning; values are copies (see own)
 
 	next   int // offset of the line after the current one
 	lineNo int // number of the last line read
@@ -151,6 +154,30 @@ type fastParser struct {
 
 	items     []any // pending elements of the sequences being parsed
 	itemLines []int
+
+	// strings holds the keys and string values already copied out of
+	// earlier documents, so a key or value that recurs (most of them in a
+	// set of manifests) is one string.
+	strings map[string]string
+}
+
+// fastMaxStrings bounds the strings a parser keeps for reuse.
+const fastMaxStrings = 1 << 14
+
+// own returns s, a substring of the document, as a string of its own:
+// a decoded object keeps only the strings it holds, not the whole text
+// of its document (a large validation keeps the index of every object
+// it read, and substrings kept the 11 MB of YAML they came from alive).
+func (p *fastParser) own(s string) string {
+	if v, ok := p.strings[s]; ok {
+		return v
+	}
+	if p.strings == nil {
+		p.strings = make(map[string]string, 256)
+	}
+	v := strings.Clone(s)
+	p.strings[v] = v
+	return v
 }
 
 // advance moves to the next line with content, skipping blank and
@@ -293,7 +320,7 @@ func (p *fastParser) scanKey() (key string, after int, isKey, ok bool) {
 				if k == "<<" {
 					return "", 0, false, false // a merge key
 				}
-				return k, j + 1, true, true
+				return p.own(k), j + 1, true, true
 			}
 		case '#':
 			if s[j-1] == ' ' {
@@ -456,12 +483,12 @@ func (p *fastParser) inline(i int, lines *[]int, root bool) (any, bool) {
 			}
 		case '#':
 			if s[j-1] == ' ' {
-				return plainScalar(s[i:last])
+				return p.plainScalar(s[i:last])
 			}
 		}
 		last = j + 1
 	}
-	return plainScalar(s[i:last])
+	return p.plainScalar(s[i:last])
 }
 
 // tailOK reports whether only spaces and a comment follow offset j.
@@ -487,7 +514,7 @@ func (p *fastParser) quoted(i int) (string, int, bool) {
 				if j+1 < end && s[j+1] == '\'' {
 					return p.singleQuotedSlow(i)
 				}
-				return s[i+1 : j], j + 1, true
+				return p.own(s[i+1 : j]), j + 1, true
 			}
 		}
 		return "", 0, false
@@ -495,7 +522,7 @@ func (p *fastParser) quoted(i int) (string, int, bool) {
 	for j := i + 1; j < end; j++ {
 		switch s[j] {
 		case '"':
-			return s[i+1 : j], j + 1, true
+			return p.own(s[i+1 : j]), j + 1, true
 		case '\\':
 			return p.doubleQuotedSlow(i)
 		}
@@ -627,7 +654,7 @@ func (p *fastParser) flowNode(i int, lines *[]int, root bool) (any, int, bool) {
 	if !ok {
 		return nil, 0, false
 	}
-	v, ok := plainScalar(str)
+	v, ok := p.plainScalar(str)
 	return v, j, ok
 }
 
@@ -728,6 +755,7 @@ func (p *fastParser) flowMapping(i int, root bool) (any, int, bool) {
 			if key == "<<" {
 				ok = false
 			}
+			key = p.own(key)
 		}
 		if !ok {
 			return nil, 0, false
@@ -797,10 +825,10 @@ var numberByte = func() (t [256]bool) {
 
 // plainScalar resolves a non-empty plain scalar as yaml.v3 and
 // scalarValue do.
-func plainScalar(s string) (any, bool) {
+func (p *fastParser) plainScalar(s string) (any, bool) {
 	switch plainHint[s[0]] {
 	case 0:
-		return s, true
+		return p.own(s), true
 	case 'M':
 		switch s {
 		case "true", "True", "TRUE":
@@ -810,7 +838,7 @@ func plainScalar(s string) (any, bool) {
 		case "~", "null", "Null", "NULL":
 			return nil, true
 		}
-		return s, true
+		return p.own(s), true
 	}
 	if v, ok := decimal(s); ok {
 		return v, true
@@ -821,12 +849,16 @@ func plainScalar(s string) (any, bool) {
 				strings.HasSuffix(s, "nan") || strings.HasSuffix(s, "NaN") || strings.HasSuffix(s, "NAN") {
 				return nil, false // .inf, -.Inf, .nan and the like
 			}
-			return s, true
+			return p.own(s), true
 		}
 	}
 	// A rare spelling (0x1F, 1_000, 0777, 1e3, 2001-12-14, 1.2.3): let
 	// scalarValue itself resolve it, as for a node yaml.v3 parsed.
-	return scalarValue(&yaml.Node{Kind: yaml.ScalarNode, Value: s}), true
+	v := scalarValue(&yaml.Node{Kind: yaml.ScalarNode, Value: s})
+	if str, ok := v.(string); ok {
+		return p.own(str), true
+	}
+	return v, true
 }
 
 // decimal reads an int64 in plain decimal notation: an optional sign,
