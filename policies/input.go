@@ -529,7 +529,7 @@ func usedByFacts(r Review, inv Inventory, s Settings) []UseFacts {
 	}
 	switch obj.Kind() {
 	case KindDestinationRule:
-		dr := destinationRuleFrom(obj, s.ClusterDomain)
+		dr := destinationRuleFrom(obj, s.ClusterDomain, nil)
 		for _, vs := range inv.VirtualServicesRoutingTo(dr.FQDN) {
 			for _, d := range vs.Destinations {
 				if d.FQDN == dr.FQDN && d.Subset != "" {

@@ -138,6 +138,7 @@ type Index struct {
 	virtualServices map[string]*VirtualService
 	vsByHost        map[string]map[string]*VirtualService // fqdn -> ns/name
 	vsByGateway     map[string]map[string]*VirtualService // gw ns/name -> vs ns/name
+	labels          *labelSets
 }
 
 // NewIndex returns an empty Index resolving short names with clusterDomain.
@@ -162,6 +163,7 @@ func NewIndex(clusterDomain string) *Index {
 		virtualServices: map[string]*VirtualService{},
 		vsByHost:        map[string]map[string]*VirtualService{},
 		vsByGateway:     map[string]map[string]*VirtualService{},
+		labels:          newLabelSets(),
 	}
 }
 
@@ -215,7 +217,7 @@ func (x *Index) add(obj *Object) {
 				}
 			}
 		case KindDestinationRule:
-			dr := destinationRuleFrom(obj, x.clusterDomain)
+			dr := destinationRuleFrom(obj, x.clusterDomain, x.labels)
 			x.drByKey[key(ns, name)] = dr
 			if strings.HasPrefix(dr.FQDN, "*") {
 				x.drWildcard[ns] = append(x.drWildcard[ns], dr)
@@ -243,7 +245,7 @@ func (x *Index) add(obj *Object) {
 				byName = map[string]map[string]string{}
 				x.workloads[ns] = byName
 			}
-			byName[obj.Kind()+"/"+name] = labels
+			byName[obj.Kind()+"/"+name] = x.labels.share(labels)
 		}
 	}
 }
@@ -487,8 +489,8 @@ func serviceEntryFrom(obj *Object) *ServiceEntry {
 	}
 }
 
-func destinationRuleFrom(obj *Object, domain string) *DestinationRule {
-	shape := obj.shape()
+func destinationRuleFrom(obj *Object, domain string, labels *labelSets) *DestinationRule {
+	shape := obj.shapeSharing(labels)
 	dr := &DestinationRule{
 		Namespace: obj.Namespace(),
 		Name:      obj.Name(),

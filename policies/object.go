@@ -48,11 +48,15 @@ type objectHeader struct {
 
 // shape returns ShapeOf(o), walking Raw the first time only. Raw must not
 // change afterwards (SetNamespace aside: the shape has no namespace).
-func (o *Object) shape() *Shape {
+func (o *Object) shape() *Shape { return o.shapeSharing(nil) }
+
+// shapeSharing is shape, with subsets' label maps shared through labels
+// when the walk is done here.
+func (o *Object) shapeSharing(labels *labelSets) *Shape {
 	if s := o.shaped.Load(); s != nil {
 		return s
 	}
-	s := ShapeOf(o)
+	s := shapeOf(o, labels)
 	o.shaped.Store(&s)
 	return &s
 }

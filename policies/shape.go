@@ -28,8 +28,13 @@ type DestinationRef struct {
 // RouteShape is one weighted route list (spec.http[i].route and the like)
 // whose every entry is well formed, so its weights can be judged.
 type RouteShape struct {
-	Field        string
+	Field string
+	// Destinations is a part of Shape.Destinations, not a copy: a large
+	// validation keeps the shape of every object under review.
 	Destinations []DestinationRef
+	// first and end delimit Destinations in Shape.Destinations until
+	// the walk is over and that slice has stopped growing.
+	first, end int
 }
 
 // GatewayRef is a gateway named by a VirtualService, where first named.
@@ -66,7 +71,10 @@ type Shape struct {
 	Subsets     []Subset
 }
 
-type shapeWalker struct{ s Shape }
+type shapeWalker struct {
+	s         Shape
+	labelSets *labelSets // nil: every subset keeps a map of its own
+}
 
 // fieldPath is a field's path in two parts, joined only when a finding
 // names it: most fields are well formed, and joining every path the walk
@@ -179,8 +187,10 @@ func get(m map[string]any, k string) (any, bool) {
 }
 
 // ShapeOf walks the fields the checks read.
-func ShapeOf(obj *Object) Shape {
-	w := &shapeWalker{}
+func ShapeOf(obj *Object) Shape { return shapeOf(obj, nil) }
+
+func shapeOf(obj *Object, labels *labelSets) Shape {
+	w := &shapeWalker{labelSets: labels}
 	name, hasName := get(mapAt(obj.Raw, "metadata"), "name")
 	w.required(at("metadata.name", ""), name, hasName)
 	w.str(at("metadata.name", ""), name, hasName)
@@ -193,6 +203,10 @@ func ShapeOf(obj *Object) Shape {
 	switch obj.Kind() {
 	case KindVirtualService:
 		w.virtualService(spec)
+		for i := range w.s.Routes {
+			r := &w.s.Routes[i]
+			r.Destinations = w.s.Destinations[r.first:r.end:r.end]
+		}
 	case KindDestinationRule:
 		w.destinationRule(spec)
 	case KindGateway:
@@ -278,7 +292,7 @@ func (w *shapeWalker) route(rf string, route map[string]any) {
 	if !ok {
 		return
 	}
-	shape := RouteShape{Field: rf + ".route"}
+	shape := RouteShape{Field: rf + ".route", first: len(w.s.Destinations)}
 	complete := true
 	for j, e := range entries {
 		ef := shape.Field + "[" + strconv.Itoa(j) + "]"
@@ -300,9 +314,9 @@ func (w *shapeWalker) route(rf string, route map[string]any) {
 		} else if has {
 			complete = false
 		}
-		shape.Destinations = append(shape.Destinations, d)
 		w.s.Destinations = append(w.s.Destinations, d)
 	}
+	shape.end = len(w.s.Destinations)
 	if complete {
 		w.s.Routes = append(w.s.Routes, shape)
 	}
@@ -384,7 +398,7 @@ func (w *shapeWalker) destinationRule(spec map[string]any) {
 		if isString {
 			w.s.SubsetNames = append(w.s.SubsetNames, name)
 			if name != "" {
-				w.s.Subsets = append(w.s.Subsets, Subset{Name: name, Labels: stringMap(lv)})
+				w.s.Subsets = append(w.s.Subsets, Subset{Name: name, Labels: w.labelSets.share(stringMap(lv))})
 			}
 		}
 		tv, has := get(subset, "trafficPolicy")
