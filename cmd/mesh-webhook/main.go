@@ -19,6 +19,9 @@ func main() {
 	zapOpts := zap.Options{}
 	zapOpts.BindFlags(fs)
 	_ = fs.Parse(os.Args[1:])
+	if _, set := os.LookupEnv("GOGC"); !set {
+		o.SyncedGCPercent = webhook.GCPercent
+	}
 	ctrl.SetLogger(zap.New(zap.UseFlagOptions(&zapOpts)))
 	if err := webhook.Run(ctrl.SetupSignalHandler(), o); err != nil {
 		fmt.Fprintln(os.Stderr, "mesh-webhook:", err)
