@@ -166,6 +166,14 @@ func ensureSecret(ctx context.Context, cfg *rest.Config, namespace, name string)
 // limit, still bounds the heap.
 const GCPercent = 200
 
+// setGCPercentOnceSynced sets the collector's target to percent once
+// synced reports true, unless ctx ends first.
+func setGCPercentOnceSynced(ctx context.Context, synced func() bool, percent int) {
+	if cache.WaitForCacheSync(ctx.Done(), synced) {
+		debug.SetGCPercent(percent)
+	}
+}
+
 // Run serves until ctx ends. It is ready (readyz) only when the inventory
 // caches have synced and the serving certificate is in place.
 func Run(ctx context.Context, o Options) error {
@@ -214,11 +222,7 @@ func Run(ctx context.Context, o Options) error {
 		return err
 	}
 	if o.SyncedGCPercent > 0 {
-		go func() {
-			if cache.WaitForCacheSync(ctx.Done(), inv.HasSynced) {
-				debug.SetGCPercent(o.SyncedGCPercent)
-			}
-		}()
+		go setGCPercentOnceSynced(ctx, inv.HasSynced, o.SyncedGCPercent)
 	}
 	h := &Handler{Engine: engine, Inventory: inv, Metrics: m, Log: log, Timeout: o.ReviewTimeout, Ready: inv.HasSynced}
 	if !o.DisableLiveReads {
