@@ -51,6 +51,18 @@ type Facts struct {
 	Hosts        map[string]*HostFacts
 	Gateways     []GatewayFacts
 	ExportTo     []string
+	// ByHost lists, per destination host, the indexes of its destinations,
+	// so that a policy visits only the destinations of a host it judges.
+	ByHost map[string][]int
+	// MeshBound is true when sidecars take the VirtualService (no
+	// spec.gateways, or "mesh" among them).
+	MeshBound bool
+	// ListenerPorts are the ports whose routes carry this VirtualService:
+	// a destination without a port goes to the listener's port.
+	ListenerPorts []ListenerPort
+	// Reach holds the hosts as the other namespaces the VirtualService is
+	// exported to see them, for those that see them otherwise than its own.
+	Reach []ReachFacts
 	// DestinationRule: subset names in order, and on UPDATE/DELETE those of
 	// the stored object.
 	SubsetNames    []string
@@ -77,6 +89,12 @@ func (f *Facts) nonEmpty(name string) (nonEmpty, known bool) {
 		return len(f.Gateways) > 0, true
 	case "exportTo":
 		return len(f.ExportTo) > 0, true
+	case "byHost":
+		return len(f.ByHost) > 0, true
+	case "listenerPorts":
+		return len(f.ListenerPorts) > 0, true
+	case "reach":
+		return len(f.Reach) > 0, true
 	case "subsetNames":
 		return len(f.SubsetNames) > 0, true
 	case "oldSubsetNames":
@@ -145,6 +163,23 @@ type OtherRule struct {
 	Name        string
 	SubsetNames []string
 	Reason      string
+}
+
+// ListenerPort is a port a VirtualService's routes are served on, and
+// what puts them there (a Service the VirtualService is for, or a
+// Gateway server).
+type ListenerPort struct {
+	Number int64
+	Via    string
+}
+
+// ReachFacts are the facts of destination hosts as sidecars of another
+// namespace see them. Namespace is empty for "any other namespace": with
+// exportTo "*" every namespace of the cluster, present or future, takes
+// the VirtualService.
+type ReachFacts struct {
+	Namespace string
+	Hosts     map[string]*HostFacts
 }
 
 // GatewayFacts describe a gateway a VirtualService binds to.
@@ -238,6 +273,15 @@ func buildFacts(r Review, inv Inventory, s Settings, cache *hostCache) *Facts {
 			}
 			f.Gateways = gatewayFacts(r.Object, shape, inv, s)
 			f.ExportTo = shape.ExportTo
+			f.ByHost = make(map[string][]int, len(f.Hosts))
+			for i, d := range shape.Destinations {
+				f.ByHost[d.Host] = append(f.ByHost[d.Host], i)
+			}
+			f.MeshBound = meshBound(shape)
+			f.ListenerPorts = listenerPorts(ns, shape, f.MeshBound, inv, s, cache)
+			if f.MeshBound {
+				f.Reach = reachFacts(ns, shape, f.Hosts, inv, s)
+			}
 		case KindDestinationRule:
 			if shape.Host != "" {
 				f.Hosts = map[string]*HostFacts{shape.Host: cache.hostFacts(shape.Host, ns, inv, s)}

@@ -60,9 +60,11 @@ func (d *DestinationRule) SubsetNames() []string {
 
 // GatewayServer is one server block of a Gateway.
 type GatewayServer struct {
-	Port  int64
-	Name  string
-	Hosts []string
+	Port     int64
+	Name     string
+	Protocol string // port.protocol, as written
+	TLSMode  string // tls.mode, as written
+	Hosts    []string
 }
 
 // Gateway is what the checks need of an Istio Gateway.
@@ -512,7 +514,9 @@ func gatewayFrom(obj *Object) *Gateway {
 		}
 		port := mapAt(s, "port")
 		n, _ := intValue(port["number"])
-		gw.Servers = append(gw.Servers, GatewayServer{Port: n, Name: str(s["name"]), Hosts: stringSlice(s["hosts"])})
+		gw.Servers = append(gw.Servers, GatewayServer{
+			Port: n, Name: str(s["name"]), Protocol: str(port["protocol"]), TLSMode: str(mapAt(s, "tls")["mode"]), Hosts: stringSlice(s["hosts"]),
+		})
 	}
 	return gw
 }
@@ -528,6 +532,10 @@ func virtualServiceFrom(obj *Object, domain string) *VirtualService {
 		vs.Gateways = append(vs.Gateways, GatewayKey(g.Name, ns))
 	}
 	for _, d := range shape.Destinations {
+		if d.Dropped {
+			// pilot sends nothing there: removing its subset or host breaks nothing.
+			continue
+		}
 		vs.Destinations = append(vs.Destinations, Destination{
 			FQDN: ResolveHost(d.Host, ns, domain), Subset: d.Subset, Field: d.Field,
 		})

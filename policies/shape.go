@@ -23,6 +23,10 @@ type DestinationRef struct {
 	Weight    int64
 	HasWeight bool
 	Mirror    bool
+	// Dropped is a destination of weight 0 in a route of several: pilot
+	// leaves it out of Envoy's weighted clusters, so nothing is sent to it
+	// and nothing about it can break traffic.
+	Dropped bool
 }
 
 // RouteShape is one weighted route list (spec.http[i].route and the like)
@@ -317,6 +321,11 @@ func (w *shapeWalker) route(rf string, route map[string]any) {
 		w.s.Destinations = append(w.s.Destinations, d)
 	}
 	shape.end = len(w.s.Destinations)
+	if len(entries) > 1 {
+		for i := shape.first; i < shape.end; i++ {
+			w.s.Destinations[i].Dropped = w.s.Destinations[i].Weight == 0
+		}
+	}
 	if complete {
 		w.s.Routes = append(w.s.Routes, shape)
 	}

@@ -19,6 +19,7 @@ var inputKeys = []string{
 	"portSet", "hiddenBy", "candidates", "workloadsKnown", "otherDestinationRules", "reason",
 	"destinationRule", "names", "subsets", "labels", "definedBy", "workloads", "number", "protocol",
 	"ref", "key", "exists", "visible", "servedHosts", "unservedHosts", "serverHosts", "virtualService",
+	"byHost", "meshBound", "listenerPorts", "via", "reach", "dropped",
 	"", "Service", "ServiceEntry", "VirtualService", "DestinationRule", "Gateway", "CREATE", "UPDATE", "DELETE",
 }
 
@@ -145,15 +146,7 @@ func (f *Facts) term() *ast.Term {
 			item("targets", arrayTerm(targets...)),
 		)
 	}
-	hostKeys := make([]string, 0, len(f.Hosts))
-	for h := range f.Hosts {
-		hostKeys = append(hostKeys, h)
-	}
-	sort.Strings(hostKeys)
-	hosts := make([][2]*ast.Term, len(hostKeys))
-	for i, h := range hostKeys {
-		hosts[i] = item(h, f.Hosts[h].term())
-	}
+	hosts, hostKeys := hostsTerm(f.Hosts)
 	gateways := make([]*ast.Term, len(f.Gateways))
 	for i, g := range f.Gateways {
 		gateways[i] = objectTerm(
@@ -163,6 +156,24 @@ func (f *Facts) term() *ast.Term {
 			item("servedHosts", strings2Term(g.ServedHosts)), item("unservedHosts", strings2Term(g.UnservedHosts)),
 			item("serverHosts", strings2Term(g.ServerHosts)),
 		)
+	}
+	byHost := make([][2]*ast.Term, len(hostKeys))
+	for i, h := range hostKeys {
+		idx := f.ByHost[h]
+		terms := make([]*ast.Term, len(idx))
+		for j, n := range idx {
+			terms[j] = ast.IntNumberTerm(n)
+		}
+		byHost[i] = item(h, arrayTerm(terms...))
+	}
+	listeners := make([]*ast.Term, len(f.ListenerPorts))
+	for i, p := range f.ListenerPorts {
+		listeners[i] = objectTerm(item("number", ast.IntNumberTerm(int(p.Number))), item("via", strTerm(p.Via)))
+	}
+	reach := make([]*ast.Term, len(f.Reach))
+	for i, r := range f.Reach {
+		hs, _ := hostsTerm(r.Hosts)
+		reach[i] = objectTerm(item("namespace", strTerm(r.Namespace)), item("hosts", hs))
 	}
 	used := make([]*ast.Term, len(f.UsedBy))
 	for i, u := range f.UsedBy {
@@ -177,13 +188,32 @@ func (f *Facts) term() *ast.Term {
 		item("missing", strings2Term(f.Missing)),
 		item("destinations", arrayTerm(dests...)),
 		item("routes", arrayTerm(routes...)),
-		item("hosts", objectTerm(hosts...)),
+		item("hosts", hosts),
 		item("gateways", arrayTerm(gateways...)),
 		item("exportTo", strings2Term(f.ExportTo)),
+		item("byHost", objectTerm(byHost...)),
+		item("meshBound", ast.BooleanTerm(f.MeshBound)),
+		item("listenerPorts", arrayTerm(listeners...)),
+		item("reach", arrayTerm(reach...)),
 		item("subsetNames", strings2Term(f.SubsetNames)),
 		item("oldSubsetNames", strings2Term(f.OldSubsetNames)),
 		item("usedBy", arrayTerm(used...)),
 	)
+}
+
+// hostsTerm is the object of host facts by host, and the hosts in the
+// order it holds them.
+func hostsTerm(m map[string]*HostFacts) (*ast.Term, []string) {
+	keys := make([]string, 0, len(m))
+	for h := range m {
+		keys = append(keys, h)
+	}
+	sort.Strings(keys)
+	items := make([][2]*ast.Term, len(keys))
+	for i, h := range keys {
+		items[i] = item(h, m[h].term())
+	}
+	return objectTerm(items...), keys
 }
 
 func portKey(d DestinationRef) string {
@@ -202,6 +232,7 @@ func destinationTerm(d DestinationRef) *ast.Term {
 		item("portKey", strTerm(portKey(d))),
 		item("weight", intOrNull(d.Weight, d.HasWeight)),
 		item("mirror", ast.BooleanTerm(d.Mirror)),
+		item("dropped", ast.BooleanTerm(d.Dropped)),
 	)
 }
 

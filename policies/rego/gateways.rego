@@ -25,12 +25,22 @@ findings contains lib.error("MESH0502", "gateway", g.field, msg) if {
 	msg := sprintf("no host of this VirtualService (%s) is served by Gateway %s (server hosts %s), so the gateway ignores it; add a matching host to a server or to the VirtualService", [concat(", ", g.unservedHosts), g.key, lib.join_or(g.serverHosts, "none")])
 }
 
+# A host that another bound gateway serves (mesh serves every host the
+# sidecars know) is reachable there: bound to [edge, mesh], a short host
+# served by mesh is fine.
 findings contains lib.warning("MESH0503", "gateway", g.field, msg) if {
 	input.kind == "VirtualService"
+	not input.facts.meshBound
 	some g in input.facts.gateways
 	count(g.servedHosts) > 0
 	some host in g.unservedHosts
-	msg := sprintf("host %q is not served by Gateway %s (server hosts %s), so it is not reachable through that gateway", [host, g.key, lib.join_or(g.serverHosts, "none")])
+	not served_elsewhere(host)
+	msg := sprintf("host %q is not served by Gateway %s (server hosts %s) nor by any other gateway this VirtualService binds to, so it is unreachable", [host, g.key, lib.join_or(g.serverHosts, "none")])
+}
+
+served_elsewhere(host) if {
+	some g in input.facts.gateways
+	host in g.servedHosts
 }
 
 findings contains lib.error("MESH0504", "gateway", "spec.exportTo", msg) if {

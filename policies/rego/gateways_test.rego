@@ -1,6 +1,7 @@
 package mesh.gateways_test
 
 import data.mesh.gateways
+import data.mesh.test_inputs as inputs
 
 # Input constructors, shaped as policies/term.go builds the input.
 
@@ -38,19 +39,7 @@ input_of(kind, gws, export_to) := {
 	"kind": kind,
 	"operation": "CREATE",
 	"settings": {"clusterDomain": "cluster.local", "rootNamespace": "istio-system"},
-	"facts": {
-		"namespace": "team",
-		"malformed": [],
-		"missing": [],
-		"destinations": [],
-		"routes": [],
-		"hosts": {},
-		"gateways": gws,
-		"exportTo": export_to,
-		"subsetNames": [],
-		"oldSubsetNames": [],
-		"usedBy": [],
-	},
+	"facts": inputs.facts({"namespace": "team", "gateways": gws, "exportTo": export_to, "meshBound": false}),
 }
 
 vs_input(gws) := input_of("VirtualService", gws, [])
@@ -145,7 +134,19 @@ test_one_host_not_served if {
 	f.severity == "warning"
 	f.category == "gateway"
 	f.field == "spec.gateways[0]"
-	f.message == "host \"b.example.com\" is not served by Gateway istio-system/ingress (server hosts a.example.com), so it is not reachable through that gateway"
+	f.message == "host \"b.example.com\" is not served by Gateway istio-system/ingress (server hosts a.example.com) nor by any other gateway this VirtualService binds to, so it is unreachable"
+}
+
+test_host_served_by_mesh if {
+	g := existing(ingress, ["shop.example.com"], ["reviews"], ["shop.example.com"])
+	inp := object.union(vs_input([g]), {"facts": {"meshBound": true}})
+	count(gateways.findings) == 0 with input as inp
+}
+
+test_host_served_by_another_gateway if {
+	a := existing(ingress, ["a.example.com"], ["b.example.com"], ["a.example.com"])
+	b := object.union(existing("istio-system/other", ["b.example.com"], ["a.example.com"], ["b.example.com"]), {"field": "spec.gateways[1]"})
+	count(gateways.findings) == 0 with input as vs_input([a, b])
 }
 
 test_each_unserved_host if {

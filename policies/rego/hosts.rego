@@ -12,15 +12,35 @@ import data.mesh.lib
 
 # Hosts first: a VirtualService names few hosts and routes to each from
 # several destinations, so the usual case (every host resolves) is decided
-# without visiting the destinations.
+# without visiting the destinations, and a host that fails visits only its
+# own (input.facts.byHost). A destination of weight 0 beside others is
+# left out of Envoy's config by pilot, so nothing breaks there.
 findings contains lib.error("MESH0201", "host", sprintf("%s.host", [d.field]), msg) if {
 	input.kind == "VirtualService"
 	some host, facts in input.facts.hosts
 	facts.resolved == false
-	some d in input.facts.destinations
-	d.host == host
+	some i in input.facts.byHost[host]
+	d := input.facts.destinations[i]
+	not d.dropped
 	msg := sprintf("host %q%s is no Service or ServiceEntry visible from namespace %s; %s", [d.host, expanded(d.host, facts), input.facts.namespace, hint(facts)])
 }
+
+# The sidecars of every namespace the VirtualService is exported to take
+# its routes, and each resolves the destinations for itself.
+findings contains lib.error("MESH0201", "host", sprintf("%s.host", [d.field]), msg) if {
+	input.kind == "VirtualService"
+	some reach in input.facts.reach
+	some host, facts in reach.hosts
+	facts.resolved == false
+	some i in input.facts.byHost[host]
+	d := input.facts.destinations[i]
+	not d.dropped
+	msg := sprintf("host %q (%s) is not visible from %s, which this VirtualService is exported to, so calls from there fail; %s", [d.host, facts.fqdn, lib.namespace_name(reach.namespace), reach_hint(facts)])
+}
+
+reach_hint(facts) := sprintf("it exists as %s; export it there too, or narrow this VirtualService's exportTo", [concat(" and ", facts.hiddenBy)]) if {
+	count(facts.hiddenBy) > 0
+} else := "narrow this VirtualService's exportTo"
 
 # A DestinationRule for a host nobody serves does nothing; often a typo.
 findings contains lib.warning("MESH0202", "host", "spec.host", msg) if {

@@ -1,6 +1,7 @@
 package mesh.hosts_test
 
 import data.mesh.hosts
+import data.mesh.test_inputs as inputs
 
 # Input constructors, shaped as policies/term.go builds the input.
 
@@ -37,19 +38,11 @@ service_host(fqdn, name) := object.union(unknown_host(fqdn), {
 	"workloadsKnown": true,
 })
 
-facts(ns, destinations, host_facts) := {
+facts(ns, destinations, host_facts) := inputs.facts({
 	"namespace": ns,
-	"malformed": [],
-	"missing": [],
 	"destinations": destinations,
-	"routes": [],
 	"hosts": host_facts,
-	"gateways": [],
-	"exportTo": [],
-	"subsetNames": [],
-	"oldSubsetNames": [],
-	"usedBy": [],
-}
+})
 
 input_of(kind, f) := {
 	"kind": kind,
@@ -165,6 +158,36 @@ test_each_destination_of_an_unknown_host if {
 	))
 	fs := hosts.findings with input as inp
 	{f.field | some f in fs} == {"spec.http[0].route[0].destination.host", "spec.http[1].route[0].destination.host"}
+}
+
+test_dropped_destination_of_an_unknown_host if {
+	inp := input_of("VirtualService", facts(
+		"team",
+		[dest(route0, "reviews"), object.union(dest("spec.http[0].route[1].destination", "ratings"), {"dropped": true})],
+		{"reviews": service_host("reviews.team.svc.cluster.local", "team/reviews"), "ratings": unknown_host("ratings.team.svc.cluster.local")},
+	))
+	count(hosts.findings) == 0 with input as inp
+}
+
+# reached is a VirtualService of team routing to secret, which namespace
+# ns (empty: any other) does not see.
+reached(ns, hidden_by) := input_of("VirtualService", object.union(
+	facts("team", [dest(route0, "secret")], {"secret": service_host("secret.team.svc.cluster.local", "team/secret")}),
+	{"reach": [{"namespace": ns, "hosts": {"secret": object.union(unknown_host("secret.team.svc.cluster.local"), {"hiddenBy": hidden_by})}}]},
+))
+
+test_destination_hidden_from_a_namespace_it_is_exported_to if {
+	fs := hosts.findings with input as reached("shop", ["Service team/secret (networking.istio.io/exportTo: .)"])
+	count(fs) == 1
+	some f in fs
+	f.code == "MESH0201"
+	f.field == "spec.http[0].route[0].destination.host"
+	f.message == "host \"secret\" (secret.team.svc.cluster.local) is not visible from namespace shop, which this VirtualService is exported to, so calls from there fail; it exists as Service team/secret (networking.istio.io/exportTo: .); export it there too, or narrow this VirtualService's exportTo"
+}
+
+test_destination_hidden_from_any_other_namespace if {
+	some f in hosts.findings with input as reached("", [])
+	contains(f.message, "is not visible from any other namespace (it is exported to all), which this VirtualService is exported to, so calls from there fail; narrow this VirtualService's exportTo")
 }
 
 # MESH0202

@@ -25,3 +25,9 @@ warning(code, category, field, message) := {
 join_or(names, none) := concat(", ", names) if count(names) > 0
 
 else := none
+
+# namespace_name names a namespace of input.facts.reach for a message: an
+# empty name is every namespace not named elsewhere.
+namespace_name(ns) := sprintf("namespace %s", [ns]) if ns != ""
+
+else := "any other namespace (it is exported to all)"

@@ -1,6 +1,7 @@
 package mesh.ports_test
 
 import data.mesh.ports
+import data.mesh.test_inputs as inputs
 
 # Input constructors, shaped as policies/term.go builds the input.
 
@@ -43,19 +44,7 @@ input_of(kind, d, facts) := {
 	"kind": kind,
 	"operation": "CREATE",
 	"settings": {"clusterDomain": "cluster.local", "rootNamespace": "istio-system"},
-	"facts": {
-		"namespace": "default",
-		"malformed": [],
-		"missing": [],
-		"destinations": [d],
-		"routes": [],
-		"hosts": {d.host: facts},
-		"gateways": [],
-		"exportTo": [],
-		"subsetNames": [],
-		"oldSubsetNames": [],
-		"usedBy": [],
-	},
+	"facts": inputs.facts({"destinations": [d], "hosts": {d.host: facts}}),
 }
 
 vs_input(d, facts) := input_of("VirtualService", d, facts)
@@ -113,15 +102,40 @@ test_single_port_needs_no_selector if {
 	count(fs) == 0
 }
 
-test_multi_port_without_selector if {
-	fs := ports.findings with input as vs_input(dest("web", null), service([port("http", 80), port("https", 443)]))
+# listening is a VirtualService whose routes are served on the given
+# listener ports.
+listening(d, facts, listeners) := object.union(vs_input(d, facts), {"facts": {"listenerPorts": listeners}})
+
+listener(number, via) := {"number": number, "via": via}
+
+test_multi_port_without_selector_on_its_own_ports if {
+	fs := ports.findings with input as listening(dest("web", null), service([port("http", 80), port("https", 443)]), [listener(80, "Service default/web"), listener(443, "Service default/web")])
+	count(fs) == 0
+}
+
+test_multi_port_without_selector_on_a_gateway if {
+	fs := ports.findings with input as listening(dest("web", null), service([port("http", 9080), port("grpc", 9090)]), [listener(80, "Gateway istio-system/edge")])
 	count(fs) == 1
 	some f in fs
 	f.code == "MESH0402"
 	f.severity == "error"
 	f.category == "port"
 	f.field == "spec.http[0].route[0].destination"
-	f.message == "Service default/web has 2 ports (80 (http), 443 (https)), so the destination must select one with port.number"
+	f.message == "this route is served on port 80 (Gateway istio-system/edge), and without port.number Envoy sends it to the listener's port, which Service default/web lacks (it has 9080 (http), 9090 (grpc)); set port.number"
+}
+
+test_multi_port_without_selector_missing_some_listeners if {
+	fs := ports.findings with input as listening(dest("web", null), service([port("http", 80), port("https", 443)]), [listener(80, "Service default/web"), listener(8080, "Service default/app"), listener(9090, "Gateway x/y")])
+	some f in fs
+	contains(f.message, "served on port 8080 (Service default/app) and port 9090 (Gateway x/y),")
+}
+
+test_dropped_destination_is_not_judged if {
+	d := object.union(dest("web", null), {"dropped": true})
+	fs := ports.findings with input as listening(d, service([port("http", 9080), port("grpc", 9090)]), [listener(80, "Gateway istio-system/edge")])
+	count(fs) == 0
+	wrong := object.union(dest("web", 8443), {"dropped": true})
+	count(ports.findings) == 0 with input as vs_input(wrong, service([port("http", 80)]))
 }
 
 test_multi_port_with_selector_is_fine if {
@@ -136,7 +150,7 @@ test_multi_port_with_wrong_selector if {
 
 test_other_kinds_are_ignored if {
 	multi := service([port("http", 80), port("https", 443)])
-	codes(ports.findings) == {"MESH0402"} with input as vs_input(dest("web", null), multi)
+	codes(ports.findings) == {"MESH0402"} with input as listening(dest("web", null), multi, [listener(8080, "Service default/app")])
 	count(ports.findings) == 0 with input as input_of("DestinationRule", dest("web", null), multi)
 	count(ports.findings) == 0 with input as input_of("DestinationRule", dest("web", 8080), multi)
 }

@@ -12,11 +12,28 @@ import data.mesh.lib
 
 findings contains lib.error("MESH0301", "subset", sprintf("%s.subset", [d.field]), msg) if {
 	input.kind == "VirtualService"
-	some d in input.facts.destinations
+	some host, facts in input.facts.hosts
+	some i in input.facts.byHost[host]
+	d := input.facts.destinations[i]
 	d.subset != ""
-	facts := input.facts.hosts[d.host]
+	not d.dropped
 	not facts.destinationRule.subsets[d.subset]
 	msg := sprintf("subset %q of host %s is not defined by any DestinationRule visible from namespace %s; %s%s", [d.subset, facts.fqdn, input.facts.namespace, applied(facts), elsewhere(facts, d.subset)])
+}
+
+# Sidecars of the other namespaces the VirtualService is exported to apply
+# the DestinationRule they get, which may lack the subset.
+findings contains lib.error("MESH0301", "subset", sprintf("%s.subset", [d.field]), msg) if {
+	input.kind == "VirtualService"
+	some reach in input.facts.reach
+	some host, facts in reach.hosts
+	facts.resolved == true
+	some i in input.facts.byHost[host]
+	d := input.facts.destinations[i]
+	d.subset != ""
+	not d.dropped
+	not facts.destinationRule.subsets[d.subset]
+	msg := sprintf("subset %q of host %s is not defined by the DestinationRule that %s gets, and this VirtualService is exported there, so calls from there fail; %s", [d.subset, facts.fqdn, lib.namespace_name(reach.namespace), applied(facts)])
 }
 
 # Pods may be on their way, so a subset that selects none of the workloads
@@ -28,10 +45,10 @@ findings contains lib.warning("MESH0302", "subset", sprintf("%s.subset", [d.fiel
 	some host, facts in input.facts.hosts
 	some name, sub in facts.destinationRule.subsets
 	sub.workloads == 0
-	some d in input.facts.destinations
-	d.host == host
+	some i in input.facts.byHost[host]
+	d := input.facts.destinations[i]
 	d.subset == name
-	d.subset != ""
+	not d.dropped
 	msg := sprintf("subset %q of host %s (labels %s) selects no workload of %s %s; traffic to it fails until such pods run", [d.subset, facts.fqdn, labels(sub.labels), facts.kind, facts.name])
 }
 

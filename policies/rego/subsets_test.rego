@@ -1,6 +1,7 @@
 package mesh.subsets_test
 
 import data.mesh.subsets
+import data.mesh.test_inputs as inputs
 
 # Input constructors, shaped as policies/term.go builds the input.
 
@@ -56,22 +57,7 @@ input_of(kind, f) := {
 	"kind": kind,
 	"operation": "CREATE",
 	"settings": {"clusterDomain": "cluster.local", "rootNamespace": "istio-system"},
-	"facts": object.union(
-		{
-			"namespace": "default",
-			"malformed": [],
-			"missing": [],
-			"destinations": [],
-			"routes": [],
-			"hosts": {},
-			"gateways": [],
-			"exportTo": [],
-			"subsetNames": [],
-			"oldSubsetNames": [],
-			"usedBy": [],
-		},
-		f,
-	),
+	"facts": inputs.facts(f),
 }
 
 vs_input(destinations, facts) := input_of("VirtualService", {"destinations": destinations, "hosts": {"reviews": facts}})
@@ -217,4 +203,23 @@ test_other_kinds_are_ignored if {
 	count(subsets.findings) == 0 with input as object.union(vs, {"kind": "DestinationRule"})
 	codes(subsets.findings) == {"MESH0303"} with input as dr_input(["v1", "v1"])
 	count(subsets.findings) == 0 with input as object.union(dr_input(["v1", "v1"]), {"kind": "VirtualService"})
+}
+
+test_dropped_destination_of_an_undefined_subset if {
+	dropped := object.union(dest("spec.http[0].route[1].destination", "v9"), {"dropped": true})
+	fs := subsets.findings with input as vs_input([dest(route0, "v1"), dropped], host_facts(reviews_rule, []))
+	count(fs) == 0
+}
+
+test_subset_undefined_where_exported if {
+	only_v2 := rule(["shop/reviews"], [v2])
+	inp := object.union(
+		vs_input([dest(route0, "v1")], host_facts(reviews_rule, [])),
+		{"facts": {"reach": [{"namespace": "shop", "hosts": {"reviews": host_facts(only_v2, [])}}]}},
+	)
+	fs := subsets.findings with input as inp
+	count(fs) == 1
+	some f in fs
+	f.code == "MESH0301"
+	f.message == "subset \"v1\" of host reviews.default.svc.cluster.local is not defined by the DestinationRule that namespace shop gets, and this VirtualService is exported there, so calls from there fail; DestinationRule shop/reviews defines v2"
 }

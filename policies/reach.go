@@ -1,0 +1,304 @@
+package policies
+
+import (
+	"sort"
+	"strings"
+)
+
+// Where a VirtualService's routes end up, as pilot builds them: on which
+// listener ports (a destination without a port is sent to the listener's
+// port), and in which namespaces' sidecars (exportTo), where its
+// destination hosts and DestinationRules may resolve otherwise than in its
+// own namespace. test/oracle holds these facts against pilot itself.
+
+// meshBound reports whether sidecars take the VirtualService: it names no
+// gateways in spec.gateways, or names "mesh" there.
+func meshBound(shape *Shape) bool {
+	bound := false
+	for _, g := range shape.Gateways {
+		if !strings.HasPrefix(g.Field, "spec.gateways[") {
+			continue // a match's gateways narrow a route, not the binding
+		}
+		if g.Name == MeshGateway {
+			return true
+		}
+		bound = true
+	}
+	return !bound
+}
+
+// nonHTTPPrefixes are the port-name protocols (Istio's protocol selection)
+// whose listeners carry no HTTP routes.
+var nonHTTPPrefixes = map[string]bool{"tcp": true, "tls": true, "mongo": true, "mysql": true, "redis": true, "udp": true}
+
+// carriesHTTPRoutes reports whether a sidecar's listener for port p of a
+// Service or ServiceEntry serves HTTP routes.
+func carriesHTTPRoutes(kind string, p ServicePort) bool {
+	proto := strings.ToLower(p.Protocol)
+	if kind == KindServiceEntry {
+		return !nonHTTPPrefixes[proto]
+	}
+	if proto == "udp" || proto == "sctp" {
+		return false
+	}
+	prefix, _, _ := strings.Cut(strings.ToLower(p.Name), "-")
+	return !nonHTTPPrefixes[prefix]
+}
+
+// gatewayServesHTTP reports whether a Gateway server terminates HTTP, so
+// that HTTP routes of bound VirtualServices are served on its port.
+func gatewayServesHTTP(srv GatewayServer) bool {
+	switch strings.ToUpper(srv.Protocol) {
+	case "HTTP", "HTTP2", "GRPC":
+		return true
+	case "HTTPS":
+		mode := strings.ToUpper(srv.TLSMode)
+		return mode != "PASSTHROUGH" && mode != "AUTO_PASSTHROUGH"
+	}
+	return false
+}
+
+// listenerPorts lists the ports the VirtualService's HTTP routes are served
+// on: every HTTP port of the Services and ServiceEntries its hosts resolve
+// to, when sidecars take it, and the port of every server of a bound
+// Gateway that takes one of its hosts.
+func listenerPorts(ns string, shape *Shape, mesh bool, inv Inventory, s Settings, cache *hostCache) []ListenerPort {
+	var out []ListenerPort
+	seen := map[int64]bool{}
+	add := func(n int64, via string) {
+		if !seen[n] {
+			seen[n] = true
+			out = append(out, ListenerPort{Number: n, Via: via})
+		}
+	}
+	if mesh {
+		for _, h := range shape.Hosts {
+			if strings.Contains(h, "*") {
+				continue
+			}
+			hf := cache.hostFacts(h, ns, inv, s)
+			if !hf.Resolved {
+				continue
+			}
+			for _, p := range hf.Ports {
+				if carriesHTTPRoutes(hf.Kind, p) {
+					add(p.Number, hf.Kind+" "+hf.Name)
+				}
+			}
+		}
+	}
+	for _, ref := range shape.Gateways {
+		if ref.Name == MeshGateway || !strings.HasPrefix(ref.Field, "spec.gateways[") {
+			continue
+		}
+		gwNS, gwName, _ := strings.Cut(GatewayKey(ref.Name, ns), "/")
+		gw := inv.Gateway(gwNS, gwName)
+		if gw == nil || !ExportedTo(shape.ExportTo, ns, gwNS) {
+			continue
+		}
+		for _, srv := range gw.Servers {
+			if !gatewayServesHTTP(srv) {
+				continue
+			}
+			for _, h := range shape.Hosts {
+				if gatewayAccepts(&Gateway{Namespace: gw.Namespace, Servers: []GatewayServer{srv}}, ns, ResolveHost(h, ns, s.ClusterDomain)) {
+					add(srv.Port, "Gateway "+key(gwNS, gwName))
+					break
+				}
+			}
+		}
+	}
+	return out
+}
+
+// otherNamespace stands for any namespace no object under consideration
+// names: with exportTo "*" sidecars everywhere take the VirtualService, and
+// all namespaces that no exportTo list or DestinationRule singles out see
+// a host alike.
+const otherNamespace = "\x00other"
+
+// reachFacts resolves the destination hosts from every namespace, other
+// than its own, that the VirtualService is exported to, and keeps those
+// namespaces that see a host otherwise than its own namespace does: the
+// host hidden from them, or another DestinationRule (other subsets)
+// applied there. Only hosts that resolve in the VirtualService's own
+// namespace are looked at; the others are reported already.
+func reachFacts(ns string, shape *Shape, own map[string]*HostFacts, inv Inventory, s Settings) []ReachFacts {
+	if exportedNowhereElse(shape.ExportTo, ns) {
+		return nil
+	}
+	hosts := make([]string, 0, len(own))
+	for h, f := range own {
+		if f.Resolved {
+			hosts = append(hosts, h)
+		}
+	}
+	if len(hosts) == 0 {
+		return nil
+	}
+	sort.Strings(hosts)
+	var out []ReachFacts
+	for _, client := range reachNamespaces(ns, shape, own, hosts, inv, s) {
+		if !takesVirtualService(client, ns, shape, inv, s) {
+			continue
+		}
+		var differ map[string]*HostFacts
+		for _, h := range hosts {
+			f := reachHostFacts(own[h].FQDN, client, inv, s)
+			if sameRouting(f, own[h]) {
+				continue
+			}
+			if differ == nil {
+				differ = map[string]*HostFacts{}
+			}
+			differ[h] = f
+		}
+		if differ != nil {
+			name := client
+			if client == otherNamespace {
+				name = ""
+			}
+			out = append(out, ReachFacts{Namespace: name, Hosts: differ})
+		}
+	}
+	return out
+}
+
+// exportedNowhereElse reports whether exportTo keeps the VirtualService in
+// its own namespace.
+func exportedNowhereElse(exportTo []string, ns string) bool {
+	if len(exportTo) == 0 {
+		return false
+	}
+	for _, e := range exportTo {
+		if e != "." && e != "~" && e != ns {
+			return false
+		}
+	}
+	return true
+}
+
+// reachNamespaces lists the namespaces other than ns that take the
+// VirtualService and may see its hosts differently: those exportTo names,
+// or with "*" every namespace an export list or a DestinationRule of the
+// hosts singles out, the root namespace, and otherNamespace for the rest.
+func reachNamespaces(ns string, shape *Shape, own map[string]*HostFacts, hosts []string, inv Inventory, s Settings) []string {
+	set := map[string]bool{}
+	all := len(shape.ExportTo) == 0
+	for _, e := range shape.ExportTo {
+		switch e {
+		case "*":
+			all = true
+		case ".", "~":
+		default:
+			set[e] = true
+		}
+	}
+	if all {
+		set[otherNamespace] = true
+		if s.RootNamespace != "" {
+			set[s.RootNamespace] = true
+		}
+		for _, h := range hosts {
+			f := own[h]
+			if svcNS, name, ok := ServiceFromFQDN(f.FQDN, s.ClusterDomain); ok {
+				set[svcNS] = true
+				if svc := inv.Service(svcNS, name); svc != nil {
+					for _, e := range svc.ExportTo {
+						set[e] = true
+					}
+				}
+			}
+			for _, se := range inv.ServiceEntriesForHost(f.FQDN) {
+				set[se.Namespace] = true
+				for _, e := range se.ExportTo {
+					set[e] = true
+				}
+			}
+			for _, dr := range inv.DestinationRulesForAnywhere(f.FQDN) {
+				set[dr.Namespace] = true
+				for _, e := range dr.ExportTo {
+					set[e] = true
+				}
+			}
+		}
+	}
+	out := make([]string, 0, len(set))
+	for n := range set {
+		if n != ns && n != "*" && n != "." && n != "~" && n != "" {
+			out = append(out, n)
+		}
+	}
+	sort.Strings(out)
+	return out
+}
+
+// takesVirtualService reports whether sidecars of client build routes from
+// the VirtualService: one of its hosts must be a Service or ServiceEntry
+// they see.
+func takesVirtualService(client, ns string, shape *Shape, inv Inventory, s Settings) bool {
+	for _, h := range shape.Hosts {
+		if strings.Contains(h, "*") {
+			continue
+		}
+		if reachHostFacts(ResolveHost(h, ns, s.ClusterDomain), client, inv, s).Resolved {
+			return true
+		}
+	}
+	return false
+}
+
+// reachHostFacts resolves fqdn for sidecars of client: the Service or
+// ServiceEntry they see, and the DestinationRule they apply. It skips the
+// hints hostFacts adds for a host that resolves to nothing.
+func reachHostFacts(fqdn, client string, inv Inventory, s Settings) *HostFacts {
+	f := &HostFacts{FQDN: fqdn}
+	serviceNS := ""
+	if svcNS, name, ok := ServiceFromFQDN(fqdn, s.ClusterDomain); ok {
+		if svc := inv.Service(svcNS, name); svc != nil {
+			if ExportedTo(svc.ExportTo, svcNS, client) {
+				f.Resolved, f.Kind, f.Name, f.Ports, serviceNS = true, KindService, key(svcNS, name), svc.Ports, svcNS
+			} else {
+				f.HiddenBy = append(f.HiddenBy, "Service "+key(svcNS, name)+" (networking.istio.io/exportTo: "+strings.Join(svc.ExportTo, ",")+")")
+			}
+		}
+	}
+	if !f.Resolved {
+		for _, se := range inv.ServiceEntriesForHost(fqdn) {
+			if ExportedTo(se.ExportTo, se.Namespace, client) {
+				f.Resolved, f.Kind, f.Name, f.Ports, serviceNS = true, KindServiceEntry, key(se.Namespace, se.Name), se.Ports, se.Namespace
+				f.HiddenBy = nil
+				break
+			}
+			f.HiddenBy = append(f.HiddenBy, "ServiceEntry "+key(se.Namespace, se.Name)+" (exportTo: "+strings.Join(se.ExportTo, ",")+")")
+		}
+	}
+	addDestinationRuleFacts(f, client, serviceNS, inv, s)
+	f.OtherDestinationRules = nil
+	return f
+}
+
+// sameRouting reports whether two namespaces' facts of a host send a
+// route to the same clusters: the host resolves alike, and the same
+// subsets are defined.
+func sameRouting(a, b *HostFacts) bool {
+	if a.Resolved != b.Resolved || a.Name != b.Name {
+		return false
+	}
+	ra, rb := a.DestinationRule, b.DestinationRule
+	if (ra == nil) != (rb == nil) {
+		return false
+	}
+	if ra == nil {
+		return true
+	}
+	if len(ra.SubsetNames) != len(rb.SubsetNames) {
+		return false
+	}
+	for _, n := range ra.SubsetNames {
+		if _, ok := rb.Subsets[n]; !ok {
+			return false
+		}
+	}
+	return true
+}
