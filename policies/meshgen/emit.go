@@ -49,10 +49,8 @@ func (g *fleetGen) emit(w *bufio.Writer) {
 		emitDocument(w, serviceDoc(s))
 	}
 	for _, s := range g.services {
-		if s.workloads {
-			for v := 1; v <= s.versions; v++ {
-				emitDocument(w, deploymentDoc(s, v))
-			}
+		for v := 1; v <= s.versions; v++ {
+			emitDocument(w, deploymentDoc(s, v))
 		}
 	}
 	for _, gw := range g.gateways {

@@ -71,8 +71,7 @@ type service struct {
 	ports    []port
 	versions int
 	// exportTo is the networking.istio.io/exportTo annotation ("" when absent).
-	exportTo  string
-	workloads bool
+	exportTo string
 	// client is another team's namespace that holds the Service's mesh
 	// VirtualService ("" when it is the Service's own).
 	client string
@@ -242,6 +241,17 @@ func newFleetGen(f Fleet) *fleetGen {
 
 func (g *fleetGen) chance(p float64) bool { return g.r.Float64() < p }
 
+// oneToThree is 2 with chance p2, 3 with chance p3, else 1.
+func (g *fleetGen) oneToThree(p2, p3 float64) int {
+	switch x := g.r.Float64(); {
+	case x < p2:
+		return 2
+	case x < p2+p3:
+		return 3
+	}
+	return 1
+}
+
 func pick[T any](g *fleetGen, s []T) T { return s[g.r.IntN(len(s))] }
 
 // uniqueName returns base, or base-2, base-3 ... if a kind already has it
@@ -318,13 +328,7 @@ func (g *fleetGen) makeServices() {
 			first.number = pick(g, httpNumbers)
 		}
 		s.ports = []port{first}
-		want := 1
-		switch x := g.r.Float64(); {
-		case x < 0.3:
-			want = 2
-		case x < 0.42:
-			want = 3
-		}
+		want := g.oneToThree(0.3, 0.12)
 		for tries := 0; len(s.ports) < want && tries < 20; tries++ {
 			p := pick(g, extraPorts)
 			if !slices.ContainsFunc(s.ports, func(q port) bool { return q.name == p.name || q.number == p.number }) {
@@ -353,7 +357,6 @@ func (g *fleetGen) makeServices() {
 			}
 			s.exportTo = ns + "," + other
 		}
-		s.workloads = g.chance(0.95)
 		g.services = append(g.services, s)
 		g.byNS[ns] = append(g.byNS[ns], s)
 	}
@@ -515,10 +518,10 @@ func (g *fleetGen) makeDestinationRules() {
 					exp = []string{".", RootNamespace}
 				}
 				g.addDR(s, s.ns, exp)
-				if g.chance(0.12) {
+				if g.chance(0.12) && s.visibleFrom(RootNamespace) {
 					g.addDR(s, RootNamespace, nil)
 				}
-			} else {
+			} else if s.visibleFrom(RootNamespace) {
 				g.addDR(s, RootNamespace, nil)
 			}
 		}
@@ -787,13 +790,7 @@ func (g *fleetGen) decorate(r *httpRoute, s *service, v visibility, gw bool) {
 // httpRoutes builds one to three named routes to s, the last one
 // unmatched.
 func (g *fleetGen) httpRoutes(vs *virtualService, s *service, host string, v visibility, gw bool) []*httpRoute {
-	n := 1
-	switch x := g.r.Float64(); {
-	case x < 0.35:
-		n = 2
-	case x < 0.5:
-		n = 3
-	}
+	n := g.oneToThree(0.35, 0.15)
 	var out []*httpRoute
 	for i := range n {
 		r := &httpRoute{name: "r" + strconv.Itoa(i)}
