@@ -499,3 +499,13 @@ func TestScalarQuoting(t *testing.T) {
 		}
 	}
 }
+
+// BenchmarkWriteFleet is the cost of writing the 10,000-Service fleet.
+func BenchmarkWriteFleet(b *testing.B) {
+	for b.Loop() {
+		var buf bytes.Buffer
+		if _, err := meshgen.WriteFleet(&buf, meshgen.Fleet{Seed: 1, Services: 10000, PlantRate: 0.02}); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
