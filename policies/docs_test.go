@@ -71,3 +71,16 @@ func TestCatalogueMatchesPolicies(t *testing.T) {
 		t.Errorf("emitted but not documented: %v", missing)
 	}
 }
+
+func TestEveryCheckHasAClass(t *testing.T) {
+	for _, c := range Checks() {
+		switch c.Class {
+		case ClassBreakage, ClassIntent, ClassSchema:
+		default:
+			t.Errorf("%s has class %q", c.Code, c.Class)
+		}
+		if c.Istio == "" {
+			t.Errorf("%s does not say what Istio does", c.Code)
+		}
+	}
+}
