@@ -684,13 +684,13 @@ func (g *fleetGen) routeTo(vs *virtualService, s *service, host string, v visibi
 		if len(subsets) > 0 && g.chance(0.2) {
 			c.subset = "" // the whole Service, subsets or not
 		}
-		out = append(out, g.newDest(c.svc, c.host, c.subset, gw))
+		out = append(out, g.newDest(c.svc, c.host, c.subset, gw, s))
 	} else {
 		// The first destination is the Service's first subset, the rest
 		// the last candidates: v1 90, v2 10 or v1 90, other 10.
 		picks := append([]cand{cands[0]}, cands[len(cands)-n+1:]...)
 		for i, c := range picks {
-			d := g.newDest(c.svc, c.host, c.subset, gw)
+			d := g.newDest(c.svc, c.host, c.subset, gw, s)
 			d.weight = weights[i]
 			out = append(out, d)
 		}
@@ -701,16 +701,34 @@ func (g *fleetGen) routeTo(vs *virtualService, s *service, host string, v visibi
 	return out
 }
 
-func (g *fleetGen) newDest(s *service, host, subset string, gw bool) *dest {
+func (g *fleetGen) newDest(s *service, host, subset string, gw bool, own *service) *dest {
 	d := &dest{host: host, subset: subset, svc: s}
 	ports := s.routablePorts()
-	if (gw && len(s.ports) > 1) || (len(ports) > 0 && g.chance(0.25)) {
+	// Without a port, a destination on a host of several ports goes to
+	// the listener's: the gateway's port, or a port of the Service the
+	// route is for, which another Service may lack.
+	needsPort := len(s.ports) > 1 && (gw || (s != own && !hasPorts(s, own.routablePorts())))
+	if needsPort || (len(ports) > 0 && g.chance(0.25)) {
 		if len(ports) == 0 {
 			ports = []int{s.ports[0].number}
 		}
 		d.port = pick(g, ports)
 	}
 	return d
+}
+
+// hasPorts reports whether s has every port number of want.
+func hasPorts(s *service, want []int) bool {
+	for _, n := range want {
+		found := false
+		for _, p := range s.ports {
+			found = found || p.number == n
+		}
+		if !found {
+			return false
+		}
+	}
+	return true
 }
 
 // otherService picks another Service visible from every namespace of v.
@@ -759,7 +777,7 @@ func (g *fleetGen) decorate(r *httpRoute, s *service, v visibility, gw bool) {
 		if m == s {
 			host = r.dests[0].host
 		}
-		r.mirror = g.newDest(m, host, "", gw)
+		r.mirror = g.newDest(m, host, "", gw, s)
 		r.extra = append(r.extra, kv{"mirrorPercentage", mapping{{"value", pick(g, []float64{1, 5, 10, 50, 100})}}})
 	}
 	if g.chance(0.3) {

@@ -442,6 +442,17 @@ func TestFleetPlantedFound(t *testing.T) {
 			if checked == 0 {
 				t.Fatalf("nothing planted: %v", counts)
 			}
+			// And the converse: an object meant to work gets no error.
+			meant := map[string]bool{}
+			for _, o := range objs {
+				a := o.Annotations()
+				meant[o.Kind()+"/"+o.Namespace()+"/"+o.Name()] = a[meshgen.PlantedAnnotation] == "" && a[meshgen.BrokenByAnnotation] == ""
+			}
+			for k, codes := range errorsOf {
+				if meant[k] {
+					t.Errorf("%s is meant to work, but got errors %v", k, codes)
+				}
+			}
 		})
 	}
 }
