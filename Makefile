@@ -18,7 +18,7 @@ RELEASE_URL ?= https://github.com/kubectl-mesh/kubectl-mesh/releases/download
 SOURCE_DATE_EPOCH ?= $(shell git log -1 --format=%ct 2>/dev/null)
 DIST_FLAGS = -version '$(VERSION)' -release-url '$(RELEASE_URL)'
 
-.PHONY: all build dist krew tools sim-up sim-down demo test test-go test-rego lint bench bench-validate docs clean
+.PHONY: all build dist krew tools sim-up sim-down demo test test-go test-rego test-oracle oracle lint bench bench-validate docs clean
 
 all: build
 
@@ -30,7 +30,7 @@ build:
 demo: build
 	@hack/demo.sh
 
-test: test-go test-rego
+test: test-go test-rego test-oracle
 
 # Every Go test, the fuzz targets' seed corpora, the Rego tests and the
 # end-to-end tests against a real kube-apiserver and etcd (built from Go
@@ -41,6 +41,20 @@ test-go: tools
 
 tools:
 	@hack/build-tools.sh --sim > /dev/null
+
+# Istio's control plane as the oracle (test/oracle, a module of its own
+# that requires istio.io/istio): the checks are held against pilot's
+# discovery server and traffic simulator on hand-written cases, the
+# plugin's objects for the tutorial, and ORACLE_N generated fleet-shaped
+# meshes. `make oracle SEED=7 N=2000` runs a larger differential.
+ORACLE_N    ?= 200
+ORACLE_SEED ?= 1
+ORACLE_ENV   = GOWORK=off GOFLAGS=-mod=mod MESH_BIN=$(abspath $(BIN)/kubectl-mesh)
+test-oracle: build
+	cd test/oracle && $(ORACLE_ENV) MESH_ORACLE_N=$(ORACLE_N) MESH_ORACLE_SEED=$(ORACLE_SEED) $(GO) test -count=1 -timeout 30m .
+
+oracle: build
+	cd test/oracle && $(ORACLE_ENV) MESH_ORACLE_N=$(or $(N),1000) MESH_ORACLE_SEED=$(or $(SEED),1) $(GO) test -count=1 -timeout 60m -run TestDifferential .
 
 # The Rego unit tests again, verbosely enough to show their coverage line.
 test-rego:

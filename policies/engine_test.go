@@ -223,7 +223,17 @@ metadata: {name: ext, namespace: default}
 spec:
   hosts: [api.example.com, "*.wiki.org"]
   ports: [{number: 443, name: https, protocol: TLS}]
-  resolution: DNS`, split("default", route("api.example.com", "", noWeight)), strings.Replace(split("default", route("en.wiki.org", "", noWeight)), "name: reviews", "name: wiki", 1)}},
+  resolution: DNS`, split("default", route("api.example.com", "", noWeight)), strings.Replace(split("default", route("\"*.wiki.org\"", "", noWeight)), "name: reviews", "name: wiki", 1)}},
+		{name: "a wildcard ServiceEntry has a cluster for the wildcard only",
+			docs: []string{`
+apiVersion: networking.istio.io/v1
+kind: ServiceEntry
+metadata: {name: ext, namespace: default}
+spec:
+  hosts: ["*.wiki.org"]
+  ports: [{number: 80, name: http, protocol: HTTP}]
+  resolution: NONE`, strings.Replace(split("default", route("en.wiki.org", "", noWeight)), "name: reviews", "name: wiki", 1)},
+			want: []want{{"MESH0201", "spec.http[0].route[0].destination.host", "did you mean *.wiki.org?"}}},
 		{name: "ServiceEntry exportTo . hides it from other namespaces",
 			docs: []string{`
 apiVersion: networking.istio.io/v1

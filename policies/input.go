@@ -171,6 +171,11 @@ type OtherRule struct {
 type ListenerPort struct {
 	Number int64
 	Via    string
+	// Sidecar is true for a sidecar's listener: there a destination
+	// without a port always takes the listener's port (pilot looks the
+	// destination up among the Services on that port only); at a gateway
+	// a destination host with a single port takes that port.
+	Sidecar bool
 }
 
 // ReachFacts are the facts of destination hosts as sidecars of another
@@ -318,6 +323,11 @@ func hostFacts(host, ns string, inv Inventory, s Settings) *HostFacts {
 	}
 	if !f.Resolved {
 		for _, se := range inv.ServiceEntriesForHost(fqdn) {
+			if !namesHost(se, fqdn) {
+				// A wildcard entry has a cluster for the wildcard only.
+				f.Candidates = append(f.Candidates, wildcardsCovering(se, fqdn)...)
+				continue
+			}
 			if ExportedTo(se.ExportTo, se.Namespace, ns) {
 				f.Resolved, f.Kind, f.Name, f.Ports = true, KindServiceEntry, key(se.Namespace, se.Name), se.Ports
 				serviceNS = se.Namespace
@@ -328,10 +338,35 @@ func hostFacts(host, ns string, inv Inventory, s Settings) *HostFacts {
 	}
 	if !f.Resolved {
 		f.HiddenBy = uniqueStrings(f.HiddenBy)
-		f.Candidates = candidateHosts(host, ns, inv, s)
+		f.Candidates = append(uniqueStrings(f.Candidates), candidateHosts(host, ns, inv, s)...)
+	} else {
+		f.Candidates = nil
 	}
 	addDestinationRuleFacts(f, ns, serviceNS, inv, s)
 	return f
+}
+
+// namesHost reports whether a ServiceEntry lists fqdn itself among its
+// hosts: pilot names a cluster after the destination host as written, and
+// a wildcard entry's cluster is named after the wildcard.
+func namesHost(se *ServiceEntry, fqdn string) bool {
+	for _, h := range se.Hosts {
+		if h == fqdn {
+			return true
+		}
+	}
+	return false
+}
+
+// wildcardsCovering lists the wildcard hosts of se that cover fqdn.
+func wildcardsCovering(se *ServiceEntry, fqdn string) []string {
+	var out []string
+	for _, h := range se.Hosts {
+		if strings.Contains(h, "*") && HostCovers(h, fqdn) {
+			out = append(out, h)
+		}
+	}
+	return out
 }
 
 func uniqueStrings(in []string) []string {

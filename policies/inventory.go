@@ -117,6 +117,9 @@ type Inventory interface {
 	// subset when subset is ""), or, for a Gateway, that bind to it.
 	VirtualServicesRoutingTo(fqdn string) []*VirtualService
 	VirtualServicesBoundTo(namespace, name string) []*VirtualService
+	// HTTPPortServed reports whether some Service or ServiceEntry has an
+	// HTTP port of that number, so that sidecars have an HTTP listener on it.
+	HTTPPortServed(port int64) bool
 }
 
 // Index is an Inventory built from objects. It is safe for concurrent use:
@@ -140,6 +143,7 @@ type Index struct {
 	virtualServices map[string]*VirtualService
 	vsByHost        map[string]map[string]*VirtualService // fqdn -> ns/name
 	vsByGateway     map[string]map[string]*VirtualService // gw ns/name -> vs ns/name
+	httpPorts       map[int64]int                         // port -> Services and ServiceEntries with an HTTP port of that number
 	labels          *labelSets
 }
 
@@ -165,6 +169,7 @@ func NewIndex(clusterDomain string) *Index {
 		virtualServices: map[string]*VirtualService{},
 		vsByHost:        map[string]map[string]*VirtualService{},
 		vsByGateway:     map[string]map[string]*VirtualService{},
+		httpPorts:       map[int64]int{},
 		labels:          newLabelSets(),
 	}
 }
@@ -206,11 +211,13 @@ func (x *Index) add(obj *Object) {
 		x.services[key(ns, name)] = svc
 		x.servicesByName[name] = append(x.servicesByName[name], svc)
 		x.servicesByNS[ns] = append(x.servicesByNS[ns], svc)
+		x.countHTTPPorts(KindService, svc.Ports, 1)
 	case obj.Group() == IstioNetworkingGroup:
 		switch obj.Kind() {
 		case KindServiceEntry:
 			se := serviceEntryFrom(obj)
 			x.seByKey[key(ns, name)] = se
+			x.countHTTPPorts(KindServiceEntry, se.Ports, 1)
 			for _, h := range se.Hosts {
 				if suffix, ok := strings.CutPrefix(h, "*"); ok {
 					x.seWildcard[suffix] = append(x.seWildcard[suffix], se)
@@ -269,10 +276,12 @@ func (x *Index) remove(kind, group, ns, name string) {
 			delete(x.services, k)
 			x.servicesByName[name] = without(x.servicesByName[name], svc)
 			x.servicesByNS[ns] = without(x.servicesByNS[ns], svc)
+			x.countHTTPPorts(KindService, svc.Ports, -1)
 		}
 	case group == IstioNetworkingGroup && kind == KindServiceEntry:
 		if se := x.seByKey[k]; se != nil {
 			delete(x.seByKey, k)
+			x.countHTTPPorts(KindServiceEntry, se.Ports, -1)
 			for _, h := range se.Hosts {
 				if suffix, ok := strings.CutPrefix(h, "*"); ok {
 					x.seWildcard[suffix] = without(x.seWildcard[suffix], se)
@@ -305,6 +314,24 @@ func (x *Index) remove(kind, group, ns, name string) {
 			delete(byName, kind+"/"+name)
 		}
 	}
+}
+
+// countHTTPPorts adds delta to the count of each HTTP port number.
+func (x *Index) countHTTPPorts(kind string, ports []ServicePort, delta int) {
+	for _, p := range ports {
+		if carriesHTTPRoutes(kind, p) {
+			if x.httpPorts[p.Number] += delta; x.httpPorts[p.Number] <= 0 {
+				delete(x.httpPorts, p.Number)
+			}
+		}
+	}
+}
+
+// HTTPPortServed implements Inventory.
+func (x *Index) HTTPPortServed(port int64) bool {
+	x.mu.RLock()
+	defer x.mu.RUnlock()
+	return x.httpPorts[port] > 0
 }
 
 // has reports whether remove would find something to forget.

@@ -65,8 +65,14 @@ func gatewayServesHTTP(srv GatewayServer) bool {
 func listenerPorts(ns string, shape *Shape, mesh bool, inv Inventory, s Settings, cache *hostCache) []ListenerPort {
 	var out []ListenerPort
 	seen := map[int64]bool{}
-	add := func(n int64, via string) {
-		if !seen[n] {
+	seenSidecar := map[int64]bool{}
+	add := func(n int64, via string, sidecar bool) {
+		if sidecar {
+			if !seenSidecar[n] {
+				seenSidecar[n] = true
+				out = append(out, ListenerPort{Number: n, Via: via, Sidecar: true})
+			}
+		} else if !seen[n] {
 			seen[n] = true
 			out = append(out, ListenerPort{Number: n, Via: via})
 		}
@@ -78,11 +84,16 @@ func listenerPorts(ns string, shape *Shape, mesh bool, inv Inventory, s Settings
 			}
 			hf := cache.hostFacts(h, ns, inv, s)
 			if !hf.Resolved {
+				// pilot serves a host no registry knows on the sidecars'
+				// HTTP listener of port 80, where there is one.
+				if inv.HTTPPortServed(80) {
+					add(80, "sidecars, for host "+h+", which no Service or ServiceEntry provides", true)
+				}
 				continue
 			}
 			for _, p := range hf.Ports {
 				if carriesHTTPRoutes(hf.Kind, p) {
-					add(p.Number, hf.Kind+" "+hf.Name)
+					add(p.Number, hf.Kind+" "+hf.Name, true)
 				}
 			}
 		}
@@ -102,7 +113,7 @@ func listenerPorts(ns string, shape *Shape, mesh bool, inv Inventory, s Settings
 			}
 			for _, h := range shape.Hosts {
 				if gatewayAccepts(&Gateway{Namespace: gw.Namespace, Servers: []GatewayServer{srv}}, ns, ResolveHost(h, ns, s.ClusterDomain)) {
-					add(srv.Port, "Gateway "+key(gwNS, gwName))
+					add(srv.Port, "Gateway "+key(gwNS, gwName), false)
 					break
 				}
 			}
@@ -265,6 +276,9 @@ func reachHostFacts(fqdn, client string, inv Inventory, s Settings) *HostFacts {
 	}
 	if !f.Resolved {
 		for _, se := range inv.ServiceEntriesForHost(fqdn) {
+			if !namesHost(se, fqdn) {
+				continue
+			}
 			if ExportedTo(se.ExportTo, se.Namespace, client) {
 				f.Resolved, f.Kind, f.Name, f.Ports, serviceNS = true, KindServiceEntry, key(se.Namespace, se.Name), se.Ports, se.Namespace
 				f.HiddenBy = nil

@@ -19,7 +19,7 @@ var inputKeys = []string{
 	"portSet", "hiddenBy", "candidates", "workloadsKnown", "otherDestinationRules", "reason",
 	"destinationRule", "names", "subsets", "labels", "definedBy", "workloads", "number", "protocol",
 	"ref", "key", "exists", "visible", "servedHosts", "unservedHosts", "serverHosts", "virtualService",
-	"byHost", "meshBound", "listenerPorts", "via", "reach", "dropped",
+	"byHost", "meshBound", "listenerPorts", "via", "sidecar", "reach", "dropped",
 	"", "Service", "ServiceEntry", "VirtualService", "DestinationRule", "Gateway", "CREATE", "UPDATE", "DELETE",
 }
 
@@ -168,7 +168,7 @@ func (f *Facts) term() *ast.Term {
 	}
 	listeners := make([]*ast.Term, len(f.ListenerPorts))
 	for i, p := range f.ListenerPorts {
-		listeners[i] = objectTerm(item("number", ast.IntNumberTerm(int(p.Number))), item("via", strTerm(p.Via)))
+		listeners[i] = objectTerm(item("number", ast.IntNumberTerm(int(p.Number))), item("via", strTerm(p.Via)), item("sidecar", ast.BooleanTerm(p.Sidecar)))
 	}
 	reach := make([]*ast.Term, len(f.Reach))
 	for i, r := range f.Reach {

@@ -106,7 +106,8 @@ test_single_port_needs_no_selector if {
 # listener ports.
 listening(d, facts, listeners) := object.union(vs_input(d, facts), {"facts": {"listenerPorts": listeners}})
 
-listener(number, via) := {"number": number, "via": via}
+# listener is a listener port; a sidecar's when it comes from a Service.
+listener(number, via) := {"number": number, "via": via, "sidecar": startswith(via, "Service ")}
 
 test_multi_port_without_selector_on_its_own_ports if {
 	fs := ports.findings with input as listening(dest("web", null), service([port("http", 80), port("https", 443)]), [listener(80, "Service default/web"), listener(443, "Service default/web")])
@@ -128,6 +129,16 @@ test_multi_port_without_selector_missing_some_listeners if {
 	fs := ports.findings with input as listening(dest("web", null), service([port("http", 80), port("https", 443)]), [listener(80, "Service default/web"), listener(8080, "Service default/app"), listener(9090, "Gateway x/y")])
 	some f in fs
 	contains(f.message, "served on port 8080 (Service default/app) and port 9090 (Gateway x/y),")
+}
+
+test_single_port_destination_at_a_sidecar_takes_the_listener_port if {
+	fs := ports.findings with input as listening(dest("web", null), service([port("http", 9080)]), [listener(80, "Service default/front")])
+	codes(fs) == {"MESH0402"}
+}
+
+test_single_port_destination_at_a_gateway_takes_its_port if {
+	fs := ports.findings with input as listening(dest("web", null), service([port("http", 9080)]), [listener(80, "Gateway istio-system/edge")])
+	count(fs) == 0
 }
 
 test_dropped_destination_is_not_judged if {
