@@ -185,6 +185,9 @@ type ListenerPort struct {
 type ReachFacts struct {
 	Namespace string
 	Hosts     map[string]*HostFacts
+	// ListenerPorts are the ports its sidecars serve the routes on, when
+	// they differ from the VirtualService's own namespace's.
+	ListenerPorts []ListenerPort
 }
 
 // GatewayFacts describe a gateway a VirtualService binds to.

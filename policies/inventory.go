@@ -117,9 +117,14 @@ type Inventory interface {
 	// subset when subset is ""), or, for a Gateway, that bind to it.
 	VirtualServicesRoutingTo(fqdn string) []*VirtualService
 	VirtualServicesBoundTo(namespace, name string) []*VirtualService
-	// HTTPPortServed reports whether some Service or ServiceEntry has an
-	// HTTP port of that number, so that sidecars have an HTTP listener on it.
-	HTTPPortServed(port int64) bool
+	// HTTPPortServed reports whether some Service or ServiceEntry visible
+	// from namespace client has an HTTP port of that number, so that
+	// sidecars there have an HTTP listener on it.
+	HTTPPortServed(port int64, client string) bool
+	// HTTPPortClients lists the namespaces that Services and ServiceEntries
+	// with an HTTP port of that number single out with their exportTo: only
+	// there may such a port be served or not, others see it alike.
+	HTTPPortClients(port int64) []string
 }
 
 // Index is an Inventory built from objects. It is safe for concurrent use:
@@ -143,7 +148,7 @@ type Index struct {
 	virtualServices map[string]*VirtualService
 	vsByHost        map[string]map[string]*VirtualService // fqdn -> ns/name
 	vsByGateway     map[string]map[string]*VirtualService // gw ns/name -> vs ns/name
-	httpPorts       map[int64]int                         // port -> Services and ServiceEntries with an HTTP port of that number
+	httpPorts       map[int64]*portServers                // HTTP port number -> Services and ServiceEntries with it
 	labels          *labelSets
 }
 
@@ -169,7 +174,7 @@ func NewIndex(clusterDomain string) *Index {
 		virtualServices: map[string]*VirtualService{},
 		vsByHost:        map[string]map[string]*VirtualService{},
 		vsByGateway:     map[string]map[string]*VirtualService{},
-		httpPorts:       map[int64]int{},
+		httpPorts:       map[int64]*portServers{},
 		labels:          newLabelSets(),
 	}
 }
@@ -211,13 +216,13 @@ func (x *Index) add(obj *Object) {
 		x.services[key(ns, name)] = svc
 		x.servicesByName[name] = append(x.servicesByName[name], svc)
 		x.servicesByNS[ns] = append(x.servicesByNS[ns], svc)
-		x.countHTTPPorts(KindService, svc.Ports, 1)
+		x.indexHTTPPorts(KindService, key(ns, name), ns, svc.ExportTo, svc.Ports, true)
 	case obj.Group() == IstioNetworkingGroup:
 		switch obj.Kind() {
 		case KindServiceEntry:
 			se := serviceEntryFrom(obj)
 			x.seByKey[key(ns, name)] = se
-			x.countHTTPPorts(KindServiceEntry, se.Ports, 1)
+			x.indexHTTPPorts(KindServiceEntry, key(ns, name), ns, se.ExportTo, se.Ports, true)
 			for _, h := range se.Hosts {
 				if suffix, ok := strings.CutPrefix(h, "*"); ok {
 					x.seWildcard[suffix] = append(x.seWildcard[suffix], se)
@@ -276,12 +281,12 @@ func (x *Index) remove(kind, group, ns, name string) {
 			delete(x.services, k)
 			x.servicesByName[name] = without(x.servicesByName[name], svc)
 			x.servicesByNS[ns] = without(x.servicesByNS[ns], svc)
-			x.countHTTPPorts(KindService, svc.Ports, -1)
+			x.indexHTTPPorts(KindService, k, ns, svc.ExportTo, svc.Ports, false)
 		}
 	case group == IstioNetworkingGroup && kind == KindServiceEntry:
 		if se := x.seByKey[k]; se != nil {
 			delete(x.seByKey, k)
-			x.countHTTPPorts(KindServiceEntry, se.Ports, -1)
+			x.indexHTTPPorts(KindServiceEntry, k, ns, se.ExportTo, se.Ports, false)
 			for _, h := range se.Hosts {
 				if suffix, ok := strings.CutPrefix(h, "*"); ok {
 					x.seWildcard[suffix] = without(x.seWildcard[suffix], se)
@@ -316,22 +321,93 @@ func (x *Index) remove(kind, group, ns, name string) {
 	}
 }
 
-// countHTTPPorts adds delta to the count of each HTTP port number.
-func (x *Index) countHTTPPorts(kind string, ports []ServicePort, delta int) {
+// portServers are the Services and ServiceEntries with an HTTP port of
+// one number: how many are exported everywhere, and the others by kind and
+// key, which a look-up checks one by one (few restrict their exportTo).
+type portServers struct {
+	public     int
+	restricted map[string]portServer
+}
+
+type portServer struct {
+	namespace string
+	exportTo  []string
+}
+
+func isPublic(exportTo []string) bool {
+	return len(exportTo) == 0 || containsString(exportTo, "*")
+}
+
+// indexHTTPPorts adds (or, with add false, removes) a Service's or
+// ServiceEntry's HTTP ports.
+func (x *Index) indexHTTPPorts(kind, k, ns string, exportTo []string, ports []ServicePort, add bool) {
+	seen := map[int64]bool{}
 	for _, p := range ports {
-		if carriesHTTPRoutes(kind, p) {
-			if x.httpPorts[p.Number] += delta; x.httpPorts[p.Number] <= 0 {
-				delete(x.httpPorts, p.Number)
-			}
+		if !carriesHTTPRoutes(kind, p) || seen[p.Number] {
+			continue
+		}
+		seen[p.Number] = true
+		ps := x.httpPorts[p.Number]
+		if ps == nil {
+			ps = &portServers{restricted: map[string]portServer{}}
+			x.httpPorts[p.Number] = ps
+		}
+		switch {
+		case isPublic(exportTo) && add:
+			ps.public++
+		case isPublic(exportTo):
+			ps.public--
+		case add:
+			ps.restricted[kind+"/"+k] = portServer{namespace: ns, exportTo: exportTo}
+		default:
+			delete(ps.restricted, kind+"/"+k)
+		}
+		if ps.public <= 0 && len(ps.restricted) == 0 {
+			delete(x.httpPorts, p.Number)
 		}
 	}
 }
 
-// HTTPPortServed implements Inventory.
-func (x *Index) HTTPPortServed(port int64) bool {
+// HTTPPortClients implements Inventory.
+func (x *Index) HTTPPortClients(port int64) []string {
 	x.mu.RLock()
 	defer x.mu.RUnlock()
-	return x.httpPorts[port] > 0
+	ps := x.httpPorts[port]
+	if ps == nil {
+		return nil
+	}
+	var out []string
+	for _, srv := range ps.restricted {
+		for _, e := range srv.exportTo {
+			switch e {
+			case ".":
+				out = append(out, srv.namespace)
+			case "~":
+			default:
+				out = append(out, e)
+			}
+		}
+	}
+	return out
+}
+
+// HTTPPortServed implements Inventory.
+func (x *Index) HTTPPortServed(port int64, client string) bool {
+	x.mu.RLock()
+	defer x.mu.RUnlock()
+	ps := x.httpPorts[port]
+	if ps == nil {
+		return false
+	}
+	if ps.public > 0 {
+		return true
+	}
+	for _, srv := range ps.restricted {
+		if ExportedTo(srv.exportTo, srv.namespace, client) {
+			return true
+		}
+	}
+	return false
 }
 
 // has reports whether remove would find something to forget.

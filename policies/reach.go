@@ -28,8 +28,9 @@ func meshBound(shape *Shape) bool {
 }
 
 // nonHTTPPrefixes are the port-name protocols (Istio's protocol selection)
-// whose listeners carry no HTTP routes.
-var nonHTTPPrefixes = map[string]bool{"tcp": true, "tls": true, "mongo": true, "mysql": true, "redis": true, "udp": true}
+// whose listeners carry no HTTP routes: a sidecar passes HTTPS through as
+// TLS.
+var nonHTTPPrefixes = map[string]bool{"tcp": true, "tls": true, "https": true, "mongo": true, "mysql": true, "redis": true, "udp": true}
 
 // carriesHTTPRoutes reports whether a sidecar's listener for port p of a
 // Service or ServiceEntry serves HTTP routes.
@@ -78,24 +79,8 @@ func listenerPorts(ns string, shape *Shape, mesh bool, inv Inventory, s Settings
 		}
 	}
 	if mesh {
-		for _, h := range shape.Hosts {
-			if strings.Contains(h, "*") {
-				continue
-			}
-			hf := cache.hostFacts(h, ns, inv, s)
-			if !hf.Resolved {
-				// pilot serves a host no registry knows on the sidecars'
-				// HTTP listener of port 80, where there is one.
-				if inv.HTTPPortServed(80) {
-					add(80, "sidecars, for host "+h+", which no Service or ServiceEntry provides", true)
-				}
-				continue
-			}
-			for _, p := range hf.Ports {
-				if carriesHTTPRoutes(hf.Kind, p) {
-					add(p.Number, hf.Kind+" "+hf.Name, true)
-				}
-			}
+		for _, lp := range sidecarListeners(ns, ns, shape, inv, s, func(fqdn string) *HostFacts { return cache.hostFacts(fqdn, ns, inv, s) }) {
+			add(lp.Number, lp.Via, true)
 		}
 	}
 	for _, ref := range shape.Gateways {
@@ -120,6 +105,73 @@ func listenerPorts(ns string, shape *Shape, mesh bool, inv Inventory, s Settings
 		}
 	}
 	return out
+}
+
+// sidecarListeners lists the ports on which sidecars of one namespace
+// serve the VirtualService of namespace ns: the HTTP ports of each host
+// they resolve (resolve gives their view of a host), and port 80, where
+// some Service or ServiceEntry has an HTTP port 80, for a host they do not
+// resolve: pilot serves such hosts on that listener. A Service they do not
+// see but that exists without port 80 is left out: no call to it is made
+// on port 80.
+func sidecarListeners(ns, client string, shape *Shape, inv Inventory, s Settings, resolve func(fqdn string) *HostFacts) []ListenerPort {
+	var out []ListenerPort
+	seen := map[int64]bool{}
+	add := func(n int64, via string) {
+		if !seen[n] {
+			seen[n] = true
+			out = append(out, ListenerPort{Number: n, Via: via, Sidecar: true})
+		}
+	}
+	for _, h := range shape.Hosts {
+		if strings.Contains(h, "*") {
+			continue
+		}
+		fqdn := ResolveHost(h, ns, s.ClusterDomain)
+		hf := resolve(fqdn)
+		if hf.Resolved {
+			for _, p := range hf.Ports {
+				if carriesHTTPRoutes(hf.Kind, p) {
+					add(p.Number, hf.Kind+" "+hf.Name)
+				}
+			}
+			continue
+		}
+		if !inv.HTTPPortServed(80, client) {
+			continue
+		}
+		switch ports, known := portsAnywhere(fqdn, inv, s); {
+		case !known:
+			add(80, "sidecars, for host "+h+", which no Service or ServiceEntry provides")
+		case ports[80]:
+			add(80, "sidecars, for host "+h+", which they do not see")
+		}
+	}
+	return out
+}
+
+// portsAnywhere returns the port numbers of the Service or ServiceEntries
+// that provide fqdn in any namespace, and whether any does.
+func portsAnywhere(fqdn string, inv Inventory, s Settings) (map[int64]bool, bool) {
+	ports := map[int64]bool{}
+	known := false
+	if svcNS, name, ok := ServiceFromFQDN(fqdn, s.ClusterDomain); ok {
+		if svc := inv.Service(svcNS, name); svc != nil {
+			known = true
+			for _, p := range svc.Ports {
+				ports[p.Number] = true
+			}
+		}
+	}
+	for _, se := range inv.ServiceEntriesForHost(fqdn) {
+		if namesHost(se, fqdn) {
+			known = true
+			for _, p := range se.Ports {
+				ports[p.Number] = true
+			}
+		}
+	}
+	return ports, known
 }
 
 // otherNamespace stands for any namespace no object under consideration
@@ -148,14 +200,17 @@ func reachFacts(ns string, shape *Shape, own map[string]*HostFacts, inv Inventor
 		return nil
 	}
 	sort.Strings(hosts)
+	ownListeners := sidecarListeners(ns, ns, shape, inv, s, func(fqdn string) *HostFacts { return reachHostFacts(fqdn, ns, inv, s) })
 	var out []ReachFacts
 	for _, client := range reachNamespaces(ns, shape, own, hosts, inv, s) {
-		if !takesVirtualService(client, ns, shape, inv, s) {
-			continue
+		resolve := func(fqdn string) *HostFacts { return reachHostFacts(fqdn, client, inv, s) }
+		listeners := sidecarListeners(ns, client, shape, inv, s, resolve)
+		if len(listeners) == 0 {
+			continue // its sidecars serve none of the hosts
 		}
 		var differ map[string]*HostFacts
 		for _, h := range hosts {
-			f := reachHostFacts(own[h].FQDN, client, inv, s)
+			f := resolve(own[h].FQDN)
 			if sameRouting(f, own[h]) {
 				continue
 			}
@@ -164,15 +219,37 @@ func reachFacts(ns string, shape *Shape, own map[string]*HostFacts, inv Inventor
 			}
 			differ[h] = f
 		}
-		if differ != nil {
-			name := client
-			if client == otherNamespace {
-				name = ""
-			}
-			out = append(out, ReachFacts{Namespace: name, Hosts: differ})
+		sameListeners := samePorts(listeners, ownListeners)
+		if differ == nil && sameListeners {
+			continue
 		}
+		name := client
+		if client == otherNamespace {
+			name = ""
+		}
+		r := ReachFacts{Namespace: name, Hosts: differ}
+		if !sameListeners {
+			r.ListenerPorts = listeners
+		}
+		out = append(out, r)
 	}
 	return out
+}
+
+func samePorts(a, b []ListenerPort) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	nums := map[int64]bool{}
+	for _, p := range a {
+		nums[p.Number] = true
+	}
+	for _, p := range b {
+		if !nums[p.Number] {
+			return false
+		}
+	}
+	return true
 }
 
 // exportedNowhereElse reports whether exportTo keeps the VirtualService in
@@ -210,6 +287,11 @@ func reachNamespaces(ns string, shape *Shape, own map[string]*HostFacts, hosts [
 		if s.RootNamespace != "" {
 			set[s.RootNamespace] = true
 		}
+		// Sidecars serve hosts they do not see on their port-80 listener,
+		// which some namespaces alone may have.
+		for _, n := range inv.HTTPPortClients(80) {
+			set[n] = true
+		}
 		for _, h := range hosts {
 			f := own[h]
 			if svcNS, name, ok := ServiceFromFQDN(f.FQDN, s.ClusterDomain); ok {
@@ -242,21 +324,6 @@ func reachNamespaces(ns string, shape *Shape, own map[string]*HostFacts, hosts [
 	}
 	sort.Strings(out)
 	return out
-}
-
-// takesVirtualService reports whether sidecars of client build routes from
-// the VirtualService: one of its hosts must be a Service or ServiceEntry
-// they see.
-func takesVirtualService(client, ns string, shape *Shape, inv Inventory, s Settings) bool {
-	for _, h := range shape.Hosts {
-		if strings.Contains(h, "*") {
-			continue
-		}
-		if reachHostFacts(ResolveHost(h, ns, s.ClusterDomain), client, inv, s).Resolved {
-			return true
-		}
-	}
-	return false
 }
 
 // reachHostFacts resolves fqdn for sidecars of client: the Service or

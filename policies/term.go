@@ -166,14 +166,10 @@ func (f *Facts) term() *ast.Term {
 		}
 		byHost[i] = item(h, arrayTerm(terms...))
 	}
-	listeners := make([]*ast.Term, len(f.ListenerPorts))
-	for i, p := range f.ListenerPorts {
-		listeners[i] = objectTerm(item("number", ast.IntNumberTerm(int(p.Number))), item("via", strTerm(p.Via)), item("sidecar", ast.BooleanTerm(p.Sidecar)))
-	}
 	reach := make([]*ast.Term, len(f.Reach))
 	for i, r := range f.Reach {
 		hs, _ := hostsTerm(r.Hosts)
-		reach[i] = objectTerm(item("namespace", strTerm(r.Namespace)), item("hosts", hs))
+		reach[i] = objectTerm(item("namespace", strTerm(r.Namespace)), item("hosts", hs), item("listenerPorts", listenersTerm(r.ListenerPorts)))
 	}
 	used := make([]*ast.Term, len(f.UsedBy))
 	for i, u := range f.UsedBy {
@@ -193,12 +189,20 @@ func (f *Facts) term() *ast.Term {
 		item("exportTo", strings2Term(f.ExportTo)),
 		item("byHost", objectTerm(byHost...)),
 		item("meshBound", ast.BooleanTerm(f.MeshBound)),
-		item("listenerPorts", arrayTerm(listeners...)),
+		item("listenerPorts", listenersTerm(f.ListenerPorts)),
 		item("reach", arrayTerm(reach...)),
 		item("subsetNames", strings2Term(f.SubsetNames)),
 		item("oldSubsetNames", strings2Term(f.OldSubsetNames)),
 		item("usedBy", arrayTerm(used...)),
 	)
+}
+
+func listenersTerm(ports []ListenerPort) *ast.Term {
+	terms := make([]*ast.Term, len(ports))
+	for i, p := range ports {
+		terms[i] = objectTerm(item("number", ast.IntNumberTerm(int(p.Number))), item("via", strTerm(p.Via)), item("sidecar", ast.BooleanTerm(p.Sidecar)))
+	}
+	return arrayTerm(terms...)
 }
 
 // hostsTerm is the object of host facts by host, and the hosts in the

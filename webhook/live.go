@@ -178,7 +178,11 @@ func (o *overlay) Gateway(namespace, name string) *policies.Gateway {
 	return o.base.Gateway(namespace, name)
 }
 
-func (o *overlay) HTTPPortServed(port int64) bool { return o.base.HTTPPortServed(port) }
+func (o *overlay) HTTPPortServed(port int64, client string) bool {
+	return o.base.HTTPPortServed(port, client)
+}
+
+func (o *overlay) HTTPPortClients(port int64) []string { return o.base.HTTPPortClients(port) }
 
 func (o *overlay) Workloads(namespace string) ([]map[string]string, bool) {
 	return o.base.Workloads(namespace)

@@ -45,6 +45,26 @@ findings contains lib.error("MESH0402", "port", d.field, msg) if {
 	msg := sprintf("this route is served on %s, and without port.number Envoy sends it to the listener's port, which %s %s lacks (it has %s); set port.number", [listener_list(missing), facts.kind, facts.name, port_list(facts.ports)])
 }
 
+# Sidecars of another namespace the VirtualService is exported to may
+# serve it on other ports (port 80 for a host they do not see) and see the
+# destination otherwise.
+findings contains lib.error("MESH0402", "port", d.field, msg) if {
+	input.kind == "VirtualService"
+	some reach in input.facts.reach
+	count(reach.listenerPorts) > 0
+	some host, own in input.facts.hosts
+	facts := object.get(reach.hosts, host, own)
+	facts.resolved == true
+	count(facts.ports) > 0
+	missing := [lp | some lp in reach.listenerPorts; lacks_listener(facts, lp)]
+	count(missing) > 0
+	some i in input.facts.byHost[host]
+	d := input.facts.destinations[i]
+	d.port == null
+	not d.dropped
+	msg := sprintf("from %s, which this VirtualService is exported to, this route is served on %s, and without port.number Envoy sends it to the listener's port, which %s %s lacks (it has %s); set port.number", [lib.namespace_name(reach.namespace), listener_list(missing), facts.kind, facts.name, port_list(facts.ports)])
+}
+
 lacks_listener(facts, lp) if {
 	lp.sidecar
 	not facts.portSet[sprintf("%d", [lp.number])]

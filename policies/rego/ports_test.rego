@@ -165,3 +165,15 @@ test_other_kinds_are_ignored if {
 	count(ports.findings) == 0 with input as input_of("DestinationRule", dest("web", null), multi)
 	count(ports.findings) == 0 with input as input_of("DestinationRule", dest("web", 8080), multi)
 }
+
+test_listener_of_another_namespace if {
+	inp := object.union(
+		listening(dest("web", null), service([port("http", 9080)]), [listener(9080, "Service default/web")]),
+		{"facts": {"reach": [{"namespace": "shop", "hosts": {}, "listenerPorts": [{"number": 80, "via": "sidecars, for host web, which they do not see", "sidecar": true}]}]}},
+	)
+	fs := ports.findings with input as inp
+	count(fs) == 1
+	some f in fs
+	f.code == "MESH0402"
+	startswith(f.message, "from namespace shop, which this VirtualService is exported to, this route is served on port 80 (sidecars, for host web, which they do not see)")
+}

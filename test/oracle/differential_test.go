@@ -25,7 +25,7 @@ func TestDifferential(t *testing.T) {
 	if err != nil || len(files) == 0 {
 		t.Fatalf("no case-*.yaml in %s (%v)", dir, err)
 	}
-	var virtualServices, broken, agreed int
+	var virtualServices, broken, agreed, minimized int
 	for _, file := range files {
 		t.Run(strings.TrimSuffix(filepath.Base(file), ".yaml"), func(t *testing.T) {
 			manifest, err := os.ReadFile(file)
@@ -44,7 +44,14 @@ func TestDifferential(t *testing.T) {
 				return
 			}
 			for _, d := range ds {
-				t.Errorf("%s\nminimal manifest (from %s):\n%s", d, file, minimize(t, string(manifest), d))
+				// Minimizing costs a run of both sides per document: the
+				// first few disagreements get it, the rest name their file.
+				if minimized < 5 {
+					minimized++
+					t.Errorf("%s\nminimal manifest (from %s):\n%s", d, file, minimize(t, string(manifest), d))
+				} else {
+					t.Errorf("%s (in %s)", d, file)
+				}
 			}
 		})
 	}
@@ -88,7 +95,7 @@ func minimize(t *testing.T, manifest string, want Disagreement) string {
 		}
 		ds, _ := differ(t, text, file)
 		for _, d := range ds {
-			if d.Site == want.Site && (d.Oracle == "") == (want.Oracle == "") {
+			if d.Site == want.Site && d.Oracle == want.Oracle && strings.Join(d.Product, "\n") == strings.Join(want.Product, "\n") {
 				return true
 			}
 		}

@@ -38,6 +38,9 @@ type Mesh struct {
 	Configs    []config.Config
 	Kube       string
 	Namespaces []string
+	// HostPorts are the ports of every Service and ServiceEntry host, as
+	// the whole mesh knows them (whatever a namespace sees).
+	HostPorts map[string]map[string]bool
 }
 
 // ParseError is a manifest pilot refuses: kubectl-mesh reports these as
@@ -55,7 +58,7 @@ func (e *ParseError) Unwrap() error { return e.Err }
 // renamed r<index> so that the Envoy routes pilot builds can be traced
 // back to it; a route's name changes nothing else about routing.
 func Parse(manifests []byte) (*Mesh, error) {
-	m := &Mesh{}
+	m := &Mesh{HostPorts: map[string]map[string]bool{}}
 	var kube []string
 	namespaces := map[string]bool{RootNamespace: true}
 	dec := kubeyaml.NewYAMLOrJSONDecoder(bytes.NewReader(manifests), 1<<20)
@@ -102,6 +105,13 @@ func Parse(manifests []byte) (*Mesh, error) {
 			}
 			for i := range cfgs {
 				cfgs[i].Domain = ClusterDomain
+				if se, ok := cfgs[i].Spec.(*networking.ServiceEntry); ok {
+					for _, h := range se.Hosts {
+						for _, p := range se.Ports {
+							m.addHostPort(h, fmt.Sprint(p.Number))
+						}
+					}
+				}
 			}
 			m.Configs = append(m.Configs, cfgs...)
 		case kind == "Service" && apiVersion == "v1":
@@ -110,6 +120,12 @@ func Parse(manifests []byte) (*Mesh, error) {
 			if spec != nil && spec["type"] != "ExternalName" && spec["clusterIP"] == nil {
 				clusterIP++
 				spec["clusterIP"] = fmt.Sprintf("10.96.%d.%d", clusterIP/250, clusterIP%250+1)
+			}
+			ports, _ := spec["ports"].([]any)
+			for _, p := range ports {
+				if pm, ok := p.(map[string]any); ok {
+					m.addHostPort(fmt.Sprintf("%s.%s.svc.%s", meta["name"], ns, ClusterDomain), fmt.Sprint(pm["port"]))
+				}
 			}
 			kube = append(kube, mustYAML(obj))
 		case kind == "Pod" || kind == "Endpoints" || kind == "ServiceAccount" ||
@@ -125,6 +141,13 @@ func Parse(manifests []byte) (*Mesh, error) {
 	}
 	sort.Strings(m.Namespaces)
 	return m, nil
+}
+
+func (m *Mesh) addHostPort(host, port string) {
+	if m.HostPorts[host] == nil {
+		m.HostPorts[host] = map[string]bool{}
+	}
+	m.HostPorts[host][port] = true
 }
 
 func nameRoutes(obj map[string]any) {

@@ -129,7 +129,7 @@ func Evaluate(t *testing.T, m *Mesh) *Verdict {
 			vs.Proxies = append(vs.Proxies, Proxy{Namespace: RootNamespace, Gateway: ns + "/" + name})
 		}
 		for _, p := range vs.Proxies {
-			trace(vs, c, p, sim(p))
+			trace(vs, c, p, sim(p), m.HostPorts)
 		}
 		judge(vs, spec, missingGateways)
 		v.VirtualServices = append(v.VirtualServices, vs)
@@ -139,17 +139,10 @@ func Evaluate(t *testing.T, m *Mesh) *Verdict {
 
 // trace walks one proxy's routes and keeps those built from the
 // VirtualService c.
-func trace(vs *VirtualService, c config.Config, p Proxy, sim *simulation.Simulation) {
+func trace(vs *VirtualService, c config.Config, p Proxy, sim *simulation.Simulation, hostPorts map[string]map[string]bool) {
 	clusters := map[string]*cluster.Cluster{}
-	servicePorts := map[string]map[string]bool{} // host -> ports with a cluster
 	for _, cl := range sim.Clusters {
 		clusters[cl.Name] = cl
-		if parts := strings.Split(cl.Name, "|"); len(parts) == 4 && parts[0] == "outbound" && parts[2] == "" {
-			if servicePorts[parts[3]] == nil {
-				servicePorts[parts[3]] = map[string]bool{}
-			}
-			servicePorts[parts[3]][parts[1]] = true
-		}
 	}
 	want := "/namespaces/" + c.Namespace + "/virtual-service/" + c.Name
 	spec := vsSpec(c)
@@ -157,7 +150,7 @@ func trace(vs *VirtualService, c config.Config, p Proxy, sim *simulation.Simulat
 	seen := map[string]bool{}
 	for _, rc := range sim.Routes {
 		for _, vh := range rc.VirtualHosts {
-			if p.Gateway == "" && !callable(vh.Name, servicePorts) {
+			if p.Gateway == "" && !callable(vh.Name, hostPorts) {
 				continue
 			}
 			for _, r := range vh.Routes {
@@ -244,10 +237,11 @@ func judge(vs *VirtualService, spec *networking.VirtualService, missingGateways 
 }
 
 // callable reports whether a sidecar's virtual host "host:port" is one a
-// call can reach: the port of a Service or ServiceEntry that host is, or
-// port 80 for a host no registry knows (pilot's fallback for such hosts).
-// pilot also puts a VirtualService for a Service on the port-80 routes
-// when the Service has no port 80; no call to the Service goes there.
+// call can reach: a port of the Service or ServiceEntry that host is, or
+// port 80 for a host nothing in the mesh provides (pilot's fallback for
+// such hosts). pilot also puts a VirtualService for a Service on the
+// port-80 routes when the Service has no port 80, or when the sidecar does
+// not see the Service (exportTo); no call to the Service goes there.
 func callable(virtualHost string, servicePorts map[string]map[string]bool) bool {
 	i := strings.LastIndex(virtualHost, ":")
 	if i < 0 {

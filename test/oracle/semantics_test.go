@@ -326,6 +326,66 @@ spec:
 			broken: []string{"default/reviews spec.http[0].route[0].destination"},
 		},
 		{
+			// team's sidecars do not see secret, but serve its host, which
+			// they do not know, on their port-80 listener (web has port 80),
+			// and route it to a cluster they do not have.
+			name: "exported everywhere, for a Service some namespaces do not see",
+			manifest: base(`apiVersion: v1
+kind: Service
+metadata:
+  name: secret
+  namespace: default
+  annotations: {networking.istio.io/exportTo: "."}
+spec:
+  selector: {app: secret}
+  ports: [{name: http, port: 80}]
+`, `apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {name: secret, namespace: default}
+spec:
+  hosts: [secret]
+  http:
+  - route:
+    - destination: {host: secret}
+`),
+			broken: []string{"default/secret spec.http[0].route[0].destination"},
+		},
+		{
+			name: "the same, kept to the namespace that sees it",
+			manifest: base(`apiVersion: v1
+kind: Service
+metadata:
+  name: secret
+  namespace: default
+  annotations: {networking.istio.io/exportTo: "."}
+spec:
+  selector: {app: secret}
+  ports: [{name: http, port: 80}]
+`, `apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {name: secret, namespace: default}
+spec:
+  hosts: [secret]
+  exportTo: ["."]
+  http:
+  - route:
+    - destination: {host: secret}
+`),
+		},
+		{
+			// A port named https is TLS to a sidecar: no HTTP routes on it.
+			name: "an https port carries no HTTP routes",
+			manifest: base(service("default/secure", "http:8080", "https:8443"), service("default/backend", "http:8080"), `apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {name: secure, namespace: default}
+spec:
+  hosts: [secure]
+  http:
+  - route:
+    - destination: {host: backend}
+`),
+		},
+		{
 			name: "a subset defined only in another namespace's private DestinationRule",
 			manifest: base(`apiVersion: networking.istio.io/v1
 kind: DestinationRule
