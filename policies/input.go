@@ -345,7 +345,7 @@ func hostFacts(host, ns string, inv Inventory, s Settings) *HostFacts {
 	} else {
 		f.Candidates = nil
 	}
-	addDestinationRuleFacts(f, ns, serviceNS, inv, s)
+	addDestinationRuleFacts(f, ns, serviceNS, inv, s, true)
 	return f
 }
 
@@ -445,7 +445,10 @@ func editDistance(a, b string, max int) int {
 // of the service, then in the root namespace, taking the first namespace
 // that has a rule exported to ns; several rules for the same host there
 // merge their subsets, the first definition of a name winning.
-func addDestinationRuleFacts(f *HostFacts, ns, serviceNS string, inv Inventory, s Settings) {
+//
+// countWorkloads counts the workloads each subset selects (for MESH0302);
+// the facts of other namespaces need only the subsets' names.
+func addDestinationRuleFacts(f *HostFacts, ns, serviceNS string, inv Inventory, s Settings, countWorkloads bool) {
 	tiers := []string{ns}
 	if serviceNS != "" && serviceNS != ns {
 		tiers = append(tiers, serviceNS)
@@ -487,7 +490,7 @@ func addDestinationRuleFacts(f *HostFacts, ns, serviceNS string, inv Inventory, 
 	var workloads []map[string]string
 	known := false
 	var selector map[string]string
-	if svcNS, name, ok := ServiceFromFQDN(f.FQDN, s.ClusterDomain); ok {
+	if svcNS, name, ok := ServiceFromFQDN(f.FQDN, s.ClusterDomain); ok && countWorkloads {
 		if svc := inv.Service(svcNS, name); svc != nil {
 			workloads, known = inv.Workloads(svcNS)
 			selector = svc.Selector

@@ -200,17 +200,16 @@ func reachFacts(ns string, shape *Shape, own map[string]*HostFacts, inv Inventor
 		return nil
 	}
 	sort.Strings(hosts)
-	ownListeners := sidecarListeners(ns, ns, shape, inv, s, func(fqdn string) *HostFacts { return reachHostFacts(fqdn, ns, inv, s) })
+	ownListeners := sidecarListeners(ns, ns, shape, inv, s, func(fqdn string) *HostFacts { return resolveFrom(fqdn, ns, inv, s, false) })
 	var out []ReachFacts
 	for _, client := range reachNamespaces(ns, shape, own, hosts, inv, s) {
-		resolve := func(fqdn string) *HostFacts { return reachHostFacts(fqdn, client, inv, s) }
-		listeners := sidecarListeners(ns, client, shape, inv, s, resolve)
+		listeners := sidecarListeners(ns, client, shape, inv, s, func(fqdn string) *HostFacts { return resolveFrom(fqdn, client, inv, s, false) })
 		if len(listeners) == 0 {
 			continue // its sidecars serve none of the hosts
 		}
 		var differ map[string]*HostFacts
 		for _, h := range hosts {
-			f := resolve(own[h].FQDN)
+			f := reachHostFacts(own[h].FQDN, client, inv, s)
 			if sameRouting(f, own[h]) {
 				continue
 			}
@@ -288,13 +287,28 @@ func reachNamespaces(ns string, shape *Shape, own map[string]*HostFacts, hosts [
 			set[s.RootNamespace] = true
 		}
 		// Sidecars serve hosts they do not see on their port-80 listener,
-		// which some namespaces alone may have.
-		for _, n := range inv.HTTPPortClients(80) {
-			set[n] = true
+		// which some namespaces alone may have: that matters only for a
+		// host of the VirtualService that some namespace does not see.
+		fqdns := make([]string, 0, len(hosts)+len(shape.Hosts))
+		hiddenSomewhere := false
+		for _, h := range shape.Hosts {
+			if strings.Contains(h, "*") {
+				continue
+			}
+			fqdn := ResolveHost(h, ns, s.ClusterDomain)
+			fqdns = append(fqdns, fqdn)
+			hiddenSomewhere = hiddenSomewhere || !visibleEverywhere(fqdn, inv, s)
+		}
+		if hiddenSomewhere {
+			for _, n := range inv.HTTPPortClients(80) {
+				set[n] = true
+			}
 		}
 		for _, h := range hosts {
-			f := own[h]
-			if svcNS, name, ok := ServiceFromFQDN(f.FQDN, s.ClusterDomain); ok {
+			fqdns = append(fqdns, own[h].FQDN)
+		}
+		for _, fqdn := range fqdns {
+			if svcNS, name, ok := ServiceFromFQDN(fqdn, s.ClusterDomain); ok {
 				set[svcNS] = true
 				if svc := inv.Service(svcNS, name); svc != nil {
 					for _, e := range svc.ExportTo {
@@ -302,13 +316,13 @@ func reachNamespaces(ns string, shape *Shape, own map[string]*HostFacts, hosts [
 					}
 				}
 			}
-			for _, se := range inv.ServiceEntriesForHost(f.FQDN) {
+			for _, se := range inv.ServiceEntriesForHost(fqdn) {
 				set[se.Namespace] = true
 				for _, e := range se.ExportTo {
 					set[e] = true
 				}
 			}
-			for _, dr := range inv.DestinationRulesForAnywhere(f.FQDN) {
+			for _, dr := range inv.DestinationRulesForAnywhere(fqdn) {
 				set[dr.Namespace] = true
 				for _, e := range dr.ExportTo {
 					set[e] = true
@@ -326,10 +340,32 @@ func reachNamespaces(ns string, shape *Shape, own map[string]*HostFacts, hosts [
 	return out
 }
 
+// visibleEverywhere reports whether a Service or ServiceEntry exported to
+// all namespaces provides fqdn.
+func visibleEverywhere(fqdn string, inv Inventory, s Settings) bool {
+	if svcNS, name, ok := ServiceFromFQDN(fqdn, s.ClusterDomain); ok {
+		if svc := inv.Service(svcNS, name); svc != nil && isPublic(svc.ExportTo) {
+			return true
+		}
+	}
+	for _, se := range inv.ServiceEntriesForHost(fqdn) {
+		if namesHost(se, fqdn) && isPublic(se.ExportTo) {
+			return true
+		}
+	}
+	return false
+}
+
 // reachHostFacts resolves fqdn for sidecars of client: the Service or
 // ServiceEntry they see, and the DestinationRule they apply. It skips the
 // hints hostFacts adds for a host that resolves to nothing.
 func reachHostFacts(fqdn, client string, inv Inventory, s Settings) *HostFacts {
+	return resolveFrom(fqdn, client, inv, s, true)
+}
+
+// resolveFrom is reachHostFacts, with the DestinationRule applied only when
+// withRule is true.
+func resolveFrom(fqdn, client string, inv Inventory, s Settings, withRule bool) *HostFacts {
 	f := &HostFacts{FQDN: fqdn}
 	serviceNS := ""
 	if svcNS, name, ok := ServiceFromFQDN(fqdn, s.ClusterDomain); ok {
@@ -354,8 +390,10 @@ func reachHostFacts(fqdn, client string, inv Inventory, s Settings) *HostFacts {
 			f.HiddenBy = append(f.HiddenBy, "ServiceEntry "+key(se.Namespace, se.Name)+" (exportTo: "+strings.Join(se.ExportTo, ",")+")")
 		}
 	}
-	addDestinationRuleFacts(f, client, serviceNS, inv, s)
-	f.OtherDestinationRules = nil
+	if withRule {
+		addDestinationRuleFacts(f, client, serviceNS, inv, s, false)
+		f.OtherDestinationRules = nil
+	}
 	return f
 }
 
