@@ -207,6 +207,10 @@ type virtualService struct {
 }
 
 type fleetGen struct {
+	// forcePorts makes every destination name its port: sidecars serve a
+	// VirtualService's external host on their port-80 listener, where a
+	// destination without a port would go to port 80.
+	forcePorts bool
 	f          Fleet
 	r          *rand.Rand
 	namespaces []string // team namespaces
@@ -704,10 +708,11 @@ func (g *fleetGen) routeTo(vs *virtualService, s *service, host string, v visibi
 func (g *fleetGen) newDest(s *service, host, subset string, gw bool, own *service) *dest {
 	d := &dest{host: host, subset: subset, svc: s}
 	ports := s.routablePorts()
-	// Without a port, a destination on a host of several ports goes to
-	// the listener's: the gateway's port, or a port of the Service the
-	// route is for, which another Service may lack.
-	needsPort := len(s.ports) > 1 && (gw || (s != own && !hasPorts(s, own.routablePorts())))
+	// Without a port, a destination goes to the listener's port: at a
+	// gateway (unless the host has one port) the server's, at a sidecar
+	// always a port of the Service the route is for, which another
+	// Service may lack.
+	needsPort := g.forcePorts || (gw && len(s.ports) > 1) || (s != own && !hasPorts(s, own.routablePorts()))
 	if needsPort || (len(ports) > 0 && g.chance(0.25)) {
 		if len(ports) == 0 {
 			ports = []int{s.ports[0].number}
@@ -844,6 +849,24 @@ func (g *fleetGen) meshVisibility(ns string, exportTo []string, s *service) visi
 	return visibility{ns: out}
 }
 
+// reachesBlind reports whether a VirtualService of ns with exportTo
+// reaches namespaces that do not see s (with "*", namespaces that come
+// later too).
+func (g *fleetGen) reachesBlind(ns string, exportTo []string, s *service) bool {
+	if s.exportTo == "" || s.exportTo == "*" {
+		return false
+	}
+	if len(exportTo) == 0 || slices.Contains(exportTo, "*") {
+		return true
+	}
+	for _, z := range g.everywhere {
+		if z != ns && exported(exportTo, ns, z) && !s.visibleFrom(z) {
+			return true
+		}
+	}
+	return false
+}
+
 func (g *fleetGen) vsExportTo(ns string) []string {
 	switch x := g.r.Float64(); {
 	case x < 0.1:
@@ -895,6 +918,11 @@ func (g *fleetGen) meshVS(s *service) {
 	base := s.name
 	if ns != s.ns {
 		base = s.name + "-" + s.ns
+	}
+	if g.reachesBlind(ns, exportTo, s) {
+		// Sidecars that do not see s still serve its host on their port-80
+		// listener, and would send calls there to clusters they lack.
+		exportTo = []string{"."}
 	}
 	vs := &virtualService{ns: ns, name: g.uniqueName("VirtualService", ns, base), hosts: []string{host}, exportTo: exportTo}
 	v := g.meshVisibility(ns, exportTo, s)
@@ -964,7 +992,9 @@ func (g *fleetGen) gatewayVS(s *service, meshToo bool) {
 			vs.exportTo = []string{".", RootNamespace}
 		}
 	}
+	g.forcePorts = meshToo
 	vs.routes = g.httpRoutes(vs, s, host, v, true)
+	g.forcePorts = false
 	g.vss = append(g.vss, vs)
 }
 
