@@ -240,7 +240,10 @@ func (c *cluster) register(t testing.TB, name string, port int, caBundle []byte,
 	if caBundle == nil {
 		url = fmt.Sprintf("https://localhost:%d/validate", port)
 	}
-	vwc := harness.WebhookConfiguration(name, url, caBundle, policy)
+	vwc, err := harness.WebhookConfiguration(name, url, caBundle, policy)
+	if err != nil {
+		t.Fatal(err)
+	}
 	ctx := context.Background()
 	api := c.clients.AdmissionregistrationV1().ValidatingWebhookConfigurations()
 	_ = api.Delete(ctx, name, metav1.DeleteOptions{})
