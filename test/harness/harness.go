@@ -6,7 +6,6 @@ package harness
 
 import (
 	"github.com/kubectl-mesh/kubectl-mesh/charts"
-	"github.com/kubectl-mesh/kubectl-mesh/webhook"
 
 	"crypto/rand"
 	"crypto/rsa"
@@ -84,11 +83,23 @@ func WebhookConfiguration(name, url string, caBundle []byte, policy admissionreg
 	for i := range vwc.Webhooks {
 		wh := &vwc.Webhooks[i]
 		wh.ClientConfig = admissionregistrationv1.WebhookClientConfig{URL: &url, CABundle: caBundle}
-		if wh.Name == webhook.WebhookName {
+		if !deletes(wh) {
 			wh.FailurePolicy = &policy
 		}
 	}
 	return vwc, nil
+}
+
+// deletes reports whether a webhook entry is the one for DELETE.
+func deletes(wh *admissionregistrationv1.ValidatingWebhook) bool {
+	for _, r := range wh.Rules {
+		for _, op := range r.Operations {
+			if op == admissionregistrationv1.Delete {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // FreePort returns a loopback port nothing listens on at the moment.
