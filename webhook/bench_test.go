@@ -96,9 +96,19 @@ func BenchmarkInventoryMemory(b *testing.B) {
 	}
 }
 
+// Bounds of one fuzz input (at most 64 KiB): the handler must not spend
+// more, whatever the bytes. Time is generous for a loaded machine; the
+// review's own deadline is well below it.
+const (
+	fuzzTimeLimit   = 2 * time.Second
+	fuzzReviewLimit = time.Second
+	fuzzAllocLimit  = 64 << 20
+)
+
 // FuzzHandler sends arbitrary bytes, and arbitrary objects inside a valid
-// AdmissionReview, to the handler: no panics, and every answer is either a
-// response for the request's UID or a 400 saying why.
+// AdmissionReview, to the handler: no panics, every answer is either a
+// response for the request's UID or a 400 saying why, and each input
+// stays within fuzzTimeLimit and allocates at most fuzzAllocLimit.
 func FuzzHandler(f *testing.F) {
 	f.Add([]byte(reviewBytes(admissionv1.Create, "VirtualService", benchVS, "")), []byte(benchVS))
 	f.Add([]byte("{"), []byte(`{"kind":"VirtualService","apiVersion":"networking.istio.io/v1","spec":{"http":7}}`))
@@ -107,12 +117,25 @@ func FuzzHandler(f *testing.F) {
 	h.MaxRequestBytes = 1 << 16
 	f.Fuzz(func(t *testing.T, raw, object []byte) {
 		for _, body := range [][]byte{raw, reviewBytes(admissionv1.Create, "VirtualService", string(object), "")} {
-			out, status := h.HandleBytes(context.Background(), body)
+			var before, after runtime.MemStats
+			runtime.ReadMemStats(&before)
+			start := time.Now()
+			ctx, cancel := context.WithTimeout(context.Background(), fuzzReviewLimit)
+			out, status := h.HandleBytes(ctx, body)
+			cancel()
+			took := time.Since(start)
+			runtime.ReadMemStats(&after)
 			if status != http.StatusOK && status != http.StatusBadRequest {
 				t.Fatalf("status %d", status)
 			}
 			if len(out) == 0 {
 				t.Fatal("empty answer")
+			}
+			if took > fuzzTimeLimit {
+				t.Fatalf("%d bytes took %v, more than %v", len(body), took, fuzzTimeLimit)
+			}
+			if alloc := after.TotalAlloc - before.TotalAlloc; alloc > fuzzAllocLimit {
+				t.Fatalf("%d bytes allocated %d MiB, more than %d", len(body), alloc>>20, fuzzAllocLimit>>20)
 			}
 		}
 	})
