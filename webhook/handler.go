@@ -167,6 +167,7 @@ func (h *Handler) release() { <-h.slots() }
 // that are not a readable AdmissionReview get HTTP 400 with the reason, or,
 // when the UID can be read, a denial saying why.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	start := time.Now()
 	if r.Method != http.MethodPost {
 		http.Error(w, "POST an AdmissionReview", http.StatusMethodNotAllowed)
 		return
@@ -186,6 +187,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(status)
 	_, _ = w.Write(out)
+	h.Metrics.request(time.Since(start))
 }
 
 // HandleBytes is the whole handler on bytes: AdmissionReview in, response

@@ -15,6 +15,7 @@ type Metrics struct {
 	findings  *prometheus.CounterVec
 	latency   *prometheus.HistogramVec
 	liveReads *prometheus.CounterVec
+	requests  prometheus.Histogram
 }
 
 // NewMetrics creates the metrics and registers them with reg.
@@ -33,12 +34,17 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 			Help:    "Time to decide one admission request.",
 			Buckets: []float64{0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1, 2.5},
 		}, []string{"operation", "kind"}),
+		requests: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    "mesh_webhook_request_duration_seconds",
+			Help:    "Time from a request's arrival to its answer, as the API server's webhook timeout counts it (the body's read and decoding, waiting for a slot and the review).",
+			Buckets: []float64{0.001, 0.005, 0.01, 0.05, 0.1, 0.25, 0.5, 1, 2, 3, 5, 10},
+		}),
 		liveReads: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "mesh_webhook_live_reads_total",
 			Help: "Reviews that read references live from the API server because the cache looked stale, by kind under review.",
 		}, []string{"kind"}),
 	}
-	for _, c := range []prometheus.Collector{m.decisions, m.findings, m.latency, m.liveReads} {
+	for _, c := range []prometheus.Collector{m.decisions, m.findings, m.latency, m.liveReads, m.requests} {
 		if err := reg.Register(c); err != nil {
 			return nil, err
 		}
@@ -97,5 +103,11 @@ func (m *Metrics) finding(f policies.Finding) {
 func (m *Metrics) liveRead(kind string) {
 	if m != nil {
 		m.liveReads.WithLabelValues(kindLabel(kind)).Inc()
+	}
+}
+
+func (m *Metrics) request(d time.Duration) {
+	if m != nil {
+		m.requests.Observe(d.Seconds())
 	}
 }

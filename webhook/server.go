@@ -320,10 +320,12 @@ func Run(ctx context.Context, o Options) error {
 	mgr, err := ctrl.NewManager(cfg, manager.Options{
 		Metrics:                metricsserver.Options{BindAddress: o.MetricsBindAddress},
 		HealthProbeBindAddress: o.HealthProbeBindAddress,
-		WebhookServer:          srv,
 	})
 	if err != nil {
 		return fmt.Errorf("creating manager: %w", err)
+	}
+	if err := mgr.Add(srv); err != nil {
+		return err
 	}
 	inv := NewClusterInventory(client, istioVersion, engine.Settings().ClusterDomain)
 	if err := mgr.Add(manager.RunnableFunc(inv.Start)); err != nil {
