@@ -324,9 +324,6 @@ func Run(ctx context.Context, o Options) error {
 	if err != nil {
 		return fmt.Errorf("creating manager: %w", err)
 	}
-	if err := mgr.Add(srv); err != nil {
-		return err
-	}
 	inv := NewClusterInventory(client, istioVersion, engine.Settings().ClusterDomain)
 	if err := mgr.Add(manager.RunnableFunc(inv.Start)); err != nil {
 		return err
@@ -378,12 +375,16 @@ func Run(ctx context.Context, o Options) error {
 	} else {
 		close(certsReady)
 	}
-	// The handler is registered only once certificates exist, so the
-	// server never answers with a certificate it does not have.
+	// The server starts only once certificates exist (self-managed ones
+	// are written after the manager starts), so it never answers with a
+	// certificate it does not have.
+	srv.Register(Path, h)
 	go func() {
 		select {
 		case <-certsReady:
-			srv.Register(Path, h)
+			if err := mgr.Add(srv); err != nil {
+				log.Error(err, "starting the webhook server")
+			}
 		case <-ctx.Done():
 		}
 	}()
