@@ -3,10 +3,12 @@ package webhook
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"net/http"
 	"runtime"
 	"runtime/debug"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -167,4 +169,49 @@ func BenchmarkHandlerAfterIdle(b *testing.B) {
 			b.ReportMetric(float64(latencies[len(latencies)/2].Microseconds()), "p50-µs")
 		})
 	}
+}
+
+// largeVS is the issue's VirtualService: routes naming missing hosts,
+// about 95 bytes each (15,000 make 1.5 MB).
+func largeVS(routes int) string {
+	var b strings.Builder
+	b.WriteString(`{"apiVersion":"networking.istio.io/v1","kind":"VirtualService","metadata":{"name":"big","namespace":"team-042"},"spec":{"hosts":["big"],"http":[`)
+	for i := range routes {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		fmt.Fprintf(&b, `{"name":"r%05d","route":[{"destination":{"host":"missing-%05d.example.svc.cluster.local"}}]}`, i, i)
+	}
+	b.WriteString(`]}}`)
+	return b.String()
+}
+
+// BenchmarkBoundedCost measures the answers that bound a review's cost,
+// on the 10,000-Service inventory: refusing the issue's 1.5 MB
+// VirtualService for its size, and the busy answer to it when no slot is
+// free.
+func BenchmarkBoundedCost(b *testing.B) {
+	h := meshHandler(b)
+	body := reviewBytes(admissionv1.Create, "VirtualService", largeVS(15000), "")
+	b.Run("refused-for-size", func(b *testing.B) {
+		b.SetBytes(int64(len(body)))
+		b.ReportAllocs()
+		for i := 0; i < b.N; i++ {
+			if out, status := h.HandleBytes(context.Background(), body); status != http.StatusOK || !bytes.Contains(out, []byte("reviews objects of up to")) {
+				b.Fatalf("%d %.200s", status, out)
+			}
+		}
+	})
+	b.Run("busy", func(b *testing.B) {
+		busy := &Handler{Engine: h.Engine, Inventory: h.Inventory, MaxConcurrent: 1, QueueWait: time.Nanosecond}
+		busy.acquire(context.Background())
+		defer busy.release()
+		b.SetBytes(int64(len(body)))
+		b.ReportAllocs()
+		for i := 0; i < b.N; i++ {
+			if out, status := busy.HandleBytes(context.Background(), body); status != http.StatusOK || !bytes.Contains(out, []byte("mesh-webhook is busy")) {
+				b.Fatalf("%d %.200s", status, out)
+			}
+		}
+	})
 }
