@@ -1094,3 +1094,31 @@ func ops(in []admissionregistrationv1.OperationType) []string {
 }
 
 func itoa(i int32) string { return strconv.Itoa(int(i)) }
+
+// TestDocsDescribeEveryValue: docs/webhook.md names every value of
+// values.yaml (or, for the fields of an object such as issuerRef, the
+// object).
+func TestDocsDescribeEveryValue(t *testing.T) {
+	doc, err := os.ReadFile("../docs/webhook.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Maps whose keys are the user's (labels, rules, file names).
+	freeForm := map[string]bool{"resources": true, "policy.rules": true, "policy.extraPolicies": true, "serviceAccount.annotations": true,
+		"nodeSelector": true, "podAnnotations": true, "podLabels": true}
+	var walk func(prefix string, m map[string]any)
+	walk = func(prefix string, m map[string]any) {
+		for k, v := range m {
+			path := prefix + k
+			if sub, ok := v.(map[string]any); ok && len(sub) > 0 && !freeForm[path] {
+				walk(path+".", sub)
+				continue
+			}
+			parent := strings.TrimSuffix(prefix, ".")
+			if !strings.Contains(string(doc), "`"+path+"`") && (parent == "" || !strings.Contains(string(doc), "`"+parent+"`")) {
+				t.Errorf("docs/webhook.md does not describe the value %s", path)
+			}
+		}
+	}
+	walk("", loadChart(t).Values)
+}
