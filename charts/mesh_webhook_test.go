@@ -1037,7 +1037,7 @@ func TestNotes(t *testing.T) {
 		t.Fatal(err)
 	}
 	notes := decode(t, files).notes
-	for _, want := range []string{"kube-system, kube-node-lease, kubectl-mesh-system, legacy", "kubectl mesh webhook status", "failurePolicy Fail"} {
+	for _, want := range []string{"kube-system, kube-node-lease, kubectl-mesh-system, legacy", "kubectl mesh webhook status", "CREATE and UPDATE Fail", "DELETE Ignore"} {
 		if !strings.Contains(notes, want) {
 			t.Errorf("NOTES.txt lacks %q:\n%s", want, notes)
 		}
