@@ -277,8 +277,10 @@ func deny(msg string) *admissionv1.AdmissionResponse {
 }
 
 // admitUnchecked admits with a warning, an audit annotation (the API
-// server records it as validate.mesh.kubectl-mesh.io/<key>) and a log line:
-// every way around the checks leaves a trace.
+// server records it under the webhook entry's name, as
+// validate.mesh.kubectl-mesh.io/<key> or, for deletes,
+// validate-delete.mesh.kubectl-mesh.io/<key>) and a log line: every way
+// around the checks leaves a trace.
 func (h *Handler) admitUnchecked(req *admissionv1.AdmissionRequest, subject *policies.Object, key, why string) *admissionv1.AdmissionResponse {
 	h.Log.Info("admitted unchecked", "object", subject.Ref(), "operation", req.Operation, "user", req.UserInfo.Username, key, why)
 	return &admissionv1.AdmissionResponse{Allowed: true,

@@ -3,6 +3,7 @@ package e2e
 import (
 	"bufio"
 	"context"
+	"encoding/json"
 	"fmt"
 	"net/http"
 	"os"
@@ -68,6 +69,16 @@ func TestDeletesNeverWedge(t *testing.T) {
 		errOut, err := del("", "ending", "destinationrule/reviews")
 		if err != nil || !strings.Contains(errOut, "namespace ending is terminating") {
 			t.Fatalf("%v\n%s", err, errOut)
+		}
+		// The API server writes its audit log asynchronously.
+		for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(200 * time.Millisecond) {
+			got := c.auditAnnotations(t, "ending", "reviews")["validate-delete.mesh.kubectl-mesh.io/cleanup"]
+			if got == "namespace ending is terminating" {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("audit annotation validate-delete.mesh.kubectl-mesh.io/cleanup %q", got)
+			}
 		}
 	})
 	t.Run("DELETE fails open, CREATE closed, with mesh-webhook down", func(t *testing.T) {
@@ -332,4 +343,76 @@ func virtualServiceTo(name, subset string) *unstructured.Unstructured {
 			map[string]any{"destination": map[string]any{"host": "app", "subset": subset}},
 		}}}},
 	}}
+}
+
+// auditAnnotations returns the audit annotations the API server logged
+// for requests on objects named name in namespace.
+func (c *cluster) auditAnnotations(t testing.TB, namespace, name string) map[string]string {
+	t.Helper()
+	f, err := os.Open(c.auditLog)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	out := map[string]string{}
+	sc := bufio.NewScanner(f)
+	sc.Buffer(make([]byte, 1<<20), 1<<22)
+	for sc.Scan() {
+		var ev struct {
+			ObjectRef *struct {
+				Namespace string `json:"namespace"`
+				Name      string `json:"name"`
+			} `json:"objectRef"`
+			Annotations map[string]string `json:"annotations"`
+		}
+		if json.Unmarshal(sc.Bytes(), &ev) != nil || ev.ObjectRef == nil || ev.ObjectRef.Namespace != namespace || ev.ObjectRef.Name != name {
+			continue
+		}
+		for k, v := range ev.Annotations {
+			out[k] = v
+		}
+	}
+	return out
+}
+
+// TestOptOutIsAudited: against the real API server, an opt-out by the
+// annotation lands in the audit log as validate.mesh.kubectl-mesh.io/opt-out;
+// with --opt-out-annotation=labelled-namespaces it works only in a
+// namespace carrying the label.
+func TestOptOutIsAudited(t *testing.T) {
+	c := needCluster(t)
+	c.namespace(t, "optout")
+	c.namespace(t, "optout-allowed")
+	if _, errOut, err := c.run(t, "", c.kubectl, "label", "namespace", "optout-allowed", "team.example/break-glass=allowed"); err != nil {
+		t.Fatalf("%v\n%s", err, errOut)
+	}
+	dir := t.TempDir()
+	ca := servingCert(t, dir)
+	p := c.startWebhook(t, dir, "--opt-out-annotation", "labelled-namespaces", "--opt-out-namespace-label", "team.example/break-glass=allowed")
+	c.register(t, "mesh-webhook-optout", p.port, ca, admissionregistrationv1.Fail)
+	glass := func(ns string) string {
+		return strings.Replace(vsManifest(ns, "glass", "  http:\n  - route:\n    - destination: {host: nowhere}\n"),
+			"namespace: "+ns+"}", "namespace: "+ns+", annotations: {kubectl-mesh.io/validation: disabled}}", 1)
+	}
+	if _, errOut, err := c.kubectlApply(t, glass("optout")); err == nil || !strings.Contains(errOut, "MESH0201") {
+		t.Errorf("opt-out in a namespace without the label: %v\n%s", err, errOut)
+	}
+	if _, errOut, err := c.kubectlApply(t, glass("optout-allowed")); err != nil || !strings.Contains(errOut, "admitted create of VirtualService optout-allowed/glass unchecked") {
+		t.Fatalf("opt-out in the labelled namespace: %v\n%s", err, errOut)
+	}
+	// The API server writes its audit log asynchronously.
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		got := c.auditAnnotations(t, "optout-allowed", "glass")["validate.mesh.kubectl-mesh.io/opt-out"]
+		if strings.Contains(got, "disabled by the annotation kubectl-mesh.io/validation=disabled") {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no opt-out audit annotation for optout-allowed/glass: %q", got)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	if !strings.Contains(p.log.String(), "admitted unchecked") {
+		t.Errorf("no log line for the opt-out:\n%s", p.log.String())
+	}
 }
