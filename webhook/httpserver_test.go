@@ -1,12 +1,15 @@
 package webhook
 
 import (
+	"bufio"
 	"context"
 	"crypto/tls"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -163,5 +166,58 @@ func TestParseTLSFlags(t *testing.T) {
 		if name := tls.CipherSuiteName(id); strings.Contains(name, "CBC") {
 			t.Errorf("default suite %s", name)
 		}
+	}
+}
+
+// TestServerClientCA: with --client-ca-file, a client without a
+// certificate that CA signed is refused, one with it is served.
+func TestServerClientCA(t *testing.T) {
+	clientDir := t.TempDir()
+	clientCA, err := harness.ServingCert(clientDir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	caFile := filepath.Join(clientDir, "ca.crt")
+	if err := os.WriteFile(caFile, clientCA, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	addr, _ := startServer(t, ServerOptions{ClientCAFile: caFile})
+	get := func(certs []tls.Certificate) error {
+		c, err := dialTLS(addr, &tls.Config{Certificates: certs})
+		if err != nil {
+			return err
+		}
+		defer c.Close()
+		if _, err := io.WriteString(c, "POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n"); err != nil {
+			return err
+		}
+		// TLS 1.3 reports a refused client certificate on the first read.
+		resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+		if err != nil {
+			return err
+		}
+		resp.Body.Close()
+		return nil
+	}
+	if err := get(nil); err == nil {
+		t.Error("served a client without a certificate")
+	}
+	otherDir := t.TempDir()
+	if _, err := harness.ServingCert(otherDir); err != nil {
+		t.Fatal(err)
+	}
+	other, err := tls.LoadX509KeyPair(filepath.Join(otherDir, "tls.crt"), filepath.Join(otherDir, "tls.key"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := get([]tls.Certificate{other}); err == nil {
+		t.Error("served a client whose certificate another CA signed")
+	}
+	mine, err := tls.LoadX509KeyPair(filepath.Join(clientDir, "tls.crt"), filepath.Join(clientDir, "tls.key"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := get([]tls.Certificate{mine}); err != nil {
+		t.Errorf("refused the API server's certificate: %v", err)
 	}
 }
