@@ -361,6 +361,9 @@ func (h *Handler) optOut(subject *policies.Object) string {
 }
 
 func (h *Handler) review(ctx context.Context, req *admissionv1.AdmissionRequest) (*admissionv1.AdmissionResponse, string) {
+	if n := int64(len(req.Object.Raw)); n > h.maxObject() && req.Operation != admissionv1.Delete {
+		return h.refuseLarge(req, n)
+	}
 	r := policies.Review{Operation: policies.Operation(req.Operation)}
 	var err error
 	if r.Object, err = decodeObject(req.Object.Raw); err != nil {
@@ -397,9 +400,6 @@ func (h *Handler) review(ctx context.Context, req *admissionv1.AdmissionRequest)
 	}
 	if why := h.optOut(subject); why != "" {
 		return h.admitUnchecked(req, subject, "opt-out", why), "bypassed"
-	}
-	if n := int64(len(req.Object.Raw)); n > h.maxObject() && !isDelete {
-		return tooLarge(subject, n, h.maxObject()), "too-large"
 	}
 	findings, omitted, err := h.Engine.ReviewLimit(ctx, r, h.Inventory, h.maxFindings())
 	if err == nil && h.Live != nil && needsLiveCheck(findings) {
@@ -455,11 +455,37 @@ func (h *Handler) review(ctx context.Context, req *admissionv1.AdmissionRequest)
 	return resp, "allowed"
 }
 
-func tooLarge(subject *policies.Object, n, limit int64) *admissionv1.AdmissionResponse {
+// refuseLarge answers a CREATE or UPDATE of an object above MaxObjectBytes
+// without decoding it whole (that alone took 49 ms and 24 MB for 1.5 MB):
+// only its identity and annotations are read, for the opt-out.
+func (h *Handler) refuseLarge(req *admissionv1.AdmissionRequest, n int64) (*admissionv1.AdmissionResponse, string) {
+	var head struct {
+		APIVersion string            `json:"apiVersion"`
+		Kind       string            `json:"kind"`
+		Metadata   metav1.ObjectMeta `json:"metadata"`
+	}
+	if err := json.Unmarshal(req.Object.Raw, &head); err != nil {
+		return deny(fmt.Sprintf("kubectl-mesh could not read the object: %v", err)), "malformed"
+	}
+	annotations := map[string]any{}
+	for k, v := range head.Metadata.Annotations {
+		annotations[k] = v
+	}
+	subject := policies.NewObject(map[string]any{"apiVersion": head.APIVersion, "kind": head.Kind,
+		"metadata": map[string]any{"name": head.Metadata.Name, "namespace": head.Metadata.Namespace, "annotations": annotations}}, policies.Source{})
+	if subject.Namespace() == "" {
+		subject.SetNamespace(req.Namespace)
+	}
+	if !subject.IsIstioNetworking() {
+		return &admissionv1.AdmissionResponse{Allowed: true}, "allowed"
+	}
+	if why := h.optOut(subject); why != "" {
+		return h.admitUnchecked(req, subject, "opt-out", why), "bypassed"
+	}
 	return &admissionv1.AdmissionResponse{Allowed: false, Result: &metav1.Status{
 		Status: metav1.StatusFailure, Code: http.StatusRequestEntityTooLarge, Reason: metav1.StatusReasonRequestEntityTooLarge,
-		Message: fmt.Sprintf("kubectl-mesh reviews objects of up to %d bytes; %s has %d: split it into several, or check it with kubectl mesh validate and opt it out (docs/webhook.md)", limit, subject.Ref(), n),
-	}}
+		Message: fmt.Sprintf("kubectl-mesh reviews objects of up to %d bytes; %s has %d: split it into several, or check it with kubectl mesh validate and opt it out (docs/webhook.md)", h.maxObject(), subject.Ref(), n),
+	}}, "too-large"
 }
 
 // needsLiveCheck reports whether a finding could be a stale cache's doing:

@@ -196,6 +196,18 @@ func TestObjectSizeAndFindingsCaps(t *testing.T) {
 	if resp := decide(t, h, reviewBytes(admissionv1.Delete, "VirtualService", "", big)); !resp.Allowed {
 		t.Errorf("oversized delete refused: %+v", resp.Result)
 	}
+	optedOut := strings.Replace(big, `"namespace":"default"`, `"namespace":"default","annotations":{"kubectl-mesh.io/validation":"disabled"}`, 1)
+	if resp := decide(t, h, reviewBytes(admissionv1.Create, "VirtualService", optedOut, "")); !resp.Allowed || resp.AuditAnnotations["opt-out"] == "" {
+		t.Errorf("oversized object opted out: %+v, audit %v", resp.Result, resp.AuditAnnotations)
+	}
+	h.OptOut = OptOut{Mode: OptOutOff}
+	if resp := decide(t, h, reviewBytes(admissionv1.Create, "VirtualService", optedOut, "")); resp.Allowed || resp.Result.Code != http.StatusRequestEntityTooLarge {
+		t.Errorf("oversized object opted out with the annotation off: %+v", resp.Result)
+	}
+	configMap := strings.Replace(big, `"apiVersion":"networking.istio.io/v1","kind":"VirtualService"`, `"apiVersion":"v1","kind":"ConfigMap"`, 1)
+	if resp := decide(t, h, reviewBytes(admissionv1.Create, "ConfigMap", configMap, "")); !resp.Allowed {
+		t.Errorf("a large object of a kind it does not check: %+v", resp.Result)
+	}
 
 	h, _ = newTestHandler(t)
 	h.MaxFindings = 5
