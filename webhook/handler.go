@@ -119,6 +119,9 @@ type Handler struct {
 
 	gateOnce sync.Once
 	gate     chan struct{}
+	// open caps the requests whose bodies are held at once: the review
+	// slots and, per slot, two waiting.
+	open chan struct{}
 }
 
 func orDefault[T int | int64 | time.Duration](v, def T) T {
@@ -137,6 +140,7 @@ func (h *Handler) maxFindings() int       { return orDefault(h.MaxFindings, Defa
 func (h *Handler) slots() chan struct{} {
 	h.gateOnce.Do(func() {
 		h.gate = make(chan struct{}, orDefault(h.MaxConcurrent, 2*runtime.GOMAXPROCS(0)))
+		h.open = make(chan struct{}, 3*cap(h.gate))
 	})
 	return h.gate
 }
@@ -174,6 +178,18 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	if h.Ready != nil && !h.Ready() {
 		http.Error(w, "mesh-webhook is starting: inventory caches not synced", http.StatusServiceUnavailable)
+		return
+	}
+	// Bodies are read before a review slot is free (the busy answer needs
+	// the request's UID), so how many are held at once is capped too: past
+	// that, the API server gets a plain 429 and applies the failure policy.
+	h.slots()
+	select {
+	case h.open <- struct{}{}:
+		defer func() { <-h.open }()
+	default:
+		h.Metrics.decision("", "", "busy", 0)
+		http.Error(w, fmt.Sprintf("mesh-webhook is busy: %d requests in progress", cap(h.open)), http.StatusTooManyRequests)
 		return
 	}
 	body, err := io.ReadAll(io.LimitReader(r.Body, h.maxBytes()+1))

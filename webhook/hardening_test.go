@@ -1,9 +1,12 @@
 package webhook
 
 import (
+	"bytes"
 	"context"
 	"fmt"
+	"io"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
@@ -171,6 +174,25 @@ func TestBusy(t *testing.T) {
 			}
 		})
 	}
+	t.Run("requests beyond three per slot get a plain 429", func(t *testing.T) {
+		h, _ := newTestHandler(t)
+		h.MaxConcurrent = 1
+		h.slots()
+		for range cap(h.open) {
+			h.open <- struct{}{}
+		}
+		srv := httptest.NewServer(h)
+		defer srv.Close()
+		resp, err := http.Post(srv.URL+Path, "application/json", bytes.NewReader(reviewBytes(admissionv1.Create, "VirtualService", vsJSON("c", dest("v1", 100)), "")))
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusTooManyRequests || !strings.Contains(string(b), "mesh-webhook is busy: 3 requests in progress") {
+			t.Errorf("status %d: %s", resp.StatusCode, b)
+		}
+	})
 	t.Run("a slot coming free within the wait is used", func(t *testing.T) {
 		h, _ := newTestHandler(t)
 		h.MaxConcurrent, h.QueueWait = 1, 2*time.Second
