@@ -25,7 +25,7 @@ all: build
 build:
 	$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN)/kubectl-mesh ./cmd/kubectl-mesh
 
-# The workflow of shared/WORKFLOW.md, step by step, on a simulated cluster
+# The hand-made Istio workflow, step by step, on a simulated cluster
 # of its own that is stopped at the end (hack/demo.sh).
 demo: build
 	@hack/demo.sh

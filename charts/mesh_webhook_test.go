@@ -24,6 +24,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	policyv1 "k8s.io/api/policy/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
+	"k8s.io/apimachinery/pkg/api/equality"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/labels"
@@ -258,6 +259,63 @@ var snapshots = []struct {
 		"rules":         map[string]any{"MESH0104": "warning", "MESH0302": "off"},
 		"extraPolicies": map[string]any{"acme.rego": acmePolicy},
 	}}},
+	{"hardened", hardenedValues},
+}
+
+// hardenedValues turns on every opt-in of the chart's surface.
+var hardenedValues = map[string]any{
+	"optOut": map[string]any{"annotation": "labelled-namespaces", "namespaceLabel": "team.example/break-glass=allowed"},
+	"tls":    map[string]any{"minVersion": "1.3", "cipherSuites": []any{"TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256"}, "http2": true, "clientCASecret": "apiserver-client-ca"},
+	"networkPolicy": map[string]any{"enabled": true,
+		"webhookFrom": []any{map[string]any{"ipBlock": map[string]any{"cidr": "10.0.0.0/24"}}},
+		"metricsFrom": []any{map[string]any{"namespaceSelector": map[string]any{"matchLabels": map[string]any{"kubernetes.io/metadata.name": "monitoring"}}}}},
+	"limits":    map[string]any{"maxObjectBytes": 262144, "maxFindings": 20, "maxConcurrentReviews": 8, "queueWait": "500ms", "memoryLimitPercent": 80},
+	"liveReads": map[string]any{"qps": 10, "burst": 20},
+}
+
+// TestHardenedValues: each value reaches mesh-webhook as the flag it
+// documents, and the NetworkPolicy lets the API server and the kubelet in.
+func TestHardenedValues(t *testing.T) {
+	r := mustRender(t, hardenedValues)
+	pod := r.deployments["mesh-webhook"].Spec.Template.Spec
+	c := pod.Containers[0]
+	o := meshWebhookFlags(t, c)
+	if o.OptOutAnnotation != webhook.OptOutLabelled || o.OptOutNamespaceLabel != "team.example/break-glass=allowed" ||
+		o.TLSMinVersion != "1.3" || o.TLSCipherSuites != "TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256" || !o.EnableHTTP2 ||
+		o.MaxObjectBytes != 262144 || o.MaxFindings != 20 || o.MaxConcurrent != 8 || o.QueueWait != 500*time.Millisecond ||
+		o.LiveReadQPS != 10 || o.LiveReadBurst != 20 {
+		t.Errorf("flags %+v", o)
+	}
+	if vol := volumeAt(t, pod, c, filepath.Dir(o.ClientCAFile)); vol.Secret == nil || vol.Secret.SecretName != "apiserver-client-ca" {
+		t.Errorf("--client-ca-file %s is %+v, want Secret apiserver-client-ca", o.ClientCAFile, vol.VolumeSource)
+	}
+	env := map[string]corev1.EnvVar{}
+	for _, e := range c.Env {
+		env[e.Name] = e
+	}
+	if e := env["MEMORY_LIMIT"]; e.ValueFrom == nil || e.ValueFrom.ResourceFieldRef == nil || e.ValueFrom.ResourceFieldRef.Resource != "limits.memory" || env["MEMORY_LIMIT_PERCENT"].Value != "80" {
+		t.Errorf("MEMORY_LIMIT %+v, MEMORY_LIMIT_PERCENT %+v", e, env["MEMORY_LIMIT_PERCENT"])
+	}
+	if limit, err := webhook.SoftMemoryLimit("268435456", env["MEMORY_LIMIT_PERCENT"].Value); err != nil || limit != 268435456/100*80 {
+		t.Errorf("GOMEMLIMIT %d, %v", limit, err)
+	}
+	np := r.other["NetworkPolicy/mesh-webhook"]
+	if np == nil {
+		t.Fatalf("no NetworkPolicy: %v", r.kinds)
+	}
+	ingress, _, _ := unstructured.NestedSlice(np.Object, "spec", "ingress")
+	if len(ingress) != 3 {
+		t.Fatalf("ingress %v: want the webhook port, the probes and /metrics", ingress)
+	}
+	for i, want := range []string{"https", "health", "metrics"} {
+		ports, _, _ := unstructured.NestedSlice(ingress[i].(map[string]any), "ports")
+		if len(ports) != 1 || ports[0].(map[string]any)["port"] != want {
+			t.Errorf("ingress[%d] ports %v, want %s", i, ports, want)
+		}
+	}
+	if _, ok := mustRender(t, nil).other["NetworkPolicy/mesh-webhook"]; ok {
+		t.Error("a NetworkPolicy by default")
+	}
 }
 
 func TestSnapshots(t *testing.T) {
@@ -281,26 +339,69 @@ func mustRender(t *testing.T, vals map[string]any) *rendered {
 	return decode(t, files)
 }
 
-func theWebhook(t *testing.T, r *rendered, name string) admissionregistrationv1.ValidatingWebhook {
+// theWebhooks returns the configuration's two entries: CREATE and UPDATE,
+// then DELETE.
+func theWebhooks(t *testing.T, r *rendered, name string) (admissionregistrationv1.ValidatingWebhook, admissionregistrationv1.ValidatingWebhook) {
 	t.Helper()
 	vwc := r.vwcs[name]
 	if vwc == nil {
 		t.Fatalf("no ValidatingWebhookConfiguration %s; rendered %v", name, r.kinds)
 	}
-	if len(vwc.Webhooks) != 1 {
-		t.Fatalf("%d webhooks, want 1", len(vwc.Webhooks))
+	if len(vwc.Webhooks) != 2 || vwc.Webhooks[0].Name != webhook.WebhookName || vwc.Webhooks[1].Name != webhook.DeleteWebhookName {
+		t.Fatalf("webhooks %+v, want %s and %s", vwc.Webhooks, webhook.WebhookName, webhook.DeleteWebhookName)
 	}
-	return vwc.Webhooks[0]
+	return vwc.Webhooks[0], vwc.Webhooks[1]
+}
+
+// TestDeleteWebhook: DELETE has an entry of its own, with failure policy
+// Ignore and the clean-up controllers' deletes skipped by matchConditions.
+func TestDeleteWebhook(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		values map[string]any
+		want   admissionregistrationv1.FailurePolicyType
+	}{
+		{"default", nil, admissionregistrationv1.Ignore},
+		{"deleteFailurePolicy Fail", map[string]any{"deleteFailurePolicy": "Fail"}, admissionregistrationv1.Fail},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, del := theWebhooks(t, mustRender(t, tc.values), "mesh-webhook")
+			if deref(del.FailurePolicy) != tc.want {
+				t.Errorf("DELETE failurePolicy %v, want %v", deref(del.FailurePolicy), tc.want)
+			}
+			if len(del.Rules) != 1 || !slices.Equal(ops(del.Rules[0].Operations), []string{"DELETE"}) {
+				t.Errorf("DELETE rules %+v", del.Rules)
+			}
+			if len(del.MatchConditions) != 1 {
+				t.Fatalf("matchConditions %+v", del.MatchConditions)
+			}
+			expr := del.MatchConditions[0].Expression
+			var quoted []string
+			for _, u := range webhook.CleanupUsers() {
+				quoted = append(quoted, "'"+u+"'")
+			}
+			if want := "!(request.userInfo.username in [" + strings.Join(quoted, ", ") + "])"; expr != want {
+				t.Errorf("matchCondition %q, want %q (webhook.CleanupUsers)", expr, want)
+			}
+		})
+	}
 }
 
 func TestWebhookConfiguration(t *testing.T) {
 	r := mustRender(t, nil)
-	wh := theWebhook(t, r, "mesh-webhook")
-	if wh.Name != "validate.mesh.kubectl-mesh.io" {
-		t.Errorf("webhook name %q", wh.Name)
+	wh, del := theWebhooks(t, r, "mesh-webhook")
+	// Ignore until mesh-webhook serves and sets --failure-policy itself.
+	if wh.FailurePolicy == nil || *wh.FailurePolicy != admissionregistrationv1.Ignore {
+		t.Errorf("failurePolicy %v, want Ignore until mesh-webhook serves", deref(wh.FailurePolicy))
 	}
-	if wh.FailurePolicy == nil || *wh.FailurePolicy != admissionregistrationv1.Fail {
-		t.Errorf("failurePolicy %v, want Fail", deref(wh.FailurePolicy))
+	if o := meshWebhookFlags(t, r.deployments["mesh-webhook"].Spec.Template.Spec.Containers[0]); o.FailurePolicy != "Fail" || o.WebhookConfig != "mesh-webhook" {
+		t.Errorf("--failure-policy %q for --webhook-config %q, want Fail for mesh-webhook", o.FailurePolicy, o.WebhookConfig)
+	}
+	// Both entries agree on everything but rules, policy and conditions.
+	same := del.DeepCopy()
+	same.Name, same.Rules, same.FailurePolicy, same.MatchConditions = wh.Name, wh.Rules, wh.FailurePolicy, wh.MatchConditions
+	if !equality.Semantic.DeepEqual(*same, wh) {
+		t.Errorf("the entries differ beyond rules, failurePolicy and matchConditions:\n%+v\n%+v", wh, del)
 	}
 	if wh.TimeoutSeconds == nil || *wh.TimeoutSeconds != 3 {
 		t.Errorf("timeoutSeconds %v, want 3", deref(wh.TimeoutSeconds))
@@ -327,7 +428,7 @@ func TestWebhookConfiguration(t *testing.T) {
 	rule := wh.Rules[0]
 	if !slices.Equal(rule.APIGroups, []string{"networking.istio.io"}) || !slices.Equal(rule.APIVersions, []string{"*"}) ||
 		!sameSet(rule.Resources, []string{"virtualservices", "destinationrules", "gateways", "serviceentries"}) ||
-		!sameSet(ops(rule.Operations), []string{"CREATE", "UPDATE", "DELETE"}) {
+		!sameSet(ops(rule.Operations), []string{"CREATE", "UPDATE"}) {
 		t.Errorf("rule %+v", rule)
 	}
 	if wh.ObjectSelector != nil && len(wh.ObjectSelector.MatchExpressions)+len(wh.ObjectSelector.MatchLabels) > 0 {
@@ -354,7 +455,8 @@ func TestNamespaceSelector(t *testing.T) {
 		{"extra", map[string]any{"failurePolicy": "Ignore", "excludedNamespaces": []any{"legacy", "sandbox"}}, []string{"legacy", "sandbox"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			wh := theWebhook(t, mustRender(t, tc.values), "mesh-webhook")
+			r := mustRender(t, tc.values)
+			wh, _ := theWebhooks(t, r, "mesh-webhook")
 			sel, err := metav1.LabelSelectorAsSelector(wh.NamespaceSelector)
 			if err != nil {
 				t.Fatal(err)
@@ -399,8 +501,8 @@ func TestNamespaceSelector(t *testing.T) {
 			if tc.values != nil {
 				fp = admissionregistrationv1.Ignore
 			}
-			if deref(wh.FailurePolicy) != fp {
-				t.Errorf("failurePolicy %v, want %v", deref(wh.FailurePolicy), fp)
+			if o := meshWebhookFlags(t, r.deployments["mesh-webhook"].Spec.Template.Spec.Containers[0]); o.FailurePolicy != string(fp) {
+				t.Errorf("--failure-policy %v, want %v", o.FailurePolicy, fp)
 			}
 		})
 	}
@@ -463,8 +565,8 @@ func TestDeployment(t *testing.T) {
 	if pod.ServiceAccountName != "mesh-webhook" {
 		t.Errorf("serviceAccountName %q", pod.ServiceAccountName)
 	}
-	if pod.PriorityClassName != "" {
-		t.Errorf("priorityClassName %q by default", pod.PriorityClassName)
+	if pod.PriorityClassName != "system-cluster-critical" {
+		t.Errorf("priorityClassName %q by default, want system-cluster-critical", pod.PriorityClassName)
 	}
 	aa := pod.Affinity.PodAntiAffinity
 	if aa == nil || len(aa.PreferredDuringSchedulingIgnoredDuringExecution) != 1 || len(aa.RequiredDuringSchedulingIgnoredDuringExecution) != 0 ||
@@ -642,9 +744,10 @@ func TestCertManager(t *testing.T) {
 	if len(r.secrets) != 0 || len(r.roles) != 0 || len(r.rbs) != 0 {
 		t.Errorf("Secret, Role or RoleBinding rendered with cert-manager: %v", r.kinds)
 	}
-	// No caBundle injection: no access to webhook configurations.
+	// No caBundle injection, no rotator's informer: only its own webhook
+	// configuration, for the failure policy.
 	for _, rule := range r.clusterRoles["mesh-webhook"].Rules {
-		if slices.Contains(rule.APIGroups, "admissionregistration.k8s.io") {
+		if slices.Contains(rule.APIGroups, "admissionregistration.k8s.io") && !slices.Equal(rule.ResourceNames, []string{"mesh-webhook"}) {
 			t.Errorf("rule %+v with cert-manager", rule)
 		}
 	}
@@ -692,7 +795,7 @@ func TestRBAC(t *testing.T) {
 	}
 	var want []grant
 	for _, v := range []string{"get", "list", "watch"} {
-		want = append(want, grant{"", "services", v, ""})
+		want = append(want, grant{"", "services", v, ""}, grant{"", "namespaces", v, ""})
 		for _, res := range []string{"serviceentries", "destinationrules", "gateways", "virtualservices"} {
 			want = append(want, grant{"networking.istio.io", res, v, ""})
 		}
@@ -934,7 +1037,7 @@ func TestNotes(t *testing.T) {
 		t.Fatal(err)
 	}
 	notes := decode(t, files).notes
-	for _, want := range []string{"kube-system, kube-node-lease, kubectl-mesh-system, legacy", "kubectl mesh webhook status", "failurePolicy Fail"} {
+	for _, want := range []string{"kube-system, kube-node-lease, kubectl-mesh-system, legacy", "kubectl mesh webhook status", "CREATE and UPDATE Fail", "DELETE Ignore"} {
 		if !strings.Contains(notes, want) {
 			t.Errorf("NOTES.txt lacks %q:\n%s", want, notes)
 		}
@@ -991,3 +1094,31 @@ func ops(in []admissionregistrationv1.OperationType) []string {
 }
 
 func itoa(i int32) string { return strconv.Itoa(int(i)) }
+
+// TestDocsDescribeEveryValue: docs/webhook.md names every value of
+// values.yaml (or, for the fields of an object such as issuerRef, the
+// object).
+func TestDocsDescribeEveryValue(t *testing.T) {
+	doc, err := os.ReadFile("../docs/webhook.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Maps whose keys are the user's (labels, rules, file names).
+	freeForm := map[string]bool{"resources": true, "policy.rules": true, "policy.extraPolicies": true, "serviceAccount.annotations": true,
+		"nodeSelector": true, "podAnnotations": true, "podLabels": true}
+	var walk func(prefix string, m map[string]any)
+	walk = func(prefix string, m map[string]any) {
+		for k, v := range m {
+			path := prefix + k
+			if sub, ok := v.(map[string]any); ok && len(sub) > 0 && !freeForm[path] {
+				walk(path+".", sub)
+				continue
+			}
+			parent := strings.TrimSuffix(prefix, ".")
+			if !strings.Contains(string(doc), "`"+path+"`") && (parent == "" || !strings.Contains(string(doc), "`"+parent+"`")) {
+				t.Errorf("docs/webhook.md does not describe the value %s", path)
+			}
+		}
+	}
+	walk("", loadChart(t).Values)
+}

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# make demo: the hand-made Istio workflow of shared/WORKFLOW.md, replaced
+# make demo: the hand-made Istio workflow (kubectl and YAML), replaced
 # step by step by kubectl mesh, on a simulated cluster of its own (pods
 # report Running and Ready; no container runs, so no request reaches a pod:
 # see docs/simulated-cluster.md). Everything is built from Go modules on

@@ -5,7 +5,7 @@ import (
 	"fmt"
 )
 
-// Exit codes shared by every command (shared/DESIGN.md).
+// Exit codes shared by every command (the command-line contract).
 const (
 	ExitOK     = 0
 	ExitFailed = 1

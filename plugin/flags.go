@@ -9,7 +9,7 @@ import (
 )
 
 // addApplyFlags adds --dry-run and -o to a command that changes the
-// cluster (shared/DESIGN.md).
+// cluster (the command-line contract, README.md).
 func addApplyFlags(f *pflag.FlagSet, dryRun, output *string) {
 	f.StringVar(dryRun, "dry-run", *dryRun, "none, client (print only) or server (the API server checks, nothing is stored)")
 	f.StringVarP(output, "output", "o", *output, "Print the objects as applied: yaml or json")

@@ -42,7 +42,8 @@ import (
 const (
 	WebhookRelease          = "mesh-webhook"
 	DefaultWebhookNamespace = "kubectl-mesh-system"
-	// WebhookName is the one webhook of the chart's configuration.
+	// WebhookName is the chart's webhook for CREATE and UPDATE; DELETE has
+	// one of its own, with its own failure policy.
 	WebhookName = "validate.mesh.kubectl-mesh.io"
 	// FieldManager is kubectl-mesh's server-side apply field manager.
 	FieldManager = helmrelease.FieldManager
@@ -550,11 +551,11 @@ func (o *WebhookStatusOptions) Run(ctx context.Context) error {
 		ctx = context.Background()
 	}
 	deploy, checks := o.checkDeployment(ctx)
-	webhookConfig, certSecret := "mesh-webhook", "mesh-webhook-tls"
+	webhookConfig, certSecret, policy := "mesh-webhook", "mesh-webhook-tls", ""
 	if deploy != nil {
-		webhookConfig, certSecret = deploymentNames(deploy, webhookConfig, certSecret)
+		webhookConfig, certSecret, policy = deploymentNames(deploy, webhookConfig, certSecret)
 	}
-	wh, c := o.checkWebhookConfiguration(ctx, webhookConfig)
+	wh, c := o.checkWebhookConfiguration(ctx, webhookConfig, policy)
 	checks = append(checks, c)
 	checks = append(checks, o.checkCertificate(ctx, certSecret, wh))
 	checks = append(checks, o.checkAdmission(ctx, wh))
@@ -605,8 +606,10 @@ func (o *WebhookStatusOptions) checkDeployment(ctx context.Context) (*appsv1.Dep
 }
 
 // deploymentNames reads the webhook configuration and certificate Secret
-// names from mesh-webhook's arguments and volumes.
-func deploymentNames(d *appsv1.Deployment, webhookConfig, certSecret string) (string, string) {
+// names from mesh-webhook's arguments and volumes, and the failure policy
+// it gives the CREATE/UPDATE webhook (--failure-policy; "" when none).
+func deploymentNames(d *appsv1.Deployment, webhookConfig, certSecret string) (string, string, string) {
+	policy := ""
 	pod := d.Spec.Template.Spec
 	certDir := ""
 	for _, c := range pod.Containers {
@@ -619,6 +622,8 @@ func deploymentNames(d *appsv1.Deployment, webhookConfig, certSecret string) (st
 				certSecret = val
 			case "cert-dir":
 				certDir = val
+			case "failure-policy":
+				policy = val
 			}
 		}
 		for _, m := range c.VolumeMounts {
@@ -632,30 +637,52 @@ func deploymentNames(d *appsv1.Deployment, webhookConfig, certSecret string) (st
 			}
 		}
 	}
-	return webhookConfig, certSecret
+	return webhookConfig, certSecret, policy
 }
 
-func (o *WebhookStatusOptions) checkWebhookConfiguration(ctx context.Context, name string) (*admissionregistrationv1.ValidatingWebhook, statusCheck) {
+// checkWebhookConfiguration reports the failure policy per operation
+// (CREATE/UPDATE and DELETE are separate entries) and whether every entry
+// has a caBundle; want is the policy mesh-webhook sets on the
+// CREATE/UPDATE entry once it serves. It returns that entry.
+func (o *WebhookStatusOptions) checkWebhookConfiguration(ctx context.Context, name, want string) (*admissionregistrationv1.ValidatingWebhook, statusCheck) {
 	vwc, err := o.Kube.AdmissionregistrationV1().ValidatingWebhookConfigurations().Get(ctx, name, metav1.GetOptions{})
 	if err != nil {
 		return nil, statusCheck{false, fmt.Sprintf("ValidatingWebhookConfiguration %s: %v", name, err)}
 	}
+	var main *admissionregistrationv1.ValidatingWebhook
+	var policies []string
+	caMissing := false
 	for i := range vwc.Webhooks {
 		wh := &vwc.Webhooks[i]
-		if wh.Name != WebhookName {
-			continue
+		if wh.Name == WebhookName {
+			main = wh
 		}
 		fp := admissionregistrationv1.Fail
 		if wh.FailurePolicy != nil {
 			fp = *wh.FailurePolicy
 		}
-		text := fmt.Sprintf("ValidatingWebhookConfiguration %s: failurePolicy %s", name, fp)
-		if len(wh.ClientConfig.CABundle) == 0 {
-			return wh, statusCheck{false, text + ", no caBundle yet (the API server cannot call the webhook)"}
+		var ops []string
+		for _, r := range wh.Rules {
+			for _, op := range r.Operations {
+				if !slices.Contains(ops, string(op)) {
+					ops = append(ops, string(op))
+				}
+			}
 		}
-		return wh, statusCheck{true, text + ", caBundle set"}
+		policies = append(policies, fmt.Sprintf("%s %s", strings.Join(ops, "/"), fp))
+		caMissing = caMissing || len(wh.ClientConfig.CABundle) == 0
 	}
-	return nil, statusCheck{false, fmt.Sprintf("ValidatingWebhookConfiguration %s: no webhook %s", name, WebhookName)}
+	if main == nil {
+		return nil, statusCheck{false, fmt.Sprintf("ValidatingWebhookConfiguration %s: no webhook %s", name, WebhookName)}
+	}
+	text := fmt.Sprintf("ValidatingWebhookConfiguration %s: failurePolicy %s", name, strings.Join(policies, ", "))
+	if caMissing {
+		return main, statusCheck{false, text + "; no caBundle yet (the API server cannot call the webhook)"}
+	}
+	if want != "" && main.FailurePolicy != nil && string(*main.FailurePolicy) != want {
+		return main, statusCheck{false, fmt.Sprintf("%s; caBundle set, but %s is still %s: mesh-webhook sets %s once it serves", text, WebhookName, *main.FailurePolicy, want)}
+	}
+	return main, statusCheck{true, text + "; caBundle set"}
 }
 
 func (o *WebhookStatusOptions) checkCertificate(ctx context.Context, name string, wh *admissionregistrationv1.ValidatingWebhook) statusCheck {

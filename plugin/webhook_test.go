@@ -81,10 +81,21 @@ func webhookOf(t *testing.T, objs map[string]*unstructured.Unstructured, name st
 	if err := runtime.DefaultUnstructuredConverter.FromUnstructured(u.Object, &vwc); err != nil {
 		t.Fatal(err)
 	}
-	if len(vwc.Webhooks) != 1 || vwc.Webhooks[0].Name != WebhookName {
+	if len(vwc.Webhooks) != 2 || vwc.Webhooks[0].Name != WebhookName {
 		t.Fatalf("webhooks %+v", vwc.Webhooks)
 	}
 	return vwc.Webhooks[0]
+}
+
+// configuredPolicy is the failure policy mesh-webhook gives the
+// CREATE/UPDATE webhook once it serves (the chart installs it as Ignore).
+func configuredPolicy(t *testing.T, objs map[string]*unstructured.Unstructured) string {
+	t.Helper()
+	if fp := failurePolicy(webhookOf(t, objs, "mesh-webhook")); fp != "Ignore" {
+		t.Errorf("installed with failurePolicy %q, want Ignore until mesh-webhook serves", fp)
+	}
+	_, _, policy := deploymentNames(deploymentOf(t, objs), "", "")
+	return policy
 }
 
 func deploymentOf(t *testing.T, objs map[string]*unstructured.Unstructured) *appsv1.Deployment {
@@ -118,8 +129,8 @@ func failurePolicy(wh admissionregistrationv1.ValidatingWebhook) string {
 func TestWebhookInstallDryRunClient(t *testing.T) {
 	objs := dryRunObjects(t, "")
 	wh := webhookOf(t, objs, "mesh-webhook")
-	if failurePolicy(wh) != "Fail" {
-		t.Errorf("failurePolicy %q, want Fail", failurePolicy(wh))
+	if fp := configuredPolicy(t, objs); fp != "Fail" {
+		t.Errorf("failurePolicy %q, want Fail", fp)
 	}
 	if wh.TimeoutSeconds == nil || *wh.TimeoutSeconds != 3 || wh.ClientConfig.Service == nil || wh.ClientConfig.Service.Namespace != DefaultWebhookNamespace {
 		t.Errorf("webhook %+v", wh)
@@ -150,8 +161,8 @@ func TestWebhookInstallDryRunClient(t *testing.T) {
 func TestWebhookInstallSet(t *testing.T) {
 	objs := dryRunObjects(t, "", "--set", "failurePolicy=Ignore", "--set", "excludedNamespaces={legacy,sandbox}", "--set", "replicas=3")
 	wh := webhookOf(t, objs, "mesh-webhook")
-	if failurePolicy(wh) != "Ignore" {
-		t.Errorf("failurePolicy %q, want Ignore", failurePolicy(wh))
+	if fp := configuredPolicy(t, objs); fp != "Ignore" {
+		t.Errorf("failurePolicy %q, want Ignore", fp)
 	}
 	excluded := strings.Join(wh.NamespaceSelector.MatchExpressions[0].Values, ",")
 	if excluded != "kube-system,kube-node-lease,kubectl-mesh-system,legacy,sandbox" {
@@ -178,7 +189,7 @@ func TestWebhookInstallValuesFile(t *testing.T) {
 		t.Fatal(err)
 	}
 	objs := dryRunObjects(t, "", "-f", file)
-	if fp := failurePolicy(webhookOf(t, objs, "mesh-webhook")); fp != "Ignore" {
+	if fp := configuredPolicy(t, objs); fp != "Ignore" {
 		t.Errorf("failurePolicy %q, want Ignore from -f", fp)
 	}
 	if objs["PodDisruptionBudget/mesh-webhook"] != nil {
@@ -195,7 +206,7 @@ func TestWebhookInstallValuesFile(t *testing.T) {
 		t.Fatal(err)
 	}
 	objs = dryRunObjects(t, "", "-f", file, "-f", second, "--set", "failurePolicy=Fail")
-	if fp := failurePolicy(webhookOf(t, objs, "mesh-webhook")); fp != "Fail" {
+	if fp := configuredPolicy(t, objs); fp != "Fail" {
 		t.Errorf("failurePolicy %q: --set must win over -f", fp)
 	}
 	if d := deploymentOf(t, objs); *d.Spec.Replicas != 4 {
@@ -208,7 +219,7 @@ func TestWebhookInstallValuesFile(t *testing.T) {
 
 	// - reads standard input.
 	objs = dryRunObjects(t, "failurePolicy: Ignore\n", "-f", "-")
-	if fp := failurePolicy(webhookOf(t, objs, "mesh-webhook")); fp != "Ignore" {
+	if fp := configuredPolicy(t, objs); fp != "Ignore" {
 		t.Errorf("failurePolicy %q from stdin", fp)
 	}
 }
@@ -357,12 +368,12 @@ func TestWebhookInstallUpgradeUninstall(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if rel.Config["failurePolicy"] != "Ignore" || !strings.Contains(rel.Manifest, "failurePolicy: Ignore") {
+	if rel.Config["failurePolicy"] != "Ignore" || !strings.Contains(rel.Manifest, "--failure-policy=Ignore") {
 		t.Errorf("revision %d config %v", rel.Version, rel.Config)
 	}
 	// Values are exactly those given: a plain install resets to Fail.
 	install()
-	if rel, _ = store.Last(WebhookRelease); !strings.Contains(rel.Manifest, "failurePolicy: Fail") || rel.Version != 3 {
+	if rel, _ = store.Last(WebhookRelease); !strings.Contains(rel.Manifest, "--failure-policy=Fail") || rel.Version != 3 {
 		t.Errorf("revision %d does not reset the values", rel.Version)
 	}
 
@@ -453,7 +464,13 @@ func installedObjects(t *testing.T, c certs, ready int32) []runtime.Object {
 	if err := runtime.DefaultUnstructuredConverter.FromUnstructured(objs["ValidatingWebhookConfiguration/mesh-webhook"].Object, &vwc); err != nil {
 		t.Fatal(err)
 	}
-	vwc.Webhooks[0].ClientConfig.CABundle = c.caPEM
+	// As mesh-webhook leaves it once serving: the CA injected everywhere
+	// and the CREATE/UPDATE webhook switched to its policy.
+	fail := admissionregistrationv1.Fail
+	vwc.Webhooks[0].FailurePolicy = &fail
+	for i := range vwc.Webhooks {
+		vwc.Webhooks[i].ClientConfig.CABundle = c.caPEM
+	}
 	secret := &corev1.Secret{
 		ObjectMeta: metav1.ObjectMeta{Name: "mesh-webhook-tls", Namespace: DefaultWebhookNamespace},
 		Data:       map[string][]byte{"tls.crt": c.leafPEM, "ca.crt": c.caPEM},
@@ -511,7 +528,7 @@ func TestWebhookStatusHealthy(t *testing.T) {
 	}
 	for i, want := range []string{
 		"Deployment kubectl-mesh-system/mesh-webhook: 2/2 replicas ready",
-		"ValidatingWebhookConfiguration mesh-webhook: failurePolicy Fail, caBundle set",
+		"ValidatingWebhookConfiguration mesh-webhook: failurePolicy CREATE/UPDATE Fail, DELETE Ignore; caBundle set",
 		"serving certificate (Secret kubectl-mesh-system/mesh-webhook-tls): expires ",
 		"admission: a VirtualService with weights 90/20 in namespace default was denied by mesh-webhook (MESH0104, MESH0201)",
 	} {
@@ -580,7 +597,8 @@ func TestWebhookStatusFailures(t *testing.T) {
 				objs[1].(*admissionregistrationv1.ValidatingWebhookConfiguration).Webhooks[0].FailurePolicy = &ignore
 				return append(objs, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "default", Labels: map[string]string{"kubernetes.io/metadata.name": "default"}}})
 			},
-			fails: []string{"was admitted: the API server could not call mesh-webhook and failurePolicy Ignore let the object through"},
+			fails: []string{"was admitted: the API server could not call mesh-webhook and failurePolicy Ignore let the object through",
+				"failurePolicy CREATE/UPDATE Ignore, DELETE Ignore; caBundle set, but validate.mesh.kubectl-mesh.io is still Ignore: mesh-webhook sets Fail once it serves"},
 		},
 		{
 			name: "no pod ready", objs: func() []runtime.Object { return installedObjects(t, c, 0) }, mapper: istioMapper(true),
@@ -641,9 +659,9 @@ func TestWebhookStatusFailures(t *testing.T) {
 func TestWebhookStatusCertManagerNames(t *testing.T) {
 	// With cert-manager the Secret is the cert dir's volume.
 	objs := dryRunObjects(t, "", "--set", "certificates.mode=cert-manager", "--set", "webhookConfigurationName=mesh-prod")
-	wc, secret := deploymentNames(deploymentOf(t, objs), "", "")
-	if wc != "mesh-prod" || secret != "mesh-webhook-tls" {
-		t.Errorf("names %q %q", wc, secret)
+	wc, secret, policy := deploymentNames(deploymentOf(t, objs), "", "")
+	if wc != "mesh-prod" || secret != "mesh-webhook-tls" || policy != "Fail" {
+		t.Errorf("names %q %q, failure policy %q", wc, secret, policy)
 	}
 }
 

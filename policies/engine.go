@@ -430,6 +430,11 @@ func (e *Engine) Review(ctx context.Context, r Review, inv Inventory) ([]Finding
 }
 
 func (e *Engine) review(ctx context.Context, r Review, inv Inventory, hosts *hostCache) ([]Finding, error) {
+	return e.reviewInto(ctx, r, inv, hosts, &keeper{})
+}
+
+// reviewInto reviews r, handing findings to k (see ReviewLimit).
+func (e *Engine) reviewInto(ctx context.Context, r Review, inv Inventory, hosts *hostCache, k *keeper) ([]Finding, error) {
 	obj := r.subject()
 	if obj == nil {
 		return nil, errors.New("review has no object")
@@ -438,7 +443,6 @@ func (e *Engine) review(ctx context.Context, r Review, inv Inventory, hosts *hos
 		return nil, nil
 	}
 	facts := buildFacts(r, inv, e.settings, hosts)
-	var out []Finding
 	collect := func(q *findingsQuery, withObjects bool) error {
 		input, err := inputTerm(r, facts, e.settingsTerm, withObjects)
 		if err != nil {
@@ -446,7 +450,7 @@ func (e *Engine) review(ctx context.Context, r Review, inv Inventory, hosts *hos
 		}
 		err = e.eval(ctx, q, input, func(t *ast.Term) {
 			if f := e.finding(t, obj); f.Severity != SeverityOff {
-				out = append(out, f)
+				k.add(f)
 			}
 		})
 		if err != nil {
@@ -461,14 +465,16 @@ func (e *Engine) review(ctx context.Context, r Review, inv Inventory, hosts *hos
 			return nil, err
 		}
 	}
-	if e.custom != nil {
+	if e.custom != nil && k.full() {
+		k.omitted.Stopped = true
+	} else if e.custom != nil {
 		if err := collect(e.custom, true); err != nil {
 			return nil, err
 		}
 	}
 	// Query bindings come back as a map: sort for stable messages.
-	SortFindings(out)
-	return out, nil
+	SortFindings(k.out)
+	return k.out, nil
 }
 
 // builtinQuery returns the query over the built-in packages of a scope

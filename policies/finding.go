@@ -24,7 +24,7 @@ func ParseSeverity(s string) (Severity, error) {
 	return "", fmt.Errorf("severity %q is not one of error, warning, off", s)
 }
 
-// Categories of findings (the contract in shared/DESIGN.md).
+// Categories of findings (a stable contract, docs/checks.md).
 var Categories = []string{"weight", "host", "port", "subset", "gateway", "reference", "schema", "other"}
 
 func validCategory(c string) bool {

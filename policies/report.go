@@ -72,7 +72,7 @@ func plural(n int, word string) string {
 	return fmt.Sprintf("%d %ss", n, word)
 }
 
-// WriteJSON prints the report in the shape of shared/DESIGN.md.
+// WriteJSON prints the report in the documented shape (docs/validate.md).
 func (r Report) WriteJSON(w io.Writer) error {
 	if r.Findings == nil {
 		r.Findings = []Finding{}

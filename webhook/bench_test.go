@@ -3,10 +3,12 @@ package webhook
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"net/http"
 	"runtime"
 	"runtime/debug"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -96,9 +98,19 @@ func BenchmarkInventoryMemory(b *testing.B) {
 	}
 }
 
+// Bounds of one fuzz input (at most 64 KiB): the handler must not spend
+// more, whatever the bytes. Time is generous for a loaded machine; the
+// review's own deadline is well below it.
+const (
+	fuzzTimeLimit   = 2 * time.Second
+	fuzzReviewLimit = time.Second
+	fuzzAllocLimit  = 64 << 20
+)
+
 // FuzzHandler sends arbitrary bytes, and arbitrary objects inside a valid
-// AdmissionReview, to the handler: no panics, and every answer is either a
-// response for the request's UID or a 400 saying why.
+// AdmissionReview, to the handler: no panics, every answer is either a
+// response for the request's UID or a 400 saying why, and each input
+// stays within fuzzTimeLimit and allocates at most fuzzAllocLimit.
 func FuzzHandler(f *testing.F) {
 	f.Add([]byte(reviewBytes(admissionv1.Create, "VirtualService", benchVS, "")), []byte(benchVS))
 	f.Add([]byte("{"), []byte(`{"kind":"VirtualService","apiVersion":"networking.istio.io/v1","spec":{"http":7}}`))
@@ -107,12 +119,25 @@ func FuzzHandler(f *testing.F) {
 	h.MaxRequestBytes = 1 << 16
 	f.Fuzz(func(t *testing.T, raw, object []byte) {
 		for _, body := range [][]byte{raw, reviewBytes(admissionv1.Create, "VirtualService", string(object), "")} {
-			out, status := h.HandleBytes(context.Background(), body)
+			var before, after runtime.MemStats
+			runtime.ReadMemStats(&before)
+			start := time.Now()
+			ctx, cancel := context.WithTimeout(context.Background(), fuzzReviewLimit)
+			out, status := h.HandleBytes(ctx, body)
+			cancel()
+			took := time.Since(start)
+			runtime.ReadMemStats(&after)
 			if status != http.StatusOK && status != http.StatusBadRequest {
 				t.Fatalf("status %d", status)
 			}
 			if len(out) == 0 {
 				t.Fatal("empty answer")
+			}
+			if took > fuzzTimeLimit {
+				t.Fatalf("%d bytes took %v, more than %v", len(body), took, fuzzTimeLimit)
+			}
+			if alloc := after.TotalAlloc - before.TotalAlloc; alloc > fuzzAllocLimit {
+				t.Fatalf("%d bytes allocated %d MiB, more than %d", len(body), alloc>>20, fuzzAllocLimit>>20)
 			}
 		}
 	})
@@ -144,4 +169,49 @@ func BenchmarkHandlerAfterIdle(b *testing.B) {
 			b.ReportMetric(float64(latencies[len(latencies)/2].Microseconds()), "p50-µs")
 		})
 	}
+}
+
+// largeVS is the issue's VirtualService: routes naming missing hosts,
+// about 95 bytes each (15,000 make 1.5 MB).
+func largeVS(routes int) string {
+	var b strings.Builder
+	b.WriteString(`{"apiVersion":"networking.istio.io/v1","kind":"VirtualService","metadata":{"name":"big","namespace":"team-042"},"spec":{"hosts":["big"],"http":[`)
+	for i := range routes {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		fmt.Fprintf(&b, `{"name":"r%05d","route":[{"destination":{"host":"missing-%05d.example.svc.cluster.local"}}]}`, i, i)
+	}
+	b.WriteString(`]}}`)
+	return b.String()
+}
+
+// BenchmarkBoundedCost measures the answers that bound a review's cost,
+// on the 10,000-Service inventory: refusing the issue's 1.5 MB
+// VirtualService for its size, and the busy answer to it when no slot is
+// free.
+func BenchmarkBoundedCost(b *testing.B) {
+	h := meshHandler(b)
+	body := reviewBytes(admissionv1.Create, "VirtualService", largeVS(15000), "")
+	b.Run("refused-for-size", func(b *testing.B) {
+		b.SetBytes(int64(len(body)))
+		b.ReportAllocs()
+		for i := 0; i < b.N; i++ {
+			if out, status := h.HandleBytes(context.Background(), body); status != http.StatusOK || !bytes.Contains(out, []byte("reviews objects of up to")) {
+				b.Fatalf("%d %.200s", status, out)
+			}
+		}
+	})
+	b.Run("busy", func(b *testing.B) {
+		busy := &Handler{Engine: h.Engine, Inventory: h.Inventory, MaxConcurrent: 1, QueueWait: time.Nanosecond}
+		busy.acquire(context.Background())
+		defer busy.release()
+		b.SetBytes(int64(len(body)))
+		b.ReportAllocs()
+		for i := 0; i < b.N; i++ {
+			if out, status := busy.HandleBytes(context.Background(), body); status != http.StatusOK || !bytes.Contains(out, []byte("mesh-webhook is busy")) {
+				b.Fatalf("%d %.200s", status, out)
+			}
+		}
+	})
 }

@@ -7,7 +7,6 @@ import (
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/client-go/dynamic"
 
@@ -35,7 +34,8 @@ var servicesGVR = schema.GroupVersionResource{Version: "v1", Resource: "services
 func (a *APIReader) Overlay(ctx context.Context, r policies.Review, base policies.Inventory) (policies.Inventory, error) {
 	o := &overlay{
 		base: base, live: policies.NewIndex(a.ClusterDomain),
-		services: map[string]bool{}, gateways: map[string]bool{}, drNamespaces: map[string]bool{}, vs: map[string]*policies.VirtualService{},
+		services: map[string]bool{}, gateways: map[string]bool{}, drNamespaces: map[string]bool{}, seNamespaces: map[string]bool{},
+		vs: map[string]*policies.VirtualService{},
 	}
 	subject := r.Object
 	if subject == nil {
@@ -51,11 +51,24 @@ func (a *APIReader) Overlay(ctx context.Context, r policies.Review, base policie
 				return nil, err
 			}
 			o.services[svcNS+"/"+name] = true
-		} else if !o.seListed {
-			if err := a.list(ctx, o, a.istio("serviceentries"), ""); err != nil {
-				return nil, err
+		} else {
+			// ServiceEntries are read from the namespaces a new one is
+			// likely in (the object's own and the root namespace) and
+			// from those the cache already finds one for the host in:
+			// never with a cluster-wide list per review.
+			seNamespaces := []string{ns, a.RootNamespace}
+			for _, se := range base.ServiceEntriesForHost(h.FQDN) {
+				seNamespaces = append(seNamespaces, se.Namespace)
 			}
-			o.seListed = true
+			for _, n := range seNamespaces {
+				if o.seNamespaces[n] {
+					continue
+				}
+				if err := a.list(ctx, o, a.istio("serviceentries"), n); err != nil {
+					return nil, err
+				}
+				o.seNamespaces[n] = true
+			}
 		}
 		if h.Kind == policies.KindServiceEntry {
 			if i := strings.IndexByte(h.Name, '/'); i > 0 {
@@ -109,15 +122,7 @@ func (a *APIReader) get(ctx context.Context, o *overlay, gvr schema.GroupVersion
 }
 
 func (a *APIReader) list(ctx context.Context, o *overlay, gvr schema.GroupVersionResource, ns string) error {
-	var (
-		list *unstructured.UnstructuredList
-		err  error
-	)
-	if ns == "" {
-		list, err = a.Client.Resource(gvr).List(ctx, metav1.ListOptions{})
-	} else {
-		list, err = a.Client.Resource(gvr).Namespace(ns).List(ctx, metav1.ListOptions{})
-	}
+	list, err := a.Client.Resource(gvr).Namespace(ns).List(ctx, metav1.ListOptions{})
 	if err != nil {
 		return fmt.Errorf("listing %s in %q: %w", gvr.Resource, ns, err)
 	}
@@ -135,7 +140,7 @@ type overlay struct {
 	services     map[string]bool
 	gateways     map[string]bool
 	drNamespaces map[string]bool
-	seListed     bool
+	seNamespaces map[string]bool // ServiceEntries read live here
 	// vs holds the VirtualServices re-read live; nil where one is gone.
 	vs map[string]*policies.VirtualService
 }
@@ -154,10 +159,13 @@ func (o *overlay) ServicesIn(namespace string) []*policies.Service {
 }
 
 func (o *overlay) ServiceEntriesForHost(fqdn string) []*policies.ServiceEntry {
-	if o.seListed {
-		return o.live.ServiceEntriesForHost(fqdn)
+	out := o.live.ServiceEntriesForHost(fqdn)
+	for _, se := range o.base.ServiceEntriesForHost(fqdn) {
+		if !o.seNamespaces[se.Namespace] {
+			out = append(out, se)
+		}
 	}
-	return o.base.ServiceEntriesForHost(fqdn)
+	return out
 }
 
 func (o *overlay) DestinationRulesFor(namespace, fqdn string) []*policies.DestinationRule {

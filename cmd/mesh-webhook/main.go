@@ -5,6 +5,7 @@ import (
 	"flag"
 	"fmt"
 	"os"
+	"runtime/debug"
 
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
@@ -23,6 +24,19 @@ func main() {
 		o.SyncedGCPercent = webhook.GCPercent
 	}
 	ctrl.SetLogger(zap.New(zap.UseFlagOptions(&zapOpts)))
+	// The chart passes the container's memory limit in MEMORY_LIMIT (and
+	// the share of it in MEMORY_LIMIT_PERCENT); GOMEMLIMIT, when set, wins.
+	if _, set := os.LookupEnv("GOMEMLIMIT"); !set {
+		limit, err := webhook.SoftMemoryLimit(os.Getenv("MEMORY_LIMIT"), os.Getenv("MEMORY_LIMIT_PERCENT"))
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "mesh-webhook:", err)
+			os.Exit(2)
+		}
+		if limit > 0 {
+			debug.SetMemoryLimit(limit)
+			ctrl.Log.Info("soft memory limit set", "GOMEMLIMIT", limit)
+		}
+	}
 	if err := webhook.Run(ctrl.SetupSignalHandler(), o); err != nil {
 		fmt.Fprintln(os.Stderr, "mesh-webhook:", err)
 		os.Exit(1)

@@ -82,7 +82,10 @@ func run(kubeconfig, bin, dir, name string) error {
 		return err
 	}
 	api := client.AdmissionregistrationV1().ValidatingWebhookConfigurations()
-	vwc := harness.WebhookConfiguration(name, fmt.Sprintf("https://127.0.0.1:%d/validate", port), ca, admissionregistrationv1.Fail)
+	vwc, err := harness.WebhookConfiguration(name, fmt.Sprintf("https://127.0.0.1:%d/validate", port), ca, admissionregistrationv1.Fail)
+	if err != nil {
+		return err
+	}
 	_ = api.Delete(ctx, name, metav1.DeleteOptions{})
 	if _, err := api.Create(ctx, vwc, metav1.CreateOptions{}); err != nil {
 		return fmt.Errorf("registering the webhook: %w", err)

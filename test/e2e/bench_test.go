@@ -135,7 +135,10 @@ func BenchmarkAddedLatency(b *testing.B) {
 		wh.stop()
 
 		noop, port, calls := allowEverything(b, dir)
-		vwc := harness.WebhookConfiguration("mesh-webhook-latency", fmt.Sprintf("https://127.0.0.1:%d/validate", port), ca, admissionregistrationv1.Fail)
+		vwc, err := harness.WebhookConfiguration("mesh-webhook-latency", fmt.Sprintf("https://127.0.0.1:%d/validate", port), ca, admissionregistrationv1.Fail)
+		if err != nil {
+			b.Fatal(err)
+		}
 		if _, err := c.clients.AdmissionregistrationV1().ValidatingWebhookConfigurations().Create(ctx, vwc, metav1.CreateOptions{}); err != nil {
 			b.Fatal(err)
 		}

@@ -42,7 +42,17 @@ type cluster struct {
 	clients    *kubernetes.Clientset
 	dynamic    dynamic.Interface
 	dir        string
+	auditLog   string
 }
+
+const auditPolicy = `apiVersion: audit.k8s.io/v1
+kind: Policy
+omitStages: [RequestReceived]
+rules:
+- level: Metadata
+  resources: [{group: networking.istio.io}]
+- level: None
+`
 
 var shared *cluster
 
@@ -114,6 +124,14 @@ func startCluster(assets string) (*cluster, error) {
 		CRDInstallOptions:        envtest.CRDInstallOptions{Paths: []string{crds}, ErrorIfPathMissing: true},
 		ControlPlaneStartTimeout: 2 * time.Minute,
 	}
+	// An audit log of Istio's kinds, where the webhook's audit annotations
+	// (opt-outs, clean-up deletes) show.
+	policy := filepath.Join(dir, "audit-policy.yaml")
+	c.auditLog = filepath.Join(dir, "audit.log")
+	if err := os.WriteFile(policy, []byte(auditPolicy), 0o600); err != nil {
+		return nil, err
+	}
+	c.env.ControlPlane.GetAPIServer().Configure().Set("audit-policy-file", policy).Set("audit-log-path", c.auditLog)
 	if c.config, err = c.env.Start(); err != nil {
 		return nil, fmt.Errorf("starting kube-apiserver and etcd: %w", err)
 	}
@@ -240,7 +258,10 @@ func (c *cluster) register(t testing.TB, name string, port int, caBundle []byte,
 	if caBundle == nil {
 		url = fmt.Sprintf("https://localhost:%d/validate", port)
 	}
-	vwc := harness.WebhookConfiguration(name, url, caBundle, policy)
+	vwc, err := harness.WebhookConfiguration(name, url, caBundle, policy)
+	if err != nil {
+		t.Fatal(err)
+	}
 	ctx := context.Background()
 	api := c.clients.AdmissionregistrationV1().ValidatingWebhookConfigurations()
 	_ = api.Delete(ctx, name, metav1.DeleteOptions{})

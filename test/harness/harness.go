@@ -5,6 +5,8 @@
 package harness
 
 import (
+	"github.com/kubectl-mesh/kubectl-mesh/charts"
+
 	"crypto/rand"
 	"crypto/rsa"
 	"crypto/x509"
@@ -22,7 +24,8 @@ import (
 )
 
 // ServingCert writes tls.crt and tls.key, a certificate for localhost and
-// 127.0.0.1 signed by a fresh CA, into dir and returns the CA bundle.
+// 127.0.0.1 signed by a fresh CA, into dir and returns the CA bundle. The
+// certificate serves as a client certificate too.
 func ServingCert(dir string) ([]byte, error) {
 	caKey, err := rsa.GenerateKey(rand.Reader, 2048)
 	if err != nil {
@@ -49,7 +52,7 @@ func ServingCert(dir string) ([]byte, error) {
 		SerialNumber: big.NewInt(2), Subject: pkix.Name{CommonName: "localhost"},
 		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(24 * time.Hour),
 		DNSNames: []string{"localhost"}, IPAddresses: []net.IP{net.ParseIP("127.0.0.1")},
-		KeyUsage: x509.KeyUsageDigitalSignature | x509.KeyUsageKeyEncipherment, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+		KeyUsage: x509.KeyUsageDigitalSignature | x509.KeyUsageKeyEncipherment, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageClientAuth},
 	}
 	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca, &key.PublicKey, caKey)
 	if err != nil {
@@ -66,37 +69,38 @@ func ServingCert(dir string) ([]byte, error) {
 	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: caDER}), nil
 }
 
-// WebhookConfiguration points the API server at url for Istio's traffic
-// kinds, as the chart does, skipping the system namespaces and those
-// labelled kubectl-mesh.io/validation=disabled.
-func WebhookConfiguration(name, url string, caBundle []byte, policy admissionregistrationv1.FailurePolicyType) *admissionregistrationv1.ValidatingWebhookConfiguration {
-	none := admissionregistrationv1.SideEffectClassNone
-	equivalent := admissionregistrationv1.Equivalent
-	timeout := int32(3)
-	return &admissionregistrationv1.ValidatingWebhookConfiguration{
-		TypeMeta:   metav1.TypeMeta{APIVersion: "admissionregistration.k8s.io/v1", Kind: "ValidatingWebhookConfiguration"},
-		ObjectMeta: metav1.ObjectMeta{Name: name},
-		Webhooks: []admissionregistrationv1.ValidatingWebhook{{
-			Name:         "validate.mesh.kubectl-mesh.io",
-			ClientConfig: admissionregistrationv1.WebhookClientConfig{URL: &url, CABundle: caBundle},
-			Rules: []admissionregistrationv1.RuleWithOperations{{
-				Operations: []admissionregistrationv1.OperationType{admissionregistrationv1.Create, admissionregistrationv1.Update, admissionregistrationv1.Delete},
-				Rule: admissionregistrationv1.Rule{
-					APIGroups: []string{"networking.istio.io"}, APIVersions: []string{"*"},
-					Resources: []string{"virtualservices", "destinationrules", "gateways", "serviceentries"},
-				},
-			}},
-			FailurePolicy:           &policy,
-			MatchPolicy:             &equivalent,
-			SideEffects:             &none,
-			TimeoutSeconds:          &timeout,
-			AdmissionReviewVersions: []string{"v1"},
-			NamespaceSelector: &metav1.LabelSelector{MatchExpressions: []metav1.LabelSelectorRequirement{
-				{Key: "kubernetes.io/metadata.name", Operator: metav1.LabelSelectorOpNotIn, Values: []string{"kube-system", "kube-node-lease", "kubectl-mesh-system"}},
-				{Key: "kubectl-mesh.io/validation", Operator: metav1.LabelSelectorOpNotIn, Values: []string{"disabled"}},
-			}},
-		}},
+// WebhookConfiguration is the chart's ValidatingWebhookConfiguration
+// (release in kubectl-mesh-system), named name and pointed at url with
+// caBundle, in the state mesh-webhook leaves it in once it serves: the
+// CREATE/UPDATE entry with the given failure policy, DELETE's with its
+// own (Ignore) and the clean-up controllers skipped.
+func WebhookConfiguration(name, url string, caBundle []byte, policy admissionregistrationv1.FailurePolicyType) (*admissionregistrationv1.ValidatingWebhookConfiguration, error) {
+	vwc, err := charts.MeshWebhookConfiguration("mesh-webhook", "kubectl-mesh-system", map[string]any{"failurePolicy": string(policy)})
+	if err != nil {
+		return nil, err
 	}
+	vwc.TypeMeta = metav1.TypeMeta{APIVersion: "admissionregistration.k8s.io/v1", Kind: "ValidatingWebhookConfiguration"}
+	vwc.ObjectMeta = metav1.ObjectMeta{Name: name}
+	for i := range vwc.Webhooks {
+		wh := &vwc.Webhooks[i]
+		wh.ClientConfig = admissionregistrationv1.WebhookClientConfig{URL: &url, CABundle: caBundle}
+		if !deletes(wh) {
+			wh.FailurePolicy = &policy
+		}
+	}
+	return vwc, nil
+}
+
+// deletes reports whether a webhook entry is the one for DELETE.
+func deletes(wh *admissionregistrationv1.ValidatingWebhook) bool {
+	for _, r := range wh.Rules {
+		for _, op := range r.Operations {
+			if op == admissionregistrationv1.Delete {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // FreePort returns a loopback port nothing listens on at the moment.

@@ -105,3 +105,43 @@ Where the serving certificate is read from (--cert-dir).
 {{- define "mesh-webhook.certDir" -}}
 /var/run/mesh-webhook/serving-certs
 {{- end }}
+
+{{/*
+What both webhook entries share: the Service they call, timeouts and the
+namespaces they skip.
+*/}}
+{{- define "mesh-webhook.webhookCommon" -}}
+admissionReviewVersions: ["v1"]
+{{- if eq .Values.certificates.mode "self" }}
+# clientConfig.caBundle is injected by mesh-webhook once it has created
+# its CA; until then the API server cannot call it.
+{{- end }}
+clientConfig:
+  service:
+    name: {{ include "mesh-webhook.fullname" . }}
+    namespace: {{ .Release.Namespace }}
+    path: /validate
+    port: 443
+matchPolicy: Equivalent
+sideEffects: None
+timeoutSeconds: 3
+namespaceSelector:
+  matchExpressions:
+    - key: kubernetes.io/metadata.name
+      operator: NotIn
+      values:
+        {{- include "mesh-webhook.excludedNamespaces" . | nindent 8 }}
+    # Break glass for a whole namespace:
+    # kubectl label namespace NS kubectl-mesh.io/validation=disabled
+    - key: kubectl-mesh.io/validation
+      operator: NotIn
+      values: ["disabled"]
+{{- end }}
+
+{{/*
+CEL: the request is not a delete by a clean-up controller (the users of
+webhook.CleanupUsers).
+*/}}
+{{- define "mesh-webhook.cleanupCondition" -}}
+!(request.userInfo.username in ['system:serviceaccount:kube-system:namespace-controller', 'system:serviceaccount:kube-system:generic-garbage-collector', 'system:kube-controller-manager'])
+{{- end }}

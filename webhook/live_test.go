@@ -1,0 +1,60 @@
+package webhook
+
+import (
+	"context"
+	"slices"
+	"testing"
+
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	dynamicfake "k8s.io/client-go/dynamic/fake"
+	k8stesting "k8s.io/client-go/testing"
+
+	"github.com/kubectl-mesh/kubectl-mesh/policies"
+)
+
+// TestLiveServiceEntriesAreNarrow: a host that is no Service makes the
+// live read list ServiceEntries in the object's namespace, the root
+// namespace and where the cache has a candidate, never cluster-wide, and
+// finds one created a moment ago.
+func TestLiveServiceEntriesAreNarrow(t *testing.T) {
+	lists := map[schema.GroupVersionResource]string{}
+	for r, kind := range map[string]string{"serviceentries": "ServiceEntryList", "destinationrules": "DestinationRuleList"} {
+		lists[schema.GroupVersionResource{Group: "networking.istio.io", Version: "v1", Resource: r}] = kind
+	}
+	fresh := u("networking.istio.io/v1", "ServiceEntry", "team", "api", map[string]any{"hosts": []any{"api.example.com"}, "ports": []any{map[string]any{"number": int64(443), "name": "https", "protocol": "TLS"}}})
+	client := dynamicfake.NewSimpleDynamicClientWithCustomListKinds(runtime.NewScheme(), lists, fresh)
+	cached := policies.NewIndex("")
+	other := u("networking.istio.io/v1", "ServiceEntry", "shared", "api-elsewhere", map[string]any{"hosts": []any{"api.example.com"}})
+	cached.Add(policies.NewObject(other.Object, policies.Source{}))
+
+	vs := u("networking.istio.io/v1", "VirtualService", "team", "api", map[string]any{"hosts": []any{"api.example.com"},
+		"tls": []any{map[string]any{"match": []any{map[string]any{"port": int64(443), "sniHosts": []any{"api.example.com"}}}, "route": []any{map[string]any{"destination": map[string]any{"host": "api.example.com"}}}}}})
+	r := policies.Review{Operation: policies.OperationCreate, Object: policies.NewObject(vs.Object, policies.Source{})}
+	a := &APIReader{Client: client, IstioVersion: "v1", ClusterDomain: "cluster.local", RootNamespace: "istio-system"}
+	inv, err := a.Overlay(context.Background(), r, cached)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var listed []string
+	for _, act := range client.Actions() {
+		if act.GetVerb() == "list" && act.GetResource().Resource == "serviceentries" {
+			ns := act.(k8stesting.ListAction).GetNamespace()
+			if ns == "" {
+				t.Error("a cluster-wide list of ServiceEntries")
+			}
+			listed = append(listed, ns)
+		}
+	}
+	slices.Sort(listed)
+	if want := []string{"istio-system", "shared", "team"}; !slices.Equal(listed, want) {
+		t.Errorf("ServiceEntries listed in %v, want %v", listed, want)
+	}
+	var names []string
+	for _, se := range inv.ServiceEntriesForHost("api.example.com") {
+		names = append(names, se.Namespace+"/"+se.Name)
+	}
+	if !slices.Contains(names, "team/api") {
+		t.Errorf("ServiceEntries for the host %v: the one created a moment ago is missing", names)
+	}
+}
