@@ -124,29 +124,66 @@ func routeFor(t *testing.T, sim *simulation.Simulation, host string, port int) *
 }
 
 func TestCanaryWeights(t *testing.T) {
-	v := evaluate(t, docs(canaryApp(), golden(t, "canary-set-gateway.yaml")))
-	vs := v.Find("default", "canary")
-	if vs == nil || len(vs.Broken) > 0 {
-		t.Fatalf("canary VirtualService: %+v", vs)
+	const v1, v2 = "outbound|80|v1|canary.default.svc.cluster.local", "outbound|80|v2|canary.default.svc.cluster.local"
+	set := golden(t, "canary-set-gateway.yaml")
+	cases := []struct {
+		name string
+		// objects written by the step, over those of canary set.
+		objects []string
+		want    map[string]uint32
+	}{
+		{"set 90/10", []string{set}, map[string]uint32{v1: 90, v2: 10}},
+		{"step to 70/30", []string{set, golden(t, "canary-step.yaml")}, map[string]uint32{v1: 70, v2: 30}},
+		{"promote with prune", []string{golden(t, "canary-promote-prune.yaml")}, map[string]uint32{v2: 100}},
+		{"rollback to 90/10", []string{set, golden(t, "canary-rollback.json")}, map[string]uint32{v1: 90, v2: 10}},
 	}
-	want := map[string]uint32{
-		"outbound|80|v1|canary.default.svc.cluster.local": 90,
-		"outbound|80|v2|canary.default.svc.cluster.local": 10,
-	}
-	got := map[string]uint32{}
-	for _, d := range vs.Destinations {
-		if d.Proxy.Gateway != "default/canary-gateway" {
-			t.Errorf("route at %s; the canary is bound to its gateway only", d.Proxy)
-		}
-		if !d.Exists {
-			t.Errorf("cluster %s does not exist", d.Cluster)
-		}
-		got[d.Cluster] = d.Weight
-	}
-	for c, w := range want {
-		if got[c] != w {
-			t.Errorf("weight of %s: got %d, want %d (all: %v)", c, got[c], w, got)
-		}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			// A later object replaces an earlier one of the same kind and name.
+			latest := map[string]string{}
+			var order []string
+			for _, objs := range tc.objects {
+				for _, doc := range splitDocs(objs) {
+					var meta struct {
+						Kind string `json:"kind"`
+					}
+					if err := yaml.Unmarshal([]byte(doc), &meta); err != nil {
+						t.Fatal(err)
+					}
+					if _, seen := latest[meta.Kind]; !seen {
+						order = append(order, meta.Kind)
+					}
+					latest[meta.Kind] = doc
+				}
+			}
+			manifest := canaryApp()
+			for _, k := range order {
+				manifest = docs(manifest, latest[k])
+			}
+			v := evaluate(t, manifest)
+			vs := v.Find("default", "canary")
+			if vs == nil || len(vs.Broken) > 0 {
+				t.Fatalf("canary VirtualService: %+v", vs)
+			}
+			got := map[string]uint32{}
+			for _, d := range vs.Destinations {
+				if d.Proxy.Gateway != "default/canary-gateway" {
+					t.Errorf("route at %s; the canary is bound to its gateway only", d.Proxy)
+				}
+				if !d.Exists {
+					t.Errorf("cluster %s does not exist", d.Cluster)
+				}
+				got[d.Cluster] = d.Weight
+			}
+			if len(got) != len(tc.want) {
+				t.Errorf("weighted clusters %v, want %v", got, tc.want)
+			}
+			for c, w := range tc.want {
+				if got[c] != w {
+					t.Errorf("weight of %s: got %d, want %d (all: %v)", c, got[c], w, got)
+				}
+			}
+		})
 	}
 }
 

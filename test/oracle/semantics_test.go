@@ -515,3 +515,47 @@ func dump(t *testing.T, v *Verdict) {
 		}
 	}
 }
+
+// TestRefusedManifests: what pilot's parser refuses, kubectl-mesh refuses
+// as a schema finding, and neither side panics.
+func TestRefusedManifests(t *testing.T) {
+	for _, tc := range []struct{ name, manifest string }{
+		{"a destination host that is a number", base(`apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {name: reviews, namespace: default}
+spec:
+  hosts: [reviews]
+  http:
+  - route:
+    - destination: {host: 9080}
+`)},
+		{"routes that are not a list", base(`apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {name: reviews, namespace: default}
+spec:
+  hosts: [reviews]
+  http: reviews
+`)},
+		{"subsets that are not a list", base(`apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata: {name: reviews, namespace: default}
+spec:
+  host: reviews
+  subsets: {v1: {version: v1}}
+`)},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if _, err := Parse([]byte(tc.manifest)); err == nil {
+				t.Fatal("pilot's parser takes it")
+			}
+			findings, err := Validate(productBin, writeCase(t, tc.manifest))
+			if err != nil {
+				t.Fatal(err)
+			}
+			ds, _ := differ(t, tc.manifest, findings)
+			for _, d := range ds {
+				t.Errorf("%s", d)
+			}
+		})
+	}
+}
