@@ -167,6 +167,26 @@ func (h *Handler) acquire(ctx context.Context) bool {
 
 func (h *Handler) release() { <-h.slots() }
 
+// holdBody takes a place among the requests whose bodies are held,
+// waiting at most QueueWait (and never past ctx).
+func (h *Handler) holdBody(ctx context.Context) bool {
+	h.slots()
+	select {
+	case h.open <- struct{}{}:
+		return true
+	default:
+	}
+	t := time.NewTimer(orDefault(h.QueueWait, DefaultQueueWait))
+	defer t.Stop()
+	select {
+	case h.open <- struct{}{}:
+		return true
+	case <-t.C:
+	case <-ctx.Done():
+	}
+	return false
+}
+
 // ServeHTTP decodes the AdmissionReview, reviews it and answers. Requests
 // that are not a readable AdmissionReview get HTTP 400 with the reason, or,
 // when the UID can be read, a denial saying why.
@@ -183,15 +203,13 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	// Bodies are read before a review slot is free (the busy answer needs
 	// the request's UID), so how many are held at once is capped too: past
 	// that, the API server gets a plain 429 and applies the failure policy.
-	h.slots()
-	select {
-	case h.open <- struct{}{}:
-		defer func() { <-h.open }()
-	default:
+	// A burst (kubectl apply -f dir/) waits for them as for a review slot.
+	if !h.holdBody(r.Context()) {
 		h.Metrics.decision("", "", "busy", 0)
 		http.Error(w, fmt.Sprintf("mesh-webhook is busy: %d requests in progress", cap(h.open)), http.StatusTooManyRequests)
 		return
 	}
+	defer func() { <-h.open }()
 	body, err := io.ReadAll(io.LimitReader(r.Body, h.maxBytes()+1))
 	if err != nil {
 		http.Error(w, "reading request: "+err.Error(), http.StatusBadRequest)
