@@ -9,7 +9,7 @@ import (
 	"testing"
 )
 
-// The tutorial's canary (WORKFLOW.md step 8): two Deployments behind one
+// The tutorial's canary (docs/workflow.md, step 8): two Deployments behind one
 // Service and a Gateway for them.
 const canaryWorkloads = `
 apiVersion: v1

@@ -9,7 +9,7 @@ import (
 	"time"
 )
 
-// The services of WORKFLOW.md steps 9 to 11, and nginx-vs as kubectl apply
+// The services of docs/workflow.md, steps 9 to 11, and nginx-vs as kubectl apply
 // left it.
 const resilienceWorkloads = `
 apiVersion: v1

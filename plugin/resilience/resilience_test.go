@@ -39,7 +39,7 @@ func toYAML(t *testing.T, obj *unstructured.Unstructured) string {
 
 func int64p(n int64) *int64 { return &n }
 
-// The workflow's circuit breaker (WORKFLOW.md step 9), on a host without
+// The workflow's circuit breaker (docs/workflow.md, step 9), on a host without
 // a DestinationRule.
 func TestCircuitBreakerCreates(t *testing.T) {
 	step := SetCircuitBreaker(Target{Namespace: "default", Host: "httpbin"}, &State{}, CircuitBreaker{
@@ -237,7 +237,7 @@ func TestRouteChanges(t *testing.T) {
 }
 
 // A host without a VirtualService gets one: named after the service,
-// hosts the short name, one route to it (WORKFLOW.md step 10's tomcat-vs).
+// hosts the short name, one route to it (docs/workflow.md, step 10's tomcat-vs).
 func TestVirtualServiceCreated(t *testing.T) {
 	step, err := ChangeRoutes(Target{Namespace: "default", Host: "tomcat-svc.default.svc.cluster.local"}, &State{}, "fault", SetFault(Fault{Delay: "10s", DelayPercent: 100}))
 	if err != nil {

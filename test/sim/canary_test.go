@@ -14,7 +14,7 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 )
 
-// The tutorial's canary (WORKFLOW.md step 8).
+// The tutorial's canary (docs/workflow.md, step 8).
 const canaryApp = `
 apiVersion: apps/v1
 kind: Deployment

@@ -12,7 +12,7 @@ import (
 	"k8s.io/apimachinery/pkg/watch"
 )
 
-// The services of WORKFLOW.md steps 9 to 11, and objects their owners
+// The services of docs/workflow.md, steps 9 to 11, and objects their owners
 // applied by hand with kubectl.
 const resilienceApp = `
 apiVersion: v1
