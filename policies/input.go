@@ -288,7 +288,7 @@ func buildFacts(r Review, inv Inventory, s Settings, cache *hostCache) *Facts {
 			f.MeshBound = meshBound(shape)
 			f.ListenerPorts = listenerPorts(ns, shape, f.MeshBound, inv, s, cache)
 			if f.MeshBound {
-				f.Reach = reachFacts(ns, shape, f.Hosts, inv, s)
+				f.Reach = reachFacts(ns, shape, f.Hosts, f.ListenerPorts, inv, s)
 			}
 		case KindDestinationRule:
 			if shape.Host != "" {

@@ -186,7 +186,9 @@ const otherNamespace = "\x00other"
 // host hidden from them, or another DestinationRule (other subsets)
 // applied there. Only hosts that resolve in the VirtualService's own
 // namespace are looked at; the others are reported already.
-func reachFacts(ns string, shape *Shape, own map[string]*HostFacts, inv Inventory, s Settings) []ReachFacts {
+// ownListeners are the sidecar listener ports of the VirtualService's own
+// namespace (those of listenerPorts).
+func reachFacts(ns string, shape *Shape, own map[string]*HostFacts, ownListeners []ListenerPort, inv Inventory, s Settings) []ReachFacts {
 	if exportedNowhereElse(shape.ExportTo, ns) {
 		return nil
 	}
@@ -200,7 +202,6 @@ func reachFacts(ns string, shape *Shape, own map[string]*HostFacts, inv Inventor
 		return nil
 	}
 	sort.Strings(hosts)
-	ownListeners := sidecarListeners(ns, ns, shape, inv, s, func(fqdn string) *HostFacts { return resolveFrom(fqdn, ns, inv, s, false) })
 	var out []ReachFacts
 	for _, client := range reachNamespaces(ns, shape, own, hosts, inv, s) {
 		listeners := sidecarListeners(ns, client, shape, inv, s, func(fqdn string) *HostFacts { return resolveFrom(fqdn, client, inv, s, false) })
@@ -235,20 +236,24 @@ func reachFacts(ns string, shape *Shape, own map[string]*HostFacts, inv Inventor
 	return out
 }
 
+// samePorts reports whether the sidecar listener ports of a and b are the
+// same numbers (b may hold gateway ports too, which are left out).
 func samePorts(a, b []ListenerPort) bool {
-	if len(a) != len(b) {
-		return false
-	}
 	nums := map[int64]bool{}
 	for _, p := range a {
 		nums[p.Number] = true
 	}
+	n := 0
 	for _, p := range b {
+		if !p.Sidecar {
+			continue
+		}
 		if !nums[p.Number] {
 			return false
 		}
+		n++
 	}
-	return true
+	return n == len(nums)
 }
 
 // exportedNowhereElse reports whether exportTo keeps the VirtualService in
