@@ -37,6 +37,8 @@ type InstallOptions struct {
 
 	// versionSet is true when --version was given.
 	versionSet bool
+	// profileSet is true when --profile was given.
+	profileSet bool
 	releases   []istioinstall.Release
 	releaseAccess
 }
@@ -94,6 +96,7 @@ not ready and their pods' reasons), and exits 1.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			o.versionSet = cmd.Flags().Changed("version")
+			o.profileSet = cmd.Flags().Changed("profile")
 			if err := o.Validate(); err != nil {
 				return err
 			}
@@ -123,6 +126,9 @@ func (o *InstallOptions) Validate() error {
 	if err := validateDryRunOutput(o.DryRun, o.Output); err != nil {
 		return err
 	}
+	if err := o.profileFromSet(); err != nil {
+		return err
+	}
 	if _, err := istioinstall.ComponentsOf(o.Profile); err != nil {
 		return usageError("--profile: %v", err)
 	}
@@ -141,6 +147,26 @@ func (o *InstallOptions) Validate() error {
 	if o.ChartsDir == "" && strings.TrimSpace(o.Version) == "" {
 		return usageError("--version must not be empty")
 	}
+	return nil
+}
+
+// profileFromSet honours istioctl's spelling, --set profile=demo, as
+// --profile demo: it is no chart value, and left among the values it would
+// be ignored while the default profile is installed.
+func (o *InstallOptions) profileFromSet() error {
+	kept := o.SetValues[:0:0]
+	for _, kv := range o.SetValues {
+		k, v, _ := strings.Cut(kv, "=")
+		if strings.TrimSpace(k) != "profile" {
+			kept = append(kept, kv)
+			continue
+		}
+		if o.profileSet && v != o.Profile {
+			return usageError("--set profile=%s and --profile %s disagree: give the profile once, with --profile", v, o.Profile)
+		}
+		o.Profile, o.profileSet = v, true
+	}
+	o.SetValues = kept
 	return nil
 }
 

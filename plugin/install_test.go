@@ -110,6 +110,26 @@ func TestInstallProfiles(t *testing.T) {
 	}
 }
 
+// TestInstallProfileAsIstioctlSetsIt: `--set profile=demo`, the istioctl
+// habit, installs what `--profile demo` installs.
+func TestInstallProfileAsIstioctlSetsIt(t *testing.T) {
+	charts := istiocharts.Dir(t, "..")
+	argv := append([]string{"install", "--charts", charts, "--dry-run=client", "-o", "yaml"}, noCluster...)
+	want, _, code := run(t, "", append(argv, "--profile", "demo")...)
+	if code != ExitOK {
+		t.Fatalf("--profile demo: exit %d", code)
+	}
+	for _, args := range [][]string{{"--set", "profile=demo"}, {"--set", "profile=demo", "--profile", "demo"}} {
+		got, errOut, code := run(t, "", append(argv, args...)...)
+		if code != ExitOK {
+			t.Fatalf("%v: exit %d; stderr: %s", args, code, errOut)
+		}
+		if got != want {
+			t.Errorf("%v renders otherwise than --profile demo", args)
+		}
+	}
+}
+
 func TestInstallGatewayLabelsAndServices(t *testing.T) {
 	objs := renderInstall(t, istiocharts.Dir(t, ".."), "--profile", "demo")
 	for name, want := range map[string]string{"istio-ingressgateway": "ingressgateway", "istio-egressgateway": "egressgateway"} {
@@ -236,6 +256,8 @@ func TestInstallBadInput(t *testing.T) {
 		want string
 	}{
 		{"unknown profile", []string{"--profile", "ambient", "--charts", charts}, ExitUsage, `--profile: unknown profile "ambient" (default, demo, minimal)`},
+		{"unknown profile set as istioctl does", []string{"--set", "profile=ambient", "--charts", charts}, ExitUsage, `--profile: unknown profile "ambient"`},
+		{"two profiles", []string{"--profile", "minimal", "--set", "profile=demo", "--charts", charts}, ExitUsage, "--set profile=demo and --profile minimal disagree"},
 		{"bad dry-run", []string{"--dry-run=maybe"}, ExitUsage, "--dry-run must be none, client or server"},
 		{"bad output", []string{"--dry-run", "-o", "xml"}, ExitUsage, "--output must be yaml or json"},
 		{"zero timeout", []string{"--timeout", "0s"}, ExitUsage, "--timeout must be positive"},
