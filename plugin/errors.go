@@ -3,6 +3,9 @@ package plugin
 import (
 	"errors"
 	"fmt"
+	"regexp"
+
+	"github.com/spf13/cobra"
 )
 
 // Exit codes shared by every command (the command-line contract).
@@ -50,4 +53,19 @@ func ExitCode(err error) int {
 func Silent(err error) bool {
 	var ee *ExitError
 	return errors.As(err, &ee) && ee.Err == nil
+}
+
+// singleDashLong finds a long flag written with one dash in pflag's error
+// for it ("unknown shorthand flag: 'q' in -qps"), as Fortio's and Go's
+// flag packages spell them.
+var singleDashLong = regexp.MustCompile(`unknown shorthand flag: '.' in -([A-Za-z][A-Za-z0-9-]+)`)
+
+// withDoubleDashHint adds "did you mean --qps" to the error for -qps when
+// the command has a --qps flag.
+func withDoubleDashHint(cmd *cobra.Command, err error) error {
+	m := singleDashLong.FindStringSubmatch(err.Error())
+	if m == nil || cmd.Flags().Lookup(m[1]) == nil {
+		return err
+	}
+	return fmt.Errorf("%w: long flags take two dashes here, did you mean --%s?", err, m[1])
 }

@@ -42,6 +42,9 @@ type LoadOptions struct {
 	Requests           int64
 	Duration           time.Duration
 	QPS                float64
+	// LogLevel is Fortio's -loglevel: from Warning up, the progress lines
+	// of an --in-cluster run are not printed.
+	LogLevel string
 	Headers            []string
 	Timeout            time.Duration
 	AllowInitialErrors bool
@@ -136,6 +139,7 @@ flags or a malformed URL.`,
 	f.Int64VarP(&o.Requests, "requests", "n", 0, "Make exactly this many calls (instead of running for -t)")
 	f.DurationVarP(&o.Duration, "duration", "t", o.Duration, "How long to run when -n is not given; 0 runs until Ctrl-C")
 	f.Float64Var(&o.QPS, "qps", o.QPS, "Target requests per second across all connections; 0 for as fast as possible")
+	f.StringVar(&o.LogLevel, "loglevel", "Info", "Fortio's log level ("+strings.Join(fortioLogLevels, ", ")+"); from Warning up, --in-cluster progress lines are not printed")
 	f.StringArrayVarP(&o.Headers, "header", "H", nil, "Extra header 'Name: value' on every call; repeatable ('Host: x' overrides the host)")
 	f.DurationVar(&o.Timeout, "timeout", o.Timeout, "Timeout of each call, connect included")
 	f.BoolVar(&o.AllowInitialErrors, "allow-initial-errors", false, "Go on when the warm-up calls of a -t run do not answer 2xx")
@@ -187,6 +191,9 @@ func (o *LoadOptions) Validate() error {
 	}
 	if o.QPS < 0 {
 		return usageError("--qps must not be negative, not %g (0 is as fast as possible)", o.QPS)
+	}
+	if logLevelRank(o.LogLevel) < 0 {
+		return usageError("--loglevel %q is not one of %s", o.LogLevel, strings.Join(fortioLogLevels, ", "))
 	}
 	if err := validateHTTPFlags(o.Timeout, o.Headers, o.Output); err != nil {
 		return err
@@ -361,7 +368,9 @@ func (o *LoadOptions) runInCluster(ctx context.Context) error {
 		job.ManagedFields = nil
 		return printObject(o.Out, "yaml", job)
 	}
-	opts.Progress = func(format string, args ...any) { fmt.Fprintf(o.ErrOut, format+"\n", args...) }
+	if logLevelRank(o.LogLevel) < logLevelRank("Warning") {
+		opts.Progress = func(format string, args ...any) { fmt.Fprintf(o.ErrOut, format+"\n", args...) }
+	}
 	out, err := loadjob.Run(ctx, kube, opts)
 	if err != nil {
 		return &ExitError{Code: ExitFailed, Err: fmt.Errorf("in-cluster load of %s: %w", o.engine.URL, err)}
@@ -370,4 +379,17 @@ func (o *LoadOptions) runInCluster(ctx context.Context) error {
 		fmt.Fprintf(o.ErrOut, "Warning: pod/%s ran without Istio's sidecar (is injection enabled in namespace %s?): the calls bypassed the mesh's client-side policies\n", out.Pod, ns)
 	}
 	return o.report(out.Result)
+}
+
+// fortioLogLevels are Fortio's -loglevel values, lowest first.
+var fortioLogLevels = []string{"Debug", "Verbose", "Info", "Warning", "Error", "Critical", "Fatal"}
+
+// logLevelRank is a level's place in fortioLogLevels (any case), -1 for none.
+func logLevelRank(level string) int {
+	for i, l := range fortioLogLevels {
+		if strings.EqualFold(l, level) {
+			return i
+		}
+	}
+	return -1
 }

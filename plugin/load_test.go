@@ -71,6 +71,26 @@ func TestLoadTextReport(t *testing.T) {
 	}
 }
 
+// TestLoadFortioSpellings: the tutorial's `fortio load -c 2 -qps 0 -n 20
+// -loglevel Warning` runs with --qps and --loglevel, and the single-dash
+// spellings get a hint instead of pflag's puzzle about shorthand flags.
+func TestLoadFortioSpellings(t *testing.T) {
+	srv := circuitBreaker(t)
+	out, errOut, code := run(t, "", "load", "-c", "2", "--qps", "0", "-n", "20", "--loglevel", "Warning", srv.URL+"/get")
+	if code != ExitOK || errOut != "" || !strings.Contains(out, "Code 503 : 4 (20.0 %)\n") {
+		t.Fatalf("exit %d, stderr %q, stdout:\n%s", code, errOut, out)
+	}
+	for _, tc := range []struct{ arg, want string }{
+		{"-qps", "did you mean --qps?"},
+		{"-loglevel", "did you mean --loglevel?"},
+	} {
+		_, errOut, code := run(t, "", "load", srv.URL, "-n", "1", tc.arg, "0")
+		if code != ExitUsage || !strings.Contains(errOut, tc.want) {
+			t.Errorf("%s: exit %d, stderr %q, want %q", tc.arg, code, errOut, tc.want)
+		}
+	}
+}
+
 func TestLoadJSONIsFortios(t *testing.T) {
 	srv := circuitBreaker(t)
 	out, errOut, code := run(t, "", "load", srv.URL, "-c", "2", "-n", "20", "--qps", "0", "-o", "json")
@@ -219,6 +239,7 @@ func TestLoadUsageErrors(t *testing.T) {
 		{"load", "http://"},
 		{"load", "http://127.0.0.1:port/"},
 		{"load", "http://[::1/"},
+		{"load", "http://127.0.0.1:1/", "--loglevel", "Loud"},
 	} {
 		out, errOut, code := run(t, "", args...)
 		if code != ExitUsage {

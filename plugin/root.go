@@ -59,8 +59,8 @@ configuration offline (in CI) with the same policies the admission webhook runs.
 	cmd.SetIn(streams.In)
 	cmd.SetOut(streams.Out)
 	cmd.SetErr(streams.ErrOut)
-	cmd.SetFlagErrorFunc(func(_ *cobra.Command, err error) error {
-		return &ExitError{Code: ExitUsage, Err: err}
+	cmd.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
+		return &ExitError{Code: ExitUsage, Err: withDoubleDashHint(c, err)}
 	})
 	cmd.AddCommand(
 		newVersionCommand(streams),
