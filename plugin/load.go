@@ -37,14 +37,14 @@ type LoadOptions struct {
 	configFlags *genericclioptions.ConfigFlags
 	genericiooptions.IOStreams
 
-	URL                string
-	Connections        int
-	Requests           int64
-	Duration           time.Duration
-	QPS                float64
+	URL         string
+	Connections int
+	Requests    int64
+	Duration    time.Duration
+	QPS         float64
 	// LogLevel is Fortio's -loglevel: from Warning up, the progress lines
 	// of an --in-cluster run are not printed.
-	LogLevel string
+	LogLevel           string
 	Headers            []string
 	Timeout            time.Duration
 	AllowInitialErrors bool
