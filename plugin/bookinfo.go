@@ -344,7 +344,7 @@ func (o *BookinfoExposeOptions) Run(ctx context.Context) error {
 	for _, obj := range objs {
 		steps = append(steps, apply.Step{Object: obj, Result: obj, What: kindRef(obj) + " serverside-applied"})
 	}
-	return applyChange(ctx, o.IOStreams, dyn, o.dryRun, o.Output, steps)
+	return applyChange(ctx, o.IOStreams, dyn, o.dryRun, o.Output, steps, nil)
 }
 
 func newBookinfoURLCommand(configFlags *genericclioptions.ConfigFlags, streams genericiooptions.IOStreams, env commandEnv) *cobra.Command {

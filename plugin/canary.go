@@ -309,7 +309,7 @@ func (o *CanaryOptions) Run(ctx context.Context) error {
 		}
 		return err
 	}
-	if err := applyChange(ctx, o.IOStreams, dyn, o.dryRun, o.Output, plan.Steps); err != nil || o.Output != "" {
+	if err := applyChange(ctx, o.IOStreams, dyn, o.dryRun, o.Output, plan.Steps, nil); err != nil || o.Output != "" {
 		return err
 	}
 	if len(plan.Kept) > 0 {

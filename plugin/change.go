@@ -40,8 +40,12 @@ func (c *clusterAccess) complete() error {
 // of the steps with the policy core (a rejection applies nothing and exits
 // 1 with the webhook's text), print the warnings, apply the steps in order,
 // and report them as lines or, with -o, as the objects applied.
-func applyChange(ctx context.Context, streams genericiooptions.IOStreams, dyn dynamic.Interface, mode apply.DryRun, output string, steps []apply.Step) error {
-	engine, err := policies.NewEngine(ctx, policies.Options{})
+//
+// rules raise or lower codes for this change alone: a DestinationRule for a
+// host nobody serves is a warning in general (MESH0202), but a command
+// that writes one for a host it was given has made a typo.
+func applyChange(ctx context.Context, streams genericiooptions.IOStreams, dyn dynamic.Interface, mode apply.DryRun, output string, steps []apply.Step, rules map[string]policies.Severity) error {
+	engine, err := policies.NewEngine(ctx, policies.Options{Settings: policies.Settings{Rules: rules}})
 	if err != nil {
 		return fmt.Errorf("loading policies: %w", err)
 	}

@@ -20,6 +20,7 @@ import (
 	"github.com/kubectl-mesh/kubectl-mesh/plugin/loadgen"
 	"github.com/kubectl-mesh/kubectl-mesh/plugin/loadjob"
 	"github.com/kubectl-mesh/kubectl-mesh/plugin/resilience"
+	"github.com/kubectl-mesh/kubectl-mesh/policies"
 )
 
 func newResilienceCommand(configFlags *genericclioptions.ConfigFlags, streams genericiooptions.IOStreams, env commandEnv) *cobra.Command {
@@ -415,7 +416,13 @@ func (o *ResilienceOptions) Run(ctx context.Context) error {
 		_, err := fmt.Fprintf(o.ErrOut, "%s: nothing to clear (%s)\n", target.FQDN(), strings.Join(o.What, ", "))
 		return err
 	}
-	if err := applyChange(ctx, o.IOStreams, dyn, o.dryRun, o.Output, steps); err != nil {
+	var rules map[string]policies.Severity
+	if o.Action == "circuit-breaker" {
+		// The VirtualService commands refuse a host that resolves to
+		// nothing (MESH0201); a DestinationRule for it is refused too.
+		rules = map[string]policies.Severity{"MESH0202": policies.SeverityError}
+	}
+	if err := applyChange(ctx, o.IOStreams, dyn, o.dryRun, o.Output, steps, rules); err != nil {
 		return err
 	}
 	if !o.Verify {

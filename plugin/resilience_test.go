@@ -94,6 +94,8 @@ func TestResilienceRefusals(t *testing.T) {
 		{"not a duration", []string{"resilience", "timeout", "nginx-svc", "2"}, ExitUsage, `the timeout must be a duration of at least 1ms such as 500ms, 2s or 3m, not "2"`},
 		{"too short", []string{"resilience", "fault", "tomcat-svc", "--delay", "10us"}, ExitUsage, "--delay must be a duration of at least 1ms"},
 		{"no setting", []string{"resilience", "circuit-breaker", "httpbin"}, ExitUsage, "give at least one setting"},
+		{"a circuit breaker for a host that does not resolve", []string{"resilience", "circuit-breaker", "httpbn", "--max-connections", "1"}, ExitFailed,
+			"did you mean httpbin.default.svc.cluster.local?"},
 		{"negative", []string{"resilience", "circuit-breaker", "httpbin", "--max-connections", "-1"}, ExitUsage, "--max-connections must be a whole number from 0"},
 		{"percent", []string{"resilience", "circuit-breaker", "httpbin", "--max-ejection-percent", "101"}, ExitUsage, "--max-ejection-percent must be between 0 and 100"},
 		{"abort status", []string{"resilience", "fault", "tomcat-svc", "--abort", "42"}, ExitUsage, "--abort must be an HTTP status from 200 to 599"},

@@ -486,6 +486,11 @@ func clearCircuitBreaker(live *unstructured.Unstructured) (apply.Step, bool) {
 	if len(removed) == 0 {
 		return apply.Step{}, false
 	}
+	// An empty trafficPolicy is left out rather than left behind as {}.
+	if tp, _, _ := unstructured.NestedMap(result.Object, "spec", "trafficPolicy"); len(tp) == 0 {
+		ops = append(ops[:1], op{Op: "remove", Path: "/spec/trafficPolicy"})
+		unstructured.RemoveNestedField(result.Object, "spec", "trafficPolicy")
+	}
 	patch, _ := json.Marshal(ops)
 	return apply.Step{
 		Object: apply.Skeleton(live),

@@ -315,6 +315,17 @@ func TestClear(t *testing.T) {
 		t.Errorf("result trafficPolicy %v", tp)
 	}
 
+	// Nothing else in the trafficPolicy: it goes too, instead of staying as {}.
+	bare := object(t, foreignRule)
+	unstructured.RemoveNestedField(bare.Object, "spec", "trafficPolicy", "tls")
+	steps, _ = Clear(target, &State{DestinationRule: bare}, []string{WhatCircuitBreaker})
+	if len(steps) != 1 || string(steps[0].Patch) != `[{"op":"test","path":"/metadata/resourceVersion","value":"4"},{"op":"remove","path":"/spec/trafficPolicy"}]` {
+		t.Fatalf("clear of a circuit breaker alone: %v", steps)
+	}
+	if _, found, _ := unstructured.NestedFieldNoCopy(steps[0].Result.Object, "spec", "trafficPolicy"); found {
+		t.Error("the result keeps a trafficPolicy")
+	}
+
 	// Only what is asked, and nothing when nothing is there.
 	steps, _ = Clear(target, s, []string{WhatTimeout})
 	if len(steps) != 1 || steps[0].What != "virtualservice/nginx-vs: removed timeout" {
