@@ -200,7 +200,7 @@ func newCanaryChangeCommand(configFlags *genericclioptions.ConfigFlags, streams 
 		_ = cmd.RegisterFlagCompletionFunc("to", completeSubsets(configFlags, 0))
 	}
 	if op != "rollback" {
-		f.StringVar(&o.SubsetLabel, "subset-label", canary.DefaultSubsetLabel, "Pod label that a new subset selects: subset v2 selects LABEL=v2")
+		f.StringVar(&o.SubsetLabel, "subset-label", "", "Pod label that a new subset selects: subset v2 selects LABEL=v2 (default "+canary.DefaultSubsetLabel+", or the one label that tells the service's Deployments apart)")
 		f.BoolVar(&o.Force, "force", false, "Give traffic to a subset even when no Deployment's pod template carries its labels")
 	}
 	f.StringVar(&o.Route, "route", "", "Name of the http route to change (default: the last route without match)")
@@ -308,6 +308,9 @@ func (o *CanaryOptions) Run(ctx context.Context) error {
 			_, err = io.WriteString(o.Out, msg)
 		}
 		return err
+	}
+	if plan.InferredLabel != "" {
+		fmt.Fprintf(o.ErrOut, "new subsets select pods by label %s, the one that tells the Deployments of %s apart (--subset-label picks another)\n", plan.InferredLabel, o.Service)
 	}
 	if err := applyChange(ctx, o.IOStreams, dyn, o.dryRun, o.Output, plan.Steps, nil); err != nil || o.Output != "" {
 		return err

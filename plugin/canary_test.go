@@ -130,6 +130,32 @@ func TestCanaryGolden(t *testing.T) {
 	}
 }
 
+// TestCanaryInfersSubsetLabel: the tutorial's versions differ by app:
+// v1/v2, not version; without --subset-label that label is found and named.
+func TestCanaryInfersSubsetLabel(t *testing.T) {
+	args := []string{"canary", "set", "canary", "v1=90,v2=10", "--gateway", "canary-gateway", "--hosts", "*", "--dry-run=client", "-o", "yaml"}
+	c := newFakeCluster(t, canaryWorkloads)
+	out, errOut, code := runOn(t, c, args...)
+	if code != ExitOK {
+		t.Fatalf("exit %d\nstderr:\n%s", code, errOut)
+	}
+	if !strings.Contains(errOut, "new subsets select pods by label app, the one that tells the Deployments of canary apart") {
+		t.Errorf("stderr does not name the label:\n%s", errOut)
+	}
+	golden(t, "canary-set-gateway.yaml", out)
+
+	// Two labels tell the versions apart: the user picks one.
+	twoLabels := strings.ReplaceAll(strings.ReplaceAll(canaryWorkloads, "{app: v1, apply: canary}", "{app: v1, track: v1, apply: canary}"), "{app: v2, apply: canary}", "{app: v2, track: v2, apply: canary}")
+	c = newFakeCluster(t, twoLabels)
+	_, errOut, code = runOn(t, c, args...)
+	if code != ExitFailed || !strings.Contains(errOut, "tell v1 and v2 apart by several labels (app, track): name the one subsets select with --subset-label") {
+		t.Errorf("exit %d, stderr:\n%s", code, errOut)
+	}
+	if w := c.writes(); len(w) > 0 {
+		t.Errorf("wrote %v", w)
+	}
+}
+
 func TestCanaryRefusals(t *testing.T) {
 	tests := []struct {
 		name     string
@@ -141,7 +167,7 @@ func TestCanaryRefusals(t *testing.T) {
 		{"weights add up to 110", false, []string{"canary", "set", "canary", "v1=90,v2=20"}, ExitUsage,
 			"error: weights: v1=90,v2=20 add up to 110, not 100\n"},
 		{"no Deployment runs v3", true, []string{"canary", "step", "canary", "--to", "v3"}, ExitFailed,
-			"error: subset v3 selects version=v3, but no Deployment in namespace default has a pod template with apply=canary,version=v3; deploy that version first, or pass --force\n"},
+			"error: subset v3 selects version=v3, but no Deployment in namespace default has a pod template with apply=canary,version=v3; deploy that version first, or name the label its pods carry with --subset-label (--force creates the subset anyway, selecting nothing until such pods run)\n"},
 		{"the gateway does not exist", false, []string{"canary", "set", "canary", "v1=90,v2=10", "--subset-label", "app", "--gateway", "edge"}, ExitFailed,
 			"error: the change breaks Istio traffic config; nothing was applied:\n  Error [MESH0501] VirtualService default/canary spec.gateways[0]: "},
 		{"no history", false, []string{"canary", "rollback", "canary"}, ExitFailed,

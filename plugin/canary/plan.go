@@ -136,6 +136,10 @@ type Plan struct {
 	Pruned    []string
 	// Kept are zero-weight subsets --prune left because a route still uses them.
 	Kept []string
+	// InferredLabel is the pod label new subsets select when it was not
+	// given and version does not fit: the one that tells the service's
+	// Deployments apart.
+	InferredLabel string
 }
 
 // Compute plans a change of the split from the current state.
@@ -198,6 +202,19 @@ func Compute(t Target, s *State, c Change) (*Plan, error) {
 
 	// Subsets first: every subset given traffic must exist before the
 	// route names it.
+	var unlabelled []string
+	for _, w := range to.Positive() {
+		if w.Subset != "" && dr.labelsOf(w.Subset) == nil && restore[w.Subset] == nil {
+			unlabelled = append(unlabelled, w.Subset)
+		}
+	}
+	label, inferred, err := subsetLabelFor(t, s, unlabelled)
+	if err != nil {
+		return nil, err
+	}
+	if inferred {
+		plan.InferredLabel = label
+	}
 	for _, w := range to.Positive() {
 		if w.Subset == "" {
 			continue
@@ -207,7 +224,7 @@ func Compute(t Target, s *State, c Change) (*Plan, error) {
 			labels = restore[w.Subset]
 		}
 		if labels == nil {
-			labels = map[string]string{t.subsetLabel(): w.Subset}
+			labels = map[string]string{label: w.Subset}
 		}
 		if !c.Force {
 			if err := checkWorkload(t, s, w.Subset, labels); err != nil {
@@ -281,8 +298,60 @@ func checkWorkload(t Target, s *State, subset string, labels map[string]string) 
 	if len(matching(s.Workloads, want)) > 0 {
 		return nil
 	}
-	return refuse("subset %s selects %s, but no Deployment in namespace %s has a pod template with %s; deploy that version first, or pass --force",
+	return refuse("subset %s selects %s, but no Deployment in namespace %s has a pod template with %s; deploy that version first, or name the label its pods carry with --subset-label (--force creates the subset anyway, selecting nothing until such pods run)",
 		subset, FormatLabels(labels), t.Namespace, FormatLabels(want))
+}
+
+// subsetLabelFor picks the pod label that new subsets select: the one
+// given with --subset-label; else version, when the service's Deployments
+// carry version=NAME for every new subset; else the one label whose values
+// among the service's Deployments include every new subset name (the
+// tutorial's canary tells appv1 and appv2 apart by app: v1 and app: v2).
+// inferred is true for the last case. Several such labels are refused.
+func subsetLabelFor(t Target, s *State, names []string) (label string, inferred bool, err error) {
+	if t.SubsetLabel != "" {
+		return t.SubsetLabel, false, nil
+	}
+	service := matching(s.Workloads, s.Selector)
+	if len(names) == 0 || carriesEach(service, DefaultSubsetLabel, names) {
+		return DefaultSubsetLabel, false, nil
+	}
+	keys := map[string]bool{}
+	for _, w := range service {
+		for k := range w.Labels {
+			if carriesEach(service, k, names) {
+				keys[k] = true
+			}
+		}
+	}
+	found := make([]string, 0, len(keys))
+	for k := range keys {
+		found = append(found, k)
+	}
+	sort.Strings(found)
+	switch len(found) {
+	case 0:
+		return DefaultSubsetLabel, false, nil // checkWorkload says what is missing
+	case 1:
+		return found[0], true, nil
+	}
+	return "", false, refuse("the Deployments of service %s tell %s apart by several labels (%s): name the one subsets select with --subset-label",
+		t.Service, strings.Join(names, " and "), strings.Join(found, ", "))
+}
+
+// carriesEach reports whether, for every name, one of the workloads has
+// the label key=name.
+func carriesEach(workloads []Workload, key string, names []string) bool {
+	for _, n := range names {
+		found := false
+		for _, w := range workloads {
+			found = found || w.Labels[key] == n
+		}
+		if !found {
+			return false
+		}
+	}
+	return true
 }
 
 func matching(workloads []Workload, want map[string]string) []Workload {

@@ -353,7 +353,7 @@ func TestRefusals(t *testing.T) {
 	}{
 		{"a subset no Deployment runs", nil, func(s *State) { s.Workloads = s.Workloads[:2] },
 			Change{Op: "set", Weights: Weights{{"v1", 90}, {"v3", 10}}},
-			"subset v3 selects version=v3, but no Deployment in namespace bookinfo has a pod template with app=reviews,version=v3; deploy that version first, or pass --force"},
+			"subset v3 selects version=v3, but no Deployment in namespace bookinfo has a pod template with app=reviews,version=v3; deploy that version first, or name the label its pods carry with --subset-label (--force creates the subset anyway"},
 		{"a new subset no Deployment runs", nil, nil,
 			Change{Op: "step", To: "v4", By: 10},
 			"subset v4 selects version=v4, but no Deployment"},
