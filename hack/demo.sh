@@ -33,10 +33,14 @@ cleanup() {
   hack/sim.sh down >/dev/null 2>&1 || true
 }
 trap cleanup EXIT
+trap 'exit 130' INT TERM
 
 step "Build kubectl-mesh, mesh-webhook and the simulated cluster's parts"
 make --no-print-directory build >/dev/null
 go build -o bin/mesh-webhook ./cmd/mesh-webhook
+# Built rather than go run: the process the demo stops is then the one
+# that stops mesh-webhook (go run would leave its child running).
+go build -o bin/localwebhook ./hack/localwebhook
 tools=$(hack/build-tools.sh --sim)
 charts=$(hack/istio-charts.sh)
 mkdir -p "$DEMO_DIR"
@@ -99,7 +103,7 @@ run kubectl mesh validate -f examples/validate/canary.yaml
 expect_fail 1 kubectl mesh validate -f examples/validate/canary-slips.yaml
 
 step "... and on apply: mesh-webhook (run beside the simulated cluster, whose pods cannot run it)"
-go run ./hack/localwebhook -webhook bin/mesh-webhook -dir "$DEMO_DIR" > "$DEMO_DIR/localwebhook.out" 2>&1 &
+bin/localwebhook -webhook bin/mesh-webhook -dir "$DEMO_DIR" > "$DEMO_DIR/localwebhook.out" 2>&1 &
 webhook_pid=$!
 for _ in $(seq 120); do grep -q '^ready' "$DEMO_DIR/localwebhook.out" 2>/dev/null && break; sleep 0.5; done
 grep '^ready' "$DEMO_DIR/localwebhook.out" || { cat "$DEMO_DIR/localwebhook.out"; exit 1; }

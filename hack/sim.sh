@@ -22,9 +22,17 @@ KUBECONFIG_FILE=$DIR/kubeconfig
 
 log() { echo "sim: $*" >&2; }
 
+# start runs a component in the background, in a session of its own where
+# setsid exists: Ctrl-C in the terminal then reaches the script that owns
+# the cluster, which stops the components in order (down), instead of
+# killing etcd under a running API server.
 start() {
   local name=$1; shift
-  "$@" > "$DIR/logs/$name.log" 2>&1 &
+  if command -v setsid > /dev/null; then
+    setsid "$@" > "$DIR/logs/$name.log" 2>&1 < /dev/null &
+  else
+    "$@" > "$DIR/logs/$name.log" 2>&1 < /dev/null &
+  fi
   echo $! > "$DIR/$name.pid"
 }
 

@@ -90,7 +90,12 @@ func run(kubeconfig, bin, dir, name string) error {
 	if _, err := api.Create(ctx, vwc, metav1.CreateOptions{}); err != nil {
 		return fmt.Errorf("registering the webhook: %w", err)
 	}
-	defer func() { _ = api.Delete(context.Background(), name, metav1.DeleteOptions{}) }()
+	defer func() {
+		// Bounded: when the cluster is going away too, this must not hang.
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = api.Delete(ctx, name, metav1.DeleteOptions{})
+	}()
 	fmt.Printf("ready: mesh-webhook on https://127.0.0.1:%d/validate, ValidatingWebhookConfiguration %s\n", port, name)
 	<-ctx.Done()
 	return nil
