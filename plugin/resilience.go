@@ -86,7 +86,10 @@ type ResilienceOptions struct {
 	What []string
 
 	// --verify
-	Verify      bool
+	Verify bool
+	// Replace drops the route's other resilience settings (timeout,
+	// retries, fault) instead of keeping them.
+	Replace     bool
 	URL         string
 	Connections int
 	Requests    int64
@@ -184,6 +187,9 @@ func newResilienceActionCommand(configFlags *genericclioptions.ConfigFlags, stre
 	}
 	if action != "circuit-breaker" {
 		f.StringVar(&o.Route, "route", "", "Change only the http route of this name (default: every http route of the VirtualService)")
+	}
+	if action == "timeout" || action == "retry" || action == "fault" {
+		f.BoolVar(&o.Replace, "replace", false, "Replace the route's resilience settings (timeout, retries, fault) with this one instead of adding it to them")
 	}
 	f.StringVar(&o.VirtualService, "virtual-service", "", "The VirtualService to change (default: the mesh VirtualService serving HOST, or a new one named after it)")
 	addApplyFlags(f, &o.DryRun, &o.Output)
@@ -389,7 +395,7 @@ func (o *ResilienceOptions) steps(t resilience.Target, s *resilience.State) ([]a
 		}
 		what = "fault " + strings.Join(parts, ", ")
 	}
-	step, err := resilience.ChangeRoutes(t, s, what, change)
+	step, err := resilience.ChangeRoutes(t, s, what, change, o.Replace)
 	return []apply.Step{step}, err
 }
 

@@ -9,6 +9,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"reflect"
 	"regexp"
 	"slices"
 	"sort"
@@ -347,26 +348,60 @@ func SetFault(f Fault) RouteChange {
 // whole list is read, changed and applied back, with the resourceVersion
 // read as a precondition: a concurrent edit makes the apply fail instead of
 // being overwritten. kubectl-mesh then owns spec.http as a whole.
-func ChangeRoutes(t Target, s *State, what string, change RouteChange) (apply.Step, error) {
+//
+// Changes merge: the route's other resilience settings (timeout, retries,
+// fault) stay, and what says which. With replace they go, so going from
+// the timeout step to the retries step leaves only the retries.
+func ChangeRoutes(t Target, s *State, what string, change RouteChange, replace bool) (apply.Step, error) {
 	obj, http, err := vsBase(t, s.VirtualService)
 	if err != nil {
 		return apply.Step{}, err
 	}
 	changed := 0
+	others := map[string]bool{}
 	for i, r := range http {
 		route, ok := r.(map[string]any)
 		if !ok || (t.Route != "" && route["name"] != t.Route) {
 			continue
 		}
+		before := route
 		route = runtime.DeepCopyJSON(route)
 		change(route)
+		for _, f := range resilienceFields {
+			if _, had := before[f]; !had || !reflect.DeepEqual(before[f], route[f]) {
+				continue // not there, or what this change sets
+			}
+			if replace {
+				delete(route, f)
+			}
+			others[describeSetting(f, before[f])] = true
+		}
 		http[i] = route
 		changed++
 	}
 	if changed == 0 {
 		return apply.Step{}, refuse("VirtualService %s has no http route named %s", obj.GetName(), t.Route)
 	}
+	if len(others) > 0 {
+		verb := "kept"
+		if replace {
+			verb = "removed (--replace)"
+		}
+		what += "; " + strings.Join(sortedKeys(others), ", ") + " " + verb
+	}
 	return vsStep(s.VirtualService, obj, http, what), nil
+}
+
+// resilienceFields are a route's resilience settings, as the commands name
+// them in Istio's spelling.
+var resilienceFields = []string{"timeout", "retries", "fault"}
+
+// describeSetting names a setting for a message: the timeout with its value.
+func describeSetting(field string, v any) string {
+	if d, ok := v.(string); ok && field == "timeout" {
+		return "timeout " + d
+	}
+	return field
 }
 
 func vsBase(t Target, live *unstructured.Unstructured) (*unstructured.Unstructured, []any, error) {
@@ -419,7 +454,7 @@ const (
 // AllSettings lists what clear removes by default.
 var AllSettings = []string{WhatCircuitBreaker, WhatTimeout, WhatRetry, WhatFault}
 
-var routeFields = map[string]string{WhatTimeout: "timeout", WhatRetry: "retries", WhatFault: "fault"}
+var routeFields = map[string]string{WhatTimeout: resilienceFields[0], WhatRetry: resilienceFields[1], WhatFault: resilienceFields[2]}
 
 // Clear removes the named settings, whoever set them: the route fields
 // with the whole http list (as ChangeRoutes does), the circuit breaker

@@ -179,7 +179,7 @@ func TestRouteChanges(t *testing.T) {
 	target := Target{Namespace: "default", Host: "nginx-svc"}
 	s := &State{VirtualService: object(t, nginxVS)}
 
-	step, err := ChangeRoutes(target, s, "timeout 2s", Timeout("2s"))
+	step, err := ChangeRoutes(target, s, "timeout 2s", Timeout("2s"), false)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -194,7 +194,7 @@ func TestRouteChanges(t *testing.T) {
 		t.Errorf("the whole-list apply must be conditional on the version read, got %q", step.Object.GetResourceVersion())
 	}
 
-	step, err = ChangeRoutes(target, s, "retries", SetRetry(Retry{Attempts: int64p(3), PerTryTimeout: "2s"}))
+	step, err = ChangeRoutes(target, s, "retries", SetRetry(Retry{Attempts: int64p(3), PerTryTimeout: "2s"}), false)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -212,7 +212,7 @@ func TestRouteChanges(t *testing.T) {
 	http[1].(map[string]any)["fault"] = map[string]any{"abort": map[string]any{"httpStatus": int64(503), "percentage": map[string]any{"value": 100.0}}}
 	_ = unstructured.SetNestedSlice(live.Object, http, "spec", "http")
 	target.Route = ""
-	step, err = ChangeRoutes(target, &State{VirtualService: live}, "fault", SetFault(Fault{Delay: "10s", DelayPercent: 100}))
+	step, err = ChangeRoutes(target, &State{VirtualService: live}, "fault", SetFault(Fault{Delay: "10s", DelayPercent: 100}), false)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -226,20 +226,66 @@ func TestRouteChanges(t *testing.T) {
 
 	// --route limits the change to one route.
 	target.Route = "api"
-	step, _ = ChangeRoutes(target, s, "timeout 1s", Timeout("1s"))
+	step, _ = ChangeRoutes(target, s, "timeout 1s", Timeout("1s"), false)
 	if r := routes(t, step.Object); r[0]["timeout"] != "1s" || r[1]["timeout"] != nil {
 		t.Errorf("--route api: %v", r)
 	}
 	target.Route = "nope"
-	if _, err := ChangeRoutes(target, s, "t", Timeout("1s")); !errors.Is(err, ErrRefused) || !strings.Contains(err.Error(), "no http route named nope") {
+	if _, err := ChangeRoutes(target, s, "t", Timeout("1s"), false); !errors.Is(err, ErrRefused) || !strings.Contains(err.Error(), "no http route named nope") {
 		t.Errorf("unknown route: %v", err)
+	}
+}
+
+// Going from the timeout step to the retries step: by default the
+// timeout stays and the message says so; --replace drops it.
+func TestChangeKeepsOrReplaces(t *testing.T) {
+	vs := object(t, nginxVS)
+	http, _, _ := unstructured.NestedSlice(vs.Object, "spec", "http")
+	for _, r := range http {
+		r.(map[string]any)["timeout"] = "2s"
+	}
+	_ = unstructured.SetNestedSlice(vs.Object, http, "spec", "http")
+	s := &State{VirtualService: vs}
+	target := Target{Namespace: "default", Host: "nginx-svc"}
+	attempts := int64(3)
+	retry := SetRetry(Retry{Attempts: &attempts, PerTryTimeout: "2s"})
+
+	step, err := ChangeRoutes(target, s, "retries", retry, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if step.What != "virtualservice/nginx-vs: retries; timeout 2s kept" {
+		t.Errorf("What = %q", step.What)
+	}
+	for i, r := range routes(t, step.Object) {
+		if r["timeout"] != "2s" || r["retries"] == nil {
+			t.Errorf("route %d: %v", i, r)
+		}
+	}
+
+	step, err = ChangeRoutes(target, s, "retries", retry, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if step.What != "virtualservice/nginx-vs: retries; timeout 2s removed (--replace)" {
+		t.Errorf("What = %q", step.What)
+	}
+	for i, r := range routes(t, step.Object) {
+		if _, has := r["timeout"]; has || r["retries"] == nil {
+			t.Errorf("route %d with --replace: %v", i, r)
+		}
+	}
+	// The setting a change makes is not among what it keeps.
+	step, _ = ChangeRoutes(target, s, "timeout 5s", Timeout("5s"), false)
+	if !strings.HasPrefix(step.What, "virtualservice/nginx-vs: timeout 5s") || strings.Contains(step.What, "timeout 2s") {
+		t.Errorf("What = %q", step.What)
 	}
 }
 
 // A host without a VirtualService gets one: named after the service,
 // hosts the short name, one route to it (docs/workflow.md, step 10's tomcat-vs).
 func TestVirtualServiceCreated(t *testing.T) {
-	step, err := ChangeRoutes(Target{Namespace: "default", Host: "tomcat-svc.default.svc.cluster.local"}, &State{}, "fault", SetFault(Fault{Delay: "10s", DelayPercent: 100}))
+	step, err := ChangeRoutes(Target{Namespace: "default", Host: "tomcat-svc.default.svc.cluster.local"}, &State{}, "fault", SetFault(Fault{Delay: "10s", DelayPercent: 100}), false)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -267,12 +313,12 @@ spec:
 		t.Errorf("got\n%s\nwant\n%s", got, want)
 	}
 	// In another namespace the host stays fully qualified.
-	step, _ = ChangeRoutes(Target{Namespace: "web", Host: "tomcat-svc.backend.svc.cluster.local"}, &State{}, "t", Timeout("2s"))
+	step, _ = ChangeRoutes(Target{Namespace: "web", Host: "tomcat-svc.backend.svc.cluster.local"}, &State{}, "t", Timeout("2s"), false)
 	if hosts, _, _ := unstructured.NestedStringSlice(step.Object.Object, "spec", "hosts"); !reflect.DeepEqual(hosts, []string{"tomcat-svc.backend.svc.cluster.local"}) {
 		t.Errorf("hosts %v", hosts)
 	}
 	// An external host gets a name made of it.
-	step, _ = ChangeRoutes(Target{Namespace: "web", Host: "api.example.com"}, &State{}, "t", Timeout("2s"))
+	step, _ = ChangeRoutes(Target{Namespace: "web", Host: "api.example.com"}, &State{}, "t", Timeout("2s"), false)
 	if step.Object.GetName() != "api-example-com" {
 		t.Errorf("name %q", step.Object.GetName())
 	}
