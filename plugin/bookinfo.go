@@ -6,26 +6,20 @@ import (
 	"fmt"
 	"net/http"
 	"sort"
-	"strings"
 	"text/tabwriter"
 	"time"
 
 	"github.com/spf13/cobra"
-	corev1 "k8s.io/api/core/v1"
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/cli-runtime/pkg/genericclioptions"
 	"k8s.io/cli-runtime/pkg/genericiooptions"
-	"k8s.io/client-go/kubernetes"
 
 	"github.com/kubectl-mesh/kubectl-mesh/plugin/apply"
 	"github.com/kubectl-mesh/kubectl-mesh/plugin/bookinfo"
 	"github.com/kubectl-mesh/kubectl-mesh/plugin/ingress"
-	"github.com/kubectl-mesh/kubectl-mesh/plugin/progress"
-	"github.com/kubectl-mesh/kubectl-mesh/plugin/workload"
 	"github.com/kubectl-mesh/kubectl-mesh/policies"
 )
 
@@ -49,86 +43,22 @@ app.kubernetes.io/managed-by=kubectl-mesh, so cleanup removes exactly them.`,
 	return cmd
 }
 
-// bookinfoCommon is what every bookinfo subcommand shares: the streams,
-// the namespace and the clients.
-type bookinfoCommon struct {
-	clusterAccess
-	genericiooptions.IOStreams
-}
-
-func newBookinfoCommon(configFlags *genericclioptions.ConfigFlags, streams genericiooptions.IOStreams, env commandEnv) bookinfoCommon {
-	return bookinfoCommon{clusterAccess: clusterAccess{configFlags: configFlags, clients: env.clients}, IOStreams: streams}
-}
-
-// applyOutput are the --dry-run and -o flags of commands that apply.
-type applyOutput struct {
-	DryRunFlag string
-	Output     string
-	dryRun     apply.DryRun
-}
-
-func (a *applyOutput) addFlags(cmd *cobra.Command) {
-	if a.DryRunFlag == "" {
-		a.DryRunFlag = "none"
-	}
-	addApplyFlags(cmd.Flags(), &a.DryRunFlag, &a.Output)
-	// A bare --dry-run means client, as in kubectl.
-	cmd.Flags().Lookup("dry-run").NoOptDefVal = "client"
-}
-
-func (a *applyOutput) validate() error {
-	d, err := apply.ParseDryRun(a.DryRunFlag)
-	if err != nil {
-		return usageError("%v", err)
-	}
-	a.dryRun = d
-	if err := apply.ValidOutput(a.Output); err != nil {
-		return usageError("%v", err)
-	}
-	return nil
-}
-
-// report prints what was applied: the objects with -o, else a kubectl-like
-// line per object.
-func (a *applyOutput) report(streams genericiooptions.IOStreams, objs []*unstructured.Unstructured) error {
-	if a.Output != "" {
-		return apply.Print(streams.Out, a.Output, objs)
-	}
-	for _, obj := range objs {
-		fmt.Fprintf(streams.Out, "%s serverside-applied%s\n", kindRef(obj), a.dryRun.Suffix())
-	}
-	return nil
-}
-
-// kindRef is kubectl's kind.group/name form.
-func kindRef(obj *unstructured.Unstructured) string {
-	gk := obj.GroupVersionKind().GroupKind()
-	kind := strings.ToLower(gk.Kind)
-	if gk.Group != "" {
-		kind += "." + gk.Group
-	}
-	return kind + "/" + obj.GetName()
-}
-
 // BookinfoDeployOptions holds `kubectl mesh bookinfo deploy` flags.
 type BookinfoDeployOptions struct {
-	bookinfoCommon
+	namespaceCommon
 	applyOutput
 	Selector string
 	Hub      string
 	ImageTag string
 	Replicas int32
-	NoInject bool
-	Revision string
-	Timeout  time.Duration
-	Wait     bool
+	deployFlags
 
 	selector labels.Selector
 }
 
 func newBookinfoDeployCommand(configFlags *genericclioptions.ConfigFlags, streams genericiooptions.IOStreams, env commandEnv) *cobra.Command {
-	o := &BookinfoDeployOptions{bookinfoCommon: newBookinfoCommon(configFlags, streams, env),
-		Hub: bookinfo.DefaultHub, ImageTag: bookinfo.DefaultImageTag, Replicas: 1, Timeout: 5 * time.Minute, Wait: true}
+	o := &BookinfoDeployOptions{namespaceCommon: newNamespaceCommon(configFlags, streams, env),
+		Hub: bookinfo.DefaultHub, ImageTag: bookinfo.DefaultImageTag, Replicas: 1, deployFlags: defaultDeployFlags()}
 	cmd := &cobra.Command{
 		Use:   "deploy",
 		Short: "Deploy Bookinfo's services and workloads and wait until they are available",
@@ -157,10 +87,7 @@ labels match, like the sample's app, version, service and account labels.`,
 	f.StringVar(&o.Hub, "hub", o.Hub, "Image repository prefix: images are HUB/examples-bookinfo-APP-VERSION:TAG")
 	f.StringVar(&o.ImageTag, "image-tag", o.ImageTag, "Bookinfo image version")
 	f.Int32Var(&o.Replicas, "replicas", o.Replicas, "Replicas of each Deployment")
-	f.BoolVar(&o.NoInject, "no-inject", false, "Leave the namespace's sidecar injection setting alone")
-	f.StringVar(&o.Revision, "revision", "", "Inject the sidecar of this Istio revision (istio.io/rev) instead of the default")
-	f.DurationVar(&o.Timeout, "timeout", o.Timeout, "How long to wait for the Deployments to become available")
-	f.BoolVar(&o.Wait, "wait", o.Wait, "Wait until the Deployments are available")
+	o.deployFlags.addFlags(f)
 	o.applyOutput.addFlags(cmd)
 	return cmd
 }
@@ -188,13 +115,7 @@ func (o *BookinfoDeployOptions) Validate() error {
 	if o.Replicas < 0 {
 		return usageError("--replicas must not be negative, not %d", o.Replicas)
 	}
-	if o.Timeout <= 0 {
-		return usageError("--timeout must be positive, not %s", o.Timeout)
-	}
-	if o.NoInject && o.Revision != "" {
-		return usageError("--revision and --no-inject exclude each other")
-	}
-	return nil
+	return o.deployFlags.validate()
 }
 
 // Run applies the objects and waits for the Deployments.
@@ -206,106 +127,18 @@ func (o *BookinfoDeployOptions) Run(ctx context.Context) error {
 	if len(objs) == 0 {
 		return usageError("--selector %q matches none of Bookinfo's objects", o.Selector)
 	}
-	if o.dryRun == apply.DryRunClient {
-		return o.report(o.IOStreams, objs)
-	}
-	client, dyn, err := o.clients()
-	if err != nil {
-		return err
-	}
-	if err := o.ensureNamespace(ctx, client); err != nil {
-		return err
-	}
-	if !o.NoInject {
-		inject := &InjectOptions{configFlags: o.configFlags, IOStreams: o.IOStreams, Enable: true, Namespace: o.namespace,
-			Revision: o.Revision, DryRun: string(o.dryRun), client: func() (kubernetes.Interface, error) { return client, nil }, now: time.Now}
-		if o.Output != "" {
-			// Keep -o output a clean document stream.
-			inject.Out = o.ErrOut
-		}
-		if err := inject.Run(ctx); err != nil {
-			return err
-		}
-	}
-	applied, err := (&apply.Applier{Client: dyn, DryRun: o.dryRun}).ApplyAll(ctx, objs)
-	if rerr := o.report(o.IOStreams, applied); rerr != nil {
-		return rerr
-	}
-	if err != nil {
-		return &ExitError{Code: ExitFailed, Err: err}
-	}
-	if !o.Wait || o.dryRun != apply.DryRunNone {
-		return nil
-	}
-	return o.wait(ctx, client, objs)
-}
-
-// ensureNamespace creates the namespace when it does not exist, the way
-// users expect a sample to land where they point it.
-func (o *BookinfoDeployOptions) ensureNamespace(ctx context.Context, client kubernetes.Interface) error {
-	_, err := client.CoreV1().Namespaces().Get(ctx, o.namespace, metav1.GetOptions{})
-	if err == nil {
-		return nil
-	}
-	if !apierrors.IsNotFound(err) {
-		return fmt.Errorf("reading namespace %s: %w", o.namespace, err)
-	}
-	opts := metav1.CreateOptions{FieldManager: apply.FieldManager}
-	if o.dryRun == apply.DryRunServer {
-		opts.DryRun = []string{metav1.DryRunAll}
-	}
-	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: o.namespace}}
-	if _, err := client.CoreV1().Namespaces().Create(ctx, ns, opts); err != nil && !apierrors.IsAlreadyExists(err) {
-		return fmt.Errorf("creating namespace %s: %w", o.namespace, err)
-	}
-	fmt.Fprintf(o.ErrOut, "namespace/%s created%s\n", o.namespace, o.dryRun.Suffix())
-	return nil
-}
-
-// wait shows one progress line per Bookinfo service, ticked when all of
-// its Deployments are available.
-func (o *BookinfoDeployOptions) wait(ctx context.Context, client kubernetes.Interface, objs []*unstructured.Unstructured) error {
-	ctx, cancel := context.WithTimeout(ctx, o.Timeout)
-	defer cancel()
-	byApp := map[string][]workload.Ref{}
-	for _, obj := range objs {
-		if obj.GetKind() == "Deployment" {
-			app := obj.GetLabels()["app"]
-			byApp[app] = append(byApp[app], workload.Ref{Kind: "Deployment", Namespace: obj.GetNamespace(), Name: obj.GetName()})
-		}
-	}
-	out := progress.New(o.Out)
-	for _, app := range bookinfo.Services {
-		refs := byApp[app]
-		if len(refs) == 0 {
-			continue
-		}
-		step := out.Start("Bookinfo " + app)
-		err := workload.Wait(ctx, client, refs, func(pending []workload.Ref) {
-			names := make([]string, 0, len(pending))
-			for _, r := range pending {
-				names = append(names, r.String())
-			}
-			step.Waiting(strings.Join(names, ", "))
-		})
-		if err != nil {
-			step.Fail("Bookinfo "+app+" is not ready", err.Error())
-			return &ExitError{Code: ExitFailed, Err: fmt.Errorf("bookinfo %s not available within %s", app, o.Timeout)}
-		}
-		step.Done("Bookinfo " + app + " ready")
-	}
-	out.Complete("Bookinfo deployed in namespace " + o.namespace)
-	return nil
+	groups := groupDeployments(objs, "app", bookinfo.Services, func(app string) string { return "Bookinfo " + app })
+	return o.deploy(ctx, &o.applyOutput, &o.deployFlags, objs, groups, "Bookinfo deployed in namespace "+o.namespace)
 }
 
 // BookinfoExposeOptions holds `kubectl mesh bookinfo expose` flags.
 type BookinfoExposeOptions struct {
-	bookinfoCommon
+	namespaceCommon
 	applyOutput
 }
 
 func newBookinfoExposeCommand(configFlags *genericclioptions.ConfigFlags, streams genericiooptions.IOStreams, env commandEnv) *cobra.Command {
-	o := &BookinfoExposeOptions{bookinfoCommon: newBookinfoCommon(configFlags, streams, env)}
+	o := &BookinfoExposeOptions{namespaceCommon: newNamespaceCommon(configFlags, streams, env)}
 	cmd := &cobra.Command{
 		Use:   "expose",
 		Short: "Route the ingress gateway to productpage",
@@ -430,12 +263,12 @@ func (o *BookinfoCheckOptions) Run(ctx context.Context) error {
 
 // BookinfoStatusOptions holds `kubectl mesh bookinfo status` flags.
 type BookinfoStatusOptions struct {
-	bookinfoCommon
+	namespaceCommon
 	Output string
 }
 
 func newBookinfoStatusCommand(configFlags *genericclioptions.ConfigFlags, streams genericiooptions.IOStreams, env commandEnv) *cobra.Command {
-	o := &BookinfoStatusOptions{bookinfoCommon: newBookinfoCommon(configFlags, streams, env)}
+	o := &BookinfoStatusOptions{namespaceCommon: newNamespaceCommon(configFlags, streams, env)}
 	cmd := &cobra.Command{
 		Use:   "status",
 		Short: "List Bookinfo's workloads with their readiness and sidecars",
@@ -523,13 +356,12 @@ func (o *BookinfoStatusOptions) Run(ctx context.Context) error {
 
 // BookinfoCleanupOptions holds `kubectl mesh bookinfo cleanup` flags.
 type BookinfoCleanupOptions struct {
-	bookinfoCommon
-	DryRunFlag string
-	dryRun     apply.DryRun
+	namespaceCommon
+	cleanupFlags
 }
 
 func newBookinfoCleanupCommand(configFlags *genericclioptions.ConfigFlags, streams genericiooptions.IOStreams, env commandEnv) *cobra.Command {
-	o := &BookinfoCleanupOptions{bookinfoCommon: newBookinfoCommon(configFlags, streams, env)}
+	o := &BookinfoCleanupOptions{namespaceCommon: newNamespaceCommon(configFlags, streams, env)}
 	cmd := &cobra.Command{
 		Use:   "cleanup",
 		Short: "Delete everything kubectl mesh created for Bookinfo",
@@ -545,29 +377,23 @@ Objects created by hand are left alone. The namespace stays.`,
 			if err := o.complete(); err != nil {
 				return err
 			}
-			d, err := apply.ParseDryRun(o.DryRunFlag)
-			if err != nil {
-				return usageError("%v", err)
+			if err := o.cleanupFlags.validate(); err != nil {
+				return err
 			}
-			o.dryRun = d
 			return o.Run(cmd.Context())
 		},
 	}
-	cmd.Flags().StringVar(&o.DryRunFlag, "dry-run", "none", "none, client (list only) or server (the API server checks, nothing is deleted)")
-	cmd.Flags().Lookup("dry-run").NoOptDefVal = "client"
+	o.cleanupFlags.addFlags(cmd)
 	return cmd
 }
 
-// cleanupResources are deleted in this order: traffic config first, so no
-// route points at a Service that is already gone.
-var cleanupResources = []schema.GroupVersionResource{
+// bookinfoResources are deleted in this order: traffic config first, so
+// no route points at a Service that is already gone, then the workloads.
+var bookinfoResources = append([]schema.GroupVersionResource{
 	{Group: policies.IstioNetworkingGroup, Version: "v1", Resource: "virtualservices"},
 	{Group: policies.IstioNetworkingGroup, Version: "v1", Resource: "destinationrules"},
 	{Group: policies.IstioNetworkingGroup, Version: "v1", Resource: "gateways"},
-	{Group: "apps", Version: "v1", Resource: "deployments"},
-	{Version: "v1", Resource: "services"},
-	{Version: "v1", Resource: "serviceaccounts"},
-}
+}, workloadResources...)
 
 // Run deletes the objects.
 func (o *BookinfoCleanupOptions) Run(ctx context.Context) error {
@@ -575,33 +401,9 @@ func (o *BookinfoCleanupOptions) Run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	managed := labels.Set{bookinfo.ManagedByLabel: bookinfo.ManagedBy}.String()
-	deleted := 0
-	for _, gvr := range cleanupResources {
-		list, err := dyn.Resource(gvr).Namespace(o.namespace).List(ctx, metav1.ListOptions{LabelSelector: managed})
-		if apierrors.IsNotFound(err) {
-			continue // Istio's CRDs are not installed
-		}
-		if err != nil {
-			return fmt.Errorf("listing %s in %s: %w", gvr.Resource, o.namespace, err)
-		}
-		for i := range list.Items {
-			obj := &list.Items[i]
-			if !o.belongsToBookinfo(obj) {
-				continue
-			}
-			if o.dryRun != apply.DryRunClient {
-				opts := metav1.DeleteOptions{}
-				if o.dryRun == apply.DryRunServer {
-					opts.DryRun = []string{metav1.DryRunAll}
-				}
-				if err := dyn.Resource(gvr).Namespace(o.namespace).Delete(ctx, obj.GetName(), opts); err != nil && !apierrors.IsNotFound(err) {
-					return &ExitError{Code: ExitFailed, Err: fmt.Errorf("deleting %s: %w", kindRef(obj), err)}
-				}
-			}
-			deleted++
-			fmt.Fprintf(o.Out, "%s deleted%s\n", kindRef(obj), o.dryRun.Suffix())
-		}
+	deleted, err := o.deleteManaged(ctx, dyn, o.dryRun, bookinfoResources, o.belongsToBookinfo)
+	if err != nil {
+		return err
 	}
 	if deleted == 0 {
 		fmt.Fprintf(o.ErrOut, "No Bookinfo objects made by kubectl mesh in namespace %s\n", o.namespace)

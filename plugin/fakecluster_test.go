@@ -28,6 +28,7 @@ import (
 var inventoryListKinds = map[schema.GroupVersionResource]string{
 	{Version: "v1", Resource: "services"}:                                       "ServiceList",
 	{Version: "v1", Resource: "pods"}:                                           "PodList",
+	{Version: "v1", Resource: "serviceaccounts"}:                                "ServiceAccountList",
 	{Group: "apps", Version: "v1", Resource: "deployments"}:                     "DeploymentList",
 	{Group: "networking.istio.io", Version: "v1", Resource: "serviceentries"}:   "ServiceEntryList",
 	{Group: "networking.istio.io", Version: "v1", Resource: "destinationrules"}: "DestinationRuleList",

@@ -71,6 +71,7 @@ configuration offline (in CI) with the same policies the admission webhook runs.
 		newCanaryCommand(configFlags, streams, env),
 		newResilienceCommand(configFlags, streams, env),
 		newBookinfoCommand(configFlags, streams, env),
+		newSampleCommand(configFlags, streams, env),
 		newIngressCommand(configFlags, streams, env),
 		newInstallCommand(configFlags, streams),
 		newUninstallCommand(configFlags, streams),

@@ -130,14 +130,12 @@ func Objects(o Options) ([]*unstructured.Unstructured, error) {
 	for _, w := range Workloads() {
 		typed = append(typed, deployment(o, w))
 	}
-	out := make([]*unstructured.Unstructured, 0, len(typed))
-	for _, obj := range typed {
-		m, err := runtime.DefaultUnstructuredConverter.ToUnstructured(obj)
-		if err != nil {
-			return nil, fmt.Errorf("converting %T: %w", obj, err)
-		}
-		u := &unstructured.Unstructured{Object: m}
-		pruneEmpty(u.Object)
+	all, err := apply.FromTyped(typed...)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]*unstructured.Unstructured, 0, len(all))
+	for _, u := range all {
 		if o.Selector == nil || o.Selector.Matches(labels.Set(u.GetLabels())) {
 			out = append(out, u)
 		}
@@ -187,29 +185,6 @@ func deployment(o Options, w Workload) *appsv1.Deployment {
 				},
 			},
 		},
-	}
-}
-
-// pruneEmpty drops the null and empty fields the converter writes for
-// unset structs (creationTimestamp: null, status: {}, resources: {}), so
-// server-side apply owns only what Bookinfo really sets.
-func pruneEmpty(m map[string]any) {
-	for k, v := range m {
-		switch t := v.(type) {
-		case nil:
-			delete(m, k)
-		case map[string]any:
-			pruneEmpty(t)
-			if len(t) == 0 && k != "emptyDir" {
-				delete(m, k)
-			}
-		case []any:
-			for _, item := range t {
-				if im, ok := item.(map[string]any); ok {
-					pruneEmpty(im)
-				}
-			}
-		}
 	}
 }
 

@@ -3,36 +3,15 @@ package bookinfo
 import (
 	"bytes"
 	"context"
-	"flag"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/labels"
 
+	"github.com/kubectl-mesh/kubectl-mesh/internal/golden"
 	"github.com/kubectl-mesh/kubectl-mesh/plugin/apply"
 )
-
-var update = flag.Bool("update", false, "rewrite golden files under testdata/")
-
-func golden(t *testing.T, name string, got []byte) {
-	t.Helper()
-	path := filepath.Join("testdata", name)
-	if *update {
-		if err := os.WriteFile(path, got, 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("%v (go test ./plugin/bookinfo -update creates it)", err)
-	}
-	if !bytes.Equal(got, want) {
-		t.Errorf("%s differs (go test ./plugin/bookinfo -update rewrites it)\n--- got\n%s", path, got)
-	}
-}
 
 func TestObjectsGolden(t *testing.T) {
 	objs, err := Objects(Options{Namespace: "bookinfo"})
@@ -43,7 +22,7 @@ func TestObjectsGolden(t *testing.T) {
 	if err := apply.Print(&out, "yaml", append(objs, GatewayObjects("bookinfo")...)); err != nil {
 		t.Fatal(err)
 	}
-	golden(t, "bookinfo.yaml", out.Bytes())
+	golden.Check(t, "bookinfo.yaml", out.Bytes())
 }
 
 func names(objs []*unstructured.Unstructured) string {

@@ -1,0 +1,181 @@
+package plugin
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"strings"
+
+	"github.com/spf13/cobra"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/cli-runtime/pkg/genericclioptions"
+	"k8s.io/cli-runtime/pkg/genericiooptions"
+
+	"github.com/kubectl-mesh/kubectl-mesh/plugin/sample"
+)
+
+func newSampleCommand(configFlags *genericclioptions.ConfigFlags, streams genericiooptions.IOStreams, env commandEnv) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "sample",
+		Short: "Deploy and remove Istio's sample workloads httpbin, fortio and curl",
+		Long: `Istio's tasks send traffic between small sample workloads:
+` + sampleList() + `
+Their objects are built by kubectl mesh and labelled
+app.kubernetes.io/managed-by=kubectl-mesh and kubectl-mesh.io/sample=NAME,
+so cleanup removes exactly them.`,
+	}
+	cmd.AddCommand(
+		newSampleDeployCommand(configFlags, streams, env),
+		newSampleCleanupCommand(configFlags, streams, env),
+	)
+	return cmd
+}
+
+// sampleList is one line per sample for --help.
+func sampleList() string {
+	var b strings.Builder
+	for _, s := range sample.All() {
+		fmt.Fprintf(&b, "  %-8s %s\n", s.Name, s.About)
+	}
+	return b.String()
+}
+
+// sampleNames checks the command's arguments: an unknown name exits 2 with
+// the list of samples.
+func sampleNames(args []string) ([]string, error) {
+	names, err := sample.Resolve(args)
+	if err != nil {
+		return nil, usageError("%v", err)
+	}
+	return names, nil
+}
+
+// SampleDeployOptions holds `kubectl mesh sample deploy` flags.
+type SampleDeployOptions struct {
+	namespaceCommon
+	applyOutput
+	deployFlags
+
+	names []string
+}
+
+func newSampleDeployCommand(configFlags *genericclioptions.ConfigFlags, streams genericiooptions.IOStreams, env commandEnv) *cobra.Command {
+	o := &SampleDeployOptions{namespaceCommon: newNamespaceCommon(configFlags, streams, env), deployFlags: defaultDeployFlags()}
+	cmd := &cobra.Command{
+		Use:   "deploy NAME...",
+		Short: "Deploy sample workloads (" + strings.Join(sample.Names(), ", ") + ") and wait until they are available",
+		Long: `Create the namespace if needed, enable sidecar injection in it (unless
+--no-inject), server-side apply each named sample's ServiceAccount, Service and
+Deployment, and wait until every Deployment is available. The samples:
+` + sampleList(),
+		Example: `  kubectl mesh sample deploy httpbin
+  kubectl mesh sample deploy httpbin fortio -n default
+  kubectl mesh sample deploy curl --no-inject --timeout 10m
+  kubectl mesh sample deploy httpbin --dry-run=client -o yaml`,
+		ValidArgs: sample.Names(),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := o.Complete(args); err != nil {
+				return err
+			}
+			if err := o.Validate(); err != nil {
+				return err
+			}
+			return o.Run(cmd.Context())
+		},
+	}
+	o.deployFlags.addFlags(cmd.Flags())
+	o.applyOutput.addFlags(cmd)
+	return cmd
+}
+
+// Complete resolves the namespace and the samples' names.
+func (o *SampleDeployOptions) Complete(args []string) error {
+	if len(args) == 0 {
+		return usageError("name the samples to deploy: %s", strings.Join(sample.Names(), ", "))
+	}
+	names, err := sampleNames(args)
+	if err != nil {
+		return err
+	}
+	o.names = names
+	return o.complete()
+}
+
+// Validate checks the flags.
+func (o *SampleDeployOptions) Validate() error {
+	if err := o.applyOutput.validate(); err != nil {
+		return err
+	}
+	return o.deployFlags.validate()
+}
+
+// Run applies the samples' objects and waits for their Deployments.
+func (o *SampleDeployOptions) Run(ctx context.Context) error {
+	objs, err := sample.Objects(sample.Options{Namespace: o.namespace}, o.names...)
+	if err != nil {
+		return err
+	}
+	groups := groupDeployments(objs, sample.Label, o.names, func(name string) string { return "Sample " + name })
+	return o.deploy(ctx, &o.applyOutput, &o.deployFlags, objs, groups,
+		"Samples "+strings.Join(o.names, ", ")+" deployed in namespace "+o.namespace)
+}
+
+// SampleCleanupOptions holds `kubectl mesh sample cleanup` flags.
+type SampleCleanupOptions struct {
+	namespaceCommon
+	cleanupFlags
+	names []string
+}
+
+func newSampleCleanupCommand(configFlags *genericclioptions.ConfigFlags, streams genericiooptions.IOStreams, env commandEnv) *cobra.Command {
+	o := &SampleCleanupOptions{namespaceCommon: newNamespaceCommon(configFlags, streams, env)}
+	cmd := &cobra.Command{
+		Use:   "cleanup [NAME...]",
+		Short: "Delete the sample workloads kubectl mesh deployed",
+		Long: `Delete the Deployments, Services and ServiceAccounts of the named samples, or
+of every sample without a name: the objects labelled
+app.kubernetes.io/managed-by=kubectl-mesh and kubectl-mesh.io/sample=NAME.
+Objects created by hand are left alone. The namespace stays.`,
+		Example: `  kubectl mesh sample cleanup
+  kubectl mesh sample cleanup fortio -n default
+  kubectl mesh sample cleanup --dry-run=server`,
+		ValidArgs: sample.Names(),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			names := sample.Names()
+			if len(args) > 0 {
+				var err error
+				if names, err = sampleNames(args); err != nil {
+					return err
+				}
+			}
+			o.names = names
+			if err := o.complete(); err != nil {
+				return err
+			}
+			if err := o.cleanupFlags.validate(); err != nil {
+				return err
+			}
+			return o.Run(cmd.Context())
+		},
+	}
+	o.cleanupFlags.addFlags(cmd)
+	return cmd
+}
+
+// Run deletes the objects.
+func (o *SampleCleanupOptions) Run(ctx context.Context) error {
+	_, dyn, err := o.clients()
+	if err != nil {
+		return err
+	}
+	deleted, err := o.deleteManaged(ctx, dyn, o.dryRun, workloadResources, func(obj *unstructured.Unstructured) bool {
+		return slices.Contains(o.names, obj.GetLabels()[sample.Label])
+	})
+	if err != nil {
+		return err
+	}
+	if deleted == 0 {
+		fmt.Fprintf(o.ErrOut, "No sample objects (%s) made by kubectl mesh in namespace %s\n", strings.Join(o.names, ", "), o.namespace)
+	}
+	return nil
+}
