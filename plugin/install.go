@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"strings"
 	"time"
 
@@ -113,7 +114,7 @@ not ready and their pods' reasons), and exits 1.`,
 	f.StringArrayVarP(&o.ValueFiles, "values", "f", nil, "Values file (- for stdin); repeatable, later files win")
 	f.StringArrayVar(&o.SetValues, "set", nil, "Set a value, as k=v (helm syntax: a.b=c, list={x,y}); repeatable, wins over -f")
 	f.StringVar(&o.ChartsDir, "charts", "", "Install from this folder (an Istio release's manifests/charts) instead of the chart repository")
-	f.StringVar(&o.Repo, "repo", "", "Chart repository URL (default: the Helm repository named "+istioinstall.RepoName+")")
+	f.StringVar(&o.Repo, "repo", "", "Chart repository URL (default: $"+istioinstall.RepoEnv+", else the Helm repository named "+istioinstall.RepoName+", else Istio's "+istioinstall.DefaultRepo+")")
 	f.DurationVar(&o.Timeout, "timeout", o.Timeout, "How long the whole install may take, workloads becoming ready included")
 	f.StringVar(&o.DryRun, "dry-run", o.DryRun, "none, client (render without a cluster) or server (render against the cluster, change nothing)")
 	f.Lookup("dry-run").NoOptDefVal = "client"
@@ -172,6 +173,9 @@ func (o *InstallOptions) profileFromSet() error {
 
 // Complete reads the values, loads the charts and plans the releases.
 func (o *InstallOptions) Complete() error {
+	if o.Repo == "" && o.ChartsDir == "" {
+		o.Repo = os.Getenv(istioinstall.RepoEnv)
+	}
 	vals, err := readValues(o.In, o.ValueFiles, o.SetValues)
 	if err != nil {
 		return err

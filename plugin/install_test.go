@@ -2,14 +2,20 @@ package plugin
 
 import (
 	"encoding/json"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
 
+	"helm.sh/helm/v3/pkg/chart/loader"
+	"helm.sh/helm/v3/pkg/chartutil"
+	"helm.sh/helm/v3/pkg/repo"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 
+	"github.com/kubectl-mesh/kubectl-mesh/plugin/istioinstall"
 	"github.com/kubectl-mesh/kubectl-mesh/test/istiocharts"
 )
 
@@ -107,6 +113,57 @@ func TestInstallProfiles(t *testing.T) {
 				t.Error("no VirtualService CRD")
 			}
 		})
+	}
+}
+
+// TestInstallFromTheDefaultRepository: with no Helm configuration at all
+// (a fresh HOME), install takes the pinned version from the default chart
+// repository (here a loopback server with charts packaged from Istio's
+// module at that version), keeps them in Helm's cache, and installs again
+// from there once the repository is gone.
+func TestInstallFromTheDefaultRepository(t *testing.T) {
+	charts := istiocharts.Dir(t, "..")
+	repoDir := t.TempDir()
+	for _, dir := range []string{"base", "istio-control/istio-discovery", "gateway"} {
+		ch, err := loader.Load(filepath.Join(charts, filepath.FromSlash(dir)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		ch.Metadata.Version = istioinstall.DefaultVersion
+		if _, err := chartutil.Save(ch, repoDir); err != nil {
+			t.Fatal(err)
+		}
+	}
+	srv := httptest.NewServer(http.FileServer(http.Dir(repoDir)))
+	index, err := repo.IndexDirectory(repoDir, srv.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := index.WriteFile(filepath.Join(repoDir, "index.yaml"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	home := t.TempDir()
+	t.Setenv("HOME", home)
+	for _, v := range []string{"HELM_REPOSITORY_CONFIG", "HELM_REPOSITORY_CACHE", "HELM_CACHE_HOME", "HELM_CONFIG_HOME", "HELM_DATA_HOME", "XDG_CACHE_HOME", "XDG_CONFIG_HOME"} {
+		t.Setenv(v, "")
+		os.Unsetenv(v)
+	}
+	t.Setenv(istioinstall.RepoEnv, srv.URL)
+	argv := append([]string{"install", "--profile", "demo", "--dry-run=client", "-o", "yaml"}, noCluster...)
+	first, errOut, code := run(t, "", argv...)
+	if code != ExitOK {
+		t.Fatalf("from the repository: exit %d; stderr: %s", code, errOut)
+	}
+	if objs, err := manifestObjects(first); err != nil || find(objs, "Deployment", "istio-egressgateway") == nil {
+		t.Fatalf("demo profile objects: %v", err)
+	}
+	srv.Close()
+	second, errOut, code := run(t, "", argv...)
+	if code != ExitOK {
+		t.Fatalf("from the cache, the repository gone: exit %d; stderr: %s", code, errOut)
+	}
+	if second != first {
+		t.Error("the cached charts render otherwise")
 	}
 }
 
@@ -246,9 +303,11 @@ func TestInstallBadInput(t *testing.T) {
 	if err := os.WriteFile(badValues, []byte("a: [\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	// Helm's repositories file, empty: no repository named istio.
+	// Helm's repositories file, empty: no repository named istio, so the
+	// default repository, which points at nothing here.
 	t.Setenv("HELM_REPOSITORY_CONFIG", filepath.Join(empty, "repositories.yaml"))
 	t.Setenv("HELM_REPOSITORY_CACHE", filepath.Join(empty, "cache"))
+	t.Setenv(istioinstall.RepoEnv, "http://127.0.0.1:1")
 	for _, tc := range []struct {
 		name string
 		args []string
@@ -268,7 +327,8 @@ func TestInstallBadInput(t *testing.T) {
 		{"unreadable values", []string{"--charts", charts, "-f", filepath.Join(empty, "nope.yaml"), "--dry-run"}, ExitUsage, "reading values"},
 		{"malformed values", []string{"--charts", charts, "-f", badValues, "--dry-run"}, ExitUsage, "values file " + badValues},
 		{"value the gateway chart rejects", []string{"--charts", charts, "--set", "istio-ingressgateway.noSuchField=1", "--dry-run"}, ExitUsage, "values for release istio-ingressgateway (chart gateway)"},
-		{"no repository configured", []string{"--dry-run"}, ExitUsage, `has no repository named "istio"`},
+		{"default repository unreachable", []string{"--dry-run"}, ExitFailed, "fetching chart base 1.32.0 from http://127.0.0.1:1: "},
+		{"the way out when it is unreachable", []string{"--dry-run"}, ExitFailed, "kubectl mesh install --charts DIR"},
 		{"repository unreachable", []string{"--repo", "http://127.0.0.1:1", "--dry-run"}, ExitFailed, "fetching chart base 1.32.0 from http://127.0.0.1:1"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

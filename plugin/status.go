@@ -95,7 +95,7 @@ func (o *MeshStatusOptions) Run(ctx context.Context) error {
 
 func printMeshStatus(w interface{ Write([]byte) (int, error) }, st *istioinstall.Status) {
 	if !st.Installed {
-		fmt.Fprintf(w, "Istio: not installed in %s (kubectl mesh install)\n", st.Namespace)
+		fmt.Fprintf(w, "Istio: not installed in %s (kubectl mesh install installs Istio %s)\n", st.Namespace, istioinstall.DefaultVersion)
 	} else {
 		fmt.Fprintf(w, "Istio in %s:\n", st.Namespace)
 		tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)

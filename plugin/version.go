@@ -9,6 +9,8 @@ import (
 	"k8s.io/cli-runtime/pkg/genericiooptions"
 
 	opaversion "github.com/open-policy-agent/opa/v1/version"
+
+	"github.com/kubectl-mesh/kubectl-mesh/plugin/istioinstall"
 )
 
 // Set by the linker: -X github.com/kubectl-mesh/kubectl-mesh/plugin.Version=...
@@ -24,6 +26,9 @@ type VersionInfo struct {
 	GoVersion  string `json:"goVersion"`
 	OPAVersion string `json:"opaVersion"`
 	Platform   string `json:"platform"`
+	// IstioVersion is the Istio release install takes by default, the one
+	// the project is tested with.
+	IstioVersion string `json:"istioVersion"`
 }
 
 // CurrentVersion describes this build.
@@ -34,6 +39,8 @@ func CurrentVersion() VersionInfo {
 		GoVersion:  runtime.Version(),
 		OPAVersion: opaversion.Version,
 		Platform:   runtime.GOOS + "/" + runtime.GOARCH,
+
+		IstioVersion: istioinstall.DefaultVersion,
 	}
 }
 
@@ -81,6 +88,6 @@ func (o *VersionOptions) Run() error {
 		_, err = fmt.Fprintln(o.Out, string(b))
 		return err
 	}
-	_, err := fmt.Fprintf(o.Out, "kubectl-mesh %s (commit %s, %s, %s, OPA %s)\n", v.Version, v.Commit, v.GoVersion, v.Platform, v.OPAVersion)
+	_, err := fmt.Fprintf(o.Out, "kubectl-mesh %s (commit %s, %s, %s, OPA %s; installs Istio %s)\n", v.Version, v.Commit, v.GoVersion, v.Platform, v.OPAVersion, v.IstioVersion)
 	return err
 }

@@ -1,6 +1,8 @@
 package istioinstall
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -20,6 +22,14 @@ import (
 // in Helm's repositories file when no repository URL is given (the name
 // Istio's Helm install instructions add it under).
 const RepoName = "istio"
+
+// DefaultRepo is Istio's official Helm chart repository, where install
+// takes its charts from unless told otherwise.
+const DefaultRepo = "https://istio-release.storage.googleapis.com/charts"
+
+// RepoEnv names the environment variable that replaces DefaultRepo, for a
+// mirror of Istio's chart repository.
+const RepoEnv = "KUBECTL_MESH_ISTIO_REPO"
 
 // fetchTimeout bounds each download from the chart repository.
 const fetchTimeout = time.Minute
@@ -62,27 +72,34 @@ func LoadCharts(o Options, comps []Component) (map[string]*chart.Chart, error) {
 	if err != nil {
 		return nil, err
 	}
-	tmp, err := os.MkdirTemp("", "kubectl-mesh-charts-")
-	if err != nil {
-		return nil, err
+	// Charts are kept in Helm's cache by repository and version: a second
+	// install of the same version needs no network.
+	cache := filepath.Join(settings.RepositoryCache, "kubectl-mesh", cacheKey(repoURL))
+	if err := os.MkdirAll(cache, 0o755); err != nil {
+		return nil, fmt.Errorf("chart cache: %w", err)
 	}
-	defer os.RemoveAll(tmp)
 	getters := getter.All(settings)
 	for _, c := range comps {
 		if out[c.Chart] != nil {
 			continue
 		}
-		ch, err := fetch(repoURL, c.Chart, o.Version, tmp, getters)
+		ch, err := fetch(repoURL, c.Chart, o.Version, cache, getters)
 		if err != nil {
-			return nil, fmt.Errorf("fetching chart %s %s from %s: %w (without access to it, --charts DIR installs from a copy of Istio's manifests/charts)", c.Chart, o.Version, repoURL, err)
+			return nil, fmt.Errorf("fetching chart %s %s from %s: %w (without access to it, install from a copy of Istio's manifests/charts: kubectl mesh install --charts DIR)", c.Chart, o.Version, repoURL, err)
 		}
 		out[c.Chart] = ch
 	}
 	return out, nil
 }
 
+// cacheKey is a folder name for a repository URL.
+func cacheKey(repoURL string) string {
+	sum := sha256.Sum256([]byte(repoURL))
+	return hex.EncodeToString(sum[:8])
+}
+
 // repositoryURL is --repo, or the URL Helm's repositories file has for
-// the repository named istio.
+// the repository named istio, or Istio's own chart repository.
 func repositoryURL(flag string, settings *cli.EnvSettings) (string, error) {
 	if flag != "" {
 		return flag, nil
@@ -91,12 +108,16 @@ func repositoryURL(flag string, settings *cli.EnvSettings) (string, error) {
 	if err == nil && f.Has(RepoName) {
 		return f.Get(RepoName).URL, nil
 	}
-	return "", &InputError{fmt.Errorf("no chart repository: Helm's repositories file (%s) has no repository named %q; add Istio's chart repository under that name (helm repo add %s URL, with the URL from Istio's Helm installation guide), or pass --repo URL, or --charts DIR for a local copy of Istio's manifests/charts",
-		settings.RepositoryConfig, RepoName, RepoName)}
+	return DefaultRepo, nil
 }
 
-// fetch downloads one chart version from a repository into dir and loads it.
+// fetch loads one chart version from dir, where an earlier fetch keeps
+// it, or else downloads it there from the repository.
 func fetch(repoURL, name, version, dir string, getters getter.Providers) (*chart.Chart, error) {
+	kept := filepath.Join(dir, name+"-"+version+".tgz")
+	if _, err := os.Stat(kept); err == nil {
+		return loader.Load(kept)
+	}
 	chartURL, err := repo.FindChartInRepoURL(repoURL, name, version, "", "", "", getters)
 	if err != nil {
 		return nil, err
