@@ -11,6 +11,7 @@ COMMIT    ?= $(shell git rev-parse --short HEAD 2>/dev/null || echo unknown)
 LDFLAGS   := -s -w -X github.com/kubectl-mesh/kubectl-mesh/plugin.Version=$(VERSION) -X github.com/kubectl-mesh/kubectl-mesh/plugin.Commit=$(COMMIT)
 CACHE     := .cache
 MESH_FILE := $(CACHE)/bench/mesh-10000.yaml
+FLEET_FILE := $(CACHE)/bench/fleet-10000.yaml
 # Release archives are downloaded from RELEASE_URL/VERSION/<archive>; their
 # entries carry the commit's time, so rebuilding a commit with the same Go
 # toolchain gives the same bytes.
@@ -18,7 +19,7 @@ RELEASE_URL ?= https://github.com/kubectl-mesh/kubectl-mesh/releases/download
 SOURCE_DATE_EPOCH ?= $(shell git log -1 --format=%ct 2>/dev/null)
 DIST_FLAGS = -version '$(VERSION)' -release-url '$(RELEASE_URL)'
 
-.PHONY: all build dist krew tools sim-up sim-down demo test test-go test-rego test-oracle oracle lint bench bench-validate docs clean
+.PHONY: all build dist krew tools sim-up sim-down demo test test-go test-rego test-oracle oracle lint bench bench-validate bench-istioctl docs clean
 
 all: build
 
@@ -51,6 +52,7 @@ ORACLE_N    ?= 200
 ORACLE_SEED ?= 1
 ORACLE_ENV   = GOWORK=off GOFLAGS=-mod=mod MESH_BIN=$(abspath $(BIN)/kubectl-mesh)
 test-oracle: build
+	cd test/oracle && $(ORACLE_ENV) $(GO) build -o /dev/null ./cmd/istio-analyze
 	cd test/oracle && $(ORACLE_ENV) MESH_ORACLE_N=$(ORACLE_N) MESH_ORACLE_SEED=$(ORACLE_SEED) $(GO) test -count=1 -timeout 30m .
 
 oracle: build
@@ -70,16 +72,33 @@ bench: build $(MESH_FILE)
 	$(GO) test -run XXX -bench . -benchmem ./policies
 	$(MAKE) --no-print-directory bench-validate
 
-# The validate benchmark of issue 2: the kubectl-mesh binary over a
-# generated 10,000-Service mesh, wall time, CPU time (steadier than wall
-# time on a shared machine) and peak RSS.
-bench-validate: build $(MESH_FILE)
-	@/usr/bin/time -f 'wall %es, user %Us, sys %Ss, peak RSS %MkB' $(BIN)/kubectl-mesh validate -f $(MESH_FILE) -o json > $(CACHE)/bench/validate.json; test $$? -le 1
-	@$(GO) run ./hack/countfindings < $(CACHE)/bench/validate.json
+# The validate benchmark: the kubectl-mesh binary over a generated
+# 10,000-Service mesh (one template per Service) and a realistic fleet of
+# 10,000 Services, wall time, CPU time (steadier than wall time on a
+# shared machine) and peak RSS.
+bench-validate: build $(MESH_FILE) $(FLEET_FILE)
+	@for f in $(MESH_FILE) $(FLEET_FILE); do \
+	  echo "$$f:"; \
+	  /usr/bin/time -f 'wall %es, user %Us, sys %Ss, peak RSS %MkB' $(BIN)/kubectl-mesh validate -f $$f -o json > $(CACHE)/bench/validate.json; test $$? -le 1 || exit 1; \
+	  $(GO) run ./hack/countfindings < $(CACHE)/bench/validate.json; \
+	done
+
+# istioctl analyze (`--use-kube=false`, every analyzer) on the same files,
+# built from the istio module the oracle requires.
+bench-istioctl: $(MESH_FILE) $(FLEET_FILE)
+	cd test/oracle && $(ORACLE_ENV) $(GO) build -o $(abspath $(CACHE))/bin/istio-analyze ./cmd/istio-analyze
+	@for f in $(MESH_FILE) $(FLEET_FILE); do \
+	  echo "$$f:"; \
+	  /usr/bin/time -f 'wall %es, user %Us, sys %Ss, peak RSS %MkB' $(CACHE)/bin/istio-analyze $$f || exit 1; \
+	done
 
 $(MESH_FILE):
 	@mkdir -p $(dir $@)
 	$(GO) run ./hack/genmesh -services 10000 -namespaces 100 -error-every 50 -o $@
+
+$(FLEET_FILE):
+	@mkdir -p $(dir $@)
+	$(GO) run ./hack/genmesh -mode realistic -seed 1 -services 10000 -o $@
 
 docs:
 	$(GO) test -count=1 -run TestChecksDoc ./policies -update

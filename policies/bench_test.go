@@ -38,13 +38,10 @@ func benchInventory(b *testing.B, data []byte) ([]*Object, *Index) {
 
 // BenchmarkReview is the cost of reviewing one object of a 10,000-Service
 // inventory: facts, input and policy evaluation.
+// With the decision cache, every review after the first is a hit.
 func BenchmarkReview(b *testing.B) {
 	data, _ := benchMesh(b, 10000)
 	objs, idx := benchInventory(b, data)
-	e, err := NewEngine(context.Background(), Options{})
-	if err != nil {
-		b.Fatal(err)
-	}
 	for _, kind := range []string{KindVirtualService, KindDestinationRule} {
 		var obj *Object
 		for _, o := range objs {
@@ -53,17 +50,46 @@ func BenchmarkReview(b *testing.B) {
 				break
 			}
 		}
-		b.Run(kind, func(b *testing.B) {
-			b.ReportAllocs()
-			r := Review{Operation: OperationCreate, Object: obj}
-			defer reportCPU(b)()
-			for i := 0; i < b.N; i++ {
-				if _, err := e.Review(context.Background(), r, idx); err != nil {
-					b.Fatal(err)
+		for _, mode := range benchModes {
+			e := benchEngine(b, mode.opts, mode.forget)
+			b.Run(kind+"/"+mode.name, func(b *testing.B) {
+				b.ReportAllocs()
+				r := Review{Operation: OperationCreate, Object: obj}
+				defer reportCPU(b)()
+				for i := 0; i < b.N; i++ {
+					if _, err := e.Review(context.Background(), r, idx); err != nil {
+						b.Fatal(err)
+					}
 				}
-			}
-		})
+			})
+		}
 	}
+}
+
+// benchModes are the engines the benchmarks compare: with the decision
+// cache, without it, and with a cache that keeps nothing, so that every
+// review misses as if every object were distinct (the adaptive keying's
+// worst case).
+var benchModes = []struct {
+	name   string
+	opts   Options
+	forget bool
+}{
+	{"cached", Options{}, false},
+	{"uncached", Options{NoDecisionCache: true}, false},
+	{"distinct", Options{}, true},
+}
+
+func benchEngine(b *testing.B, opts Options, forget bool) *Engine {
+	b.Helper()
+	e, err := NewEngine(context.Background(), opts)
+	if err != nil {
+		b.Fatal(err)
+	}
+	if forget {
+		e.cache.forget = true
+	}
+	return e
 }
 
 // BenchmarkValidateMesh is the whole offline validation of a generated
@@ -90,15 +116,21 @@ func BenchmarkValidateFleet(b *testing.B) {
 }
 
 func benchValidate(b *testing.B, data []byte, planted map[string]int) {
-	e, err := NewEngine(context.Background(), Options{})
-	if err != nil {
-		b.Fatal(err)
+	for _, mode := range benchModes {
+		b.Run(mode.name, func(b *testing.B) { benchValidateWith(b, mode.opts, mode.forget, data, planted) })
 	}
+}
+
+func benchValidateWith(b *testing.B, opts Options, forget bool, data []byte, planted map[string]int) {
 	b.SetBytes(int64(len(data)))
 	b.ReportAllocs()
-	b.ResetTimer()
 	defer reportCPU(b)()
+	var stats CacheStats
+	reviewed := 0
 	for i := 0; i < b.N; i++ {
+		// A new engine each time: its decision cache starts empty, as in a
+		// run of kubectl mesh validate.
+		e := benchEngine(b, opts, forget)
 		idx := NewIndex("")
 		var objs []*Object
 		err := ParseEach("mesh.yaml", data, "default", func(o *Object) error {
@@ -125,6 +157,12 @@ func benchValidate(b *testing.B, data []byte, planted map[string]int) {
 				b.Fatalf("found %d of %d planted %s", found[code], n, code)
 			}
 		}
+		stats, reviewed = e.CacheStats(), len(objs)
+	}
+	if stats.Lookups > 0 {
+		// Decisions (one per package and key) per 10,000 objects reviewed.
+		b.ReportMetric(float64(stats.Keys)*10000/float64(reviewed), "keys/10k-objects")
+		b.ReportMetric(float64(stats.Hits)/float64(stats.Lookups), "hit-rate")
 	}
 }
 

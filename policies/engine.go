@@ -5,10 +5,13 @@ import (
 	"embed"
 	"errors"
 	"fmt"
+	"hash/fnv"
 	"io/fs"
+	"maps"
 	"os"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -53,6 +56,15 @@ type Options struct {
 	// `findings` set contributes findings of the same shape as the built-in
 	// ones. Files ending in _test.rego are skipped.
 	PolicyDirs []string
+	// DecisionCacheSize bounds the decision cache (cache.go);
+	// DefaultDecisionCacheSize when 0. NoDecisionCache evaluates every
+	// object itself.
+	DecisionCacheSize int
+	NoDecisionCache   bool
+	// VerifyDecisionCache evaluates the tokenized input as well on every
+	// miss and fails the review when its verdict differs from the
+	// object's: the tests' check of tokenInvariant.
+	VerifyDecisionCache bool
 }
 
 // Engine evaluates the policies. It is built once (parsing and compiling)
@@ -72,10 +84,20 @@ type Engine struct {
 	queries sync.Map
 	prepare sync.Mutex
 	// custom, when there are user policies, evaluates theirs with the
-	// objects in the input as well.
-	custom   *findingsQuery
-	store    storage.Store
-	packages []string
+	// objects in the input as well; customCached those that read only the
+	// facts, through the decision cache.
+	custom       *findingsQuery
+	customCached *cachedQuery
+	store        storage.Store
+	packages     []string
+	// cache holds the decisions of the packages tokenInvariant accepts
+	// (cached, with the facts each reads); nil when disabled.
+	cache  *decisionCache
+	cached map[string]readSet
+	verify bool
+	// uncached says why each built-in or user package is evaluated per
+	// object.
+	uncached map[string]string
 }
 
 // findingsQuery collects the findings sets of some packages, one variable
@@ -189,7 +211,8 @@ func NewEngine(ctx context.Context, opts Options) (*Engine, error) {
 	if compiler.Compile(modules); compiler.Failed() {
 		return nil, fmt.Errorf("compiling policies: %w", compiler.Errors)
 	}
-	e := &Engine{settings: opts.Settings.withDefaults(), compiler: compiler, builtin: map[scope][]gatedPackage{}, store: inmem.New()}
+	e := &Engine{settings: opts.Settings.withDefaults(), compiler: compiler, builtin: map[scope][]gatedPackage{}, store: inmem.New(),
+		cached: map[string]readSet{}, uncached: map[string]string{}, verify: opts.VerifyDecisionCache}
 	e.settingsTerm = settingsTerm(e.settings)
 	builtinPkgs := findingPackages(builtinModules)
 	scopes := packageScopes(builtinModules)
@@ -215,6 +238,16 @@ func NewEngine(ctx context.Context, opts Options) (*Engine, error) {
 		}
 	}
 	e.packages = builtinPkgs
+	for _, p := range builtinPkgs {
+		if why := tokenInvariant(compiler, p); why != "" {
+			e.uncached[p] = why
+		} else {
+			e.cached[p] = newReadSet(compiler, p)
+		}
+	}
+	if !opts.NoDecisionCache {
+		e.cache = newDecisionCache(opts.DecisionCacheSize, policyLiterals(compiler), sourcesVersion(sources))
+	}
 	if len(customModules) > 0 {
 		var customPkgs []string
 		for _, p := range findingPackages(customModules) {
@@ -225,14 +258,110 @@ func NewEngine(ctx context.Context, opts Options) (*Engine, error) {
 		if len(customPkgs) == 0 {
 			return nil, fmt.Errorf("no policy in %s defines a %s set", strings.Join(opts.PolicyDirs, ", "), findingsRule)
 		}
-		q, err := compileFindings(compiler, customPkgs)
+		e.packages = append(e.packages, customPkgs...)
+		// User packages that read only the facts are answered by the
+		// decision cache like the built-in ones; the others get the
+		// objects as written too, and are evaluated per object.
+		var cachedPkgs, directPkgs []string
+		reads := readSet{fields: map[string]bool{}}
+		for _, p := range customPkgs {
+			if why := tokenInvariant(compiler, p); why != "" || e.cache == nil {
+				e.uncached[p] = why
+				directPkgs = append(directPkgs, p)
+			} else {
+				e.cached[p] = newReadSet(compiler, p)
+				reads = reads.union(e.cached[p])
+				cachedPkgs = append(cachedPkgs, p)
+			}
+		}
+		q, err := compileQuery(compiler, cachedPkgs)
 		if err != nil {
 			return nil, err
 		}
-		e.custom = q
-		e.packages = append(e.packages, customPkgs...)
+		if q != nil {
+			e.customCached = &cachedQuery{q: q, id: customCacheID, reads: reads}
+		}
+		if e.custom, err = compileQuery(compiler, directPkgs); err != nil {
+			return nil, err
+		}
 	}
 	return e, nil
+}
+
+// compileQuery is compileFindings, nil for no packages.
+func compileQuery(compiler *ast.Compiler, packages []string) (*findingsQuery, error) {
+	if len(packages) == 0 {
+		return nil, nil
+	}
+	return compileFindings(compiler, packages)
+}
+
+// customCacheID stands for the user packages in decision keys (a
+// built-in package's is its bit in its scope's list).
+const customCacheID = 1 << 63
+
+// readSet is what a package reads of input.facts (see factsRead).
+type readSet struct {
+	fields map[string]bool
+	all    bool
+}
+
+func newReadSet(compiler *ast.Compiler, pkg string) readSet {
+	fields, all := factsRead(compiler, pkg)
+	return readSet{fields: fields, all: all}
+}
+
+func (r readSet) union(o readSet) readSet {
+	out := readSet{fields: map[string]bool{}, all: r.all || o.all}
+	for f := range r.fields {
+		out.fields[f] = true
+	}
+	for f := range o.fields {
+		out.fields[f] = true
+	}
+	return out
+}
+
+// has reports whether the field of input.facts is read.
+func (r readSet) has(field string) bool { return r.all || r.fields[field] }
+
+// cachedQuery is a query the decision cache answers for: one built-in
+// package, or the user packages that pass tokenInvariant.
+type cachedQuery struct {
+	q     *findingsQuery
+	id    uint64
+	reads readSet
+}
+
+// sourcesVersion hashes the policies' sources: the version of the rules
+// in decision keys.
+func sourcesVersion(sources map[string]string) uint64 {
+	h := fnv.New64a()
+	for _, n := range slices.Sorted(maps.Keys(sources)) {
+		h.Write([]byte(n))
+		h.Write([]byte{0})
+		h.Write([]byte(sources[n]))
+		h.Write([]byte{0})
+	}
+	return h.Sum64()
+}
+
+// Uncached lists the packages the decision cache does not answer for, and
+// why.
+func (e *Engine) Uncached() map[string]string {
+	out := make(map[string]string, len(e.uncached))
+	for k, v := range e.uncached {
+		out[k] = v
+	}
+	return out
+}
+
+// CacheStats reports what the decision cache did so far.
+func (e *Engine) CacheStats() CacheStats {
+	if e.cache == nil {
+		return CacheStats{}
+	}
+	return e.cache.snapshot()
 }
 
 // reviewedKinds are the kinds the built-in policies review.
@@ -369,6 +498,12 @@ var noMetrics = metrics.NoOp()
 
 // eval evaluates q with input and hands each finding term to fn.
 func (e *Engine) eval(ctx context.Context, q *findingsQuery, input *ast.Term, fn func(*ast.Term)) error {
+	return e.evalPackages(ctx, q, input, func(_ int, t *ast.Term) { fn(t) })
+}
+
+// evalPackages is eval, telling fn which of q's packages (in the order
+// they were compiled) found each term.
+func (e *Engine) evalPackages(ctx context.Context, q *findingsQuery, input *ast.Term, fn func(int, *ast.Term)) error {
 	txn, err := e.store.NewTransaction(ctx)
 	if err != nil {
 		return err
@@ -388,12 +523,12 @@ func (e *Engine) eval(ctx context.Context, q *findingsQuery, input *ast.Term, fn
 		WithIndexing(true).
 		WithEarlyExit(true).
 		Iter(ctx, func(qr topdown.QueryResult) error {
-			for _, v := range q.vars {
+			for i, v := range q.vars {
 				set, ok := qr[v].Value.(ast.Set)
 				if !ok {
 					return fmt.Errorf("%s is not a set", v)
 				}
-				set.Foreach(fn)
+				set.Foreach(func(t *ast.Term) { fn(i, t) })
 			}
 			return nil
 		})
@@ -443,33 +578,41 @@ func (e *Engine) reviewInto(ctx context.Context, r Review, inv Inventory, hosts 
 		return nil, nil
 	}
 	facts := buildFacts(r, inv, e.settings, hosts)
-	collect := func(q *findingsQuery, withObjects bool) error {
-		input, err := inputTerm(r, facts, e.settingsTerm, withObjects)
-		if err != nil {
-			return fmt.Errorf("building policy input for %s: %w", obj.Ref(), err)
+	add := func(t *ast.Term) {
+		if f := e.finding(t, obj); f.Severity != SeverityOff {
+			k.add(f)
 		}
-		err = e.eval(ctx, q, input, func(t *ast.Term) {
-			if f := e.finding(t, obj); f.Severity != SeverityOff {
-				k.add(f)
-			}
-		})
-		if err != nil {
-			return fmt.Errorf("evaluating policies for %s: %w", obj.Ref(), err)
-		}
-		return nil
 	}
-	if q, err := e.builtinQuery(scope{obj.Kind(), r.Operation}, facts); err != nil {
-		return nil, err
-	} else if q != nil {
-		if err := collect(q, false); err != nil {
-			return nil, err
+	sc := scope{obj.Kind(), r.Operation}
+	var input *ast.Term
+	var err error
+	mask := e.activePackages(sc, facts)
+	if mask != 0 || e.customCached != nil {
+		if input, err = inputTerm(r, facts, e.settingsTerm, false); err != nil {
+			return nil, fmt.Errorf("building policy input for %s: %w", obj.Ref(), err)
+		}
+	}
+	if mask != 0 {
+		if err := e.evalBuiltin(ctx, sc, mask, input, add); err != nil {
+			return nil, fmt.Errorf("evaluating policies for %s: %w", obj.Ref(), err)
+		}
+	}
+	if (e.custom != nil || e.customCached != nil) && k.full() {
+		k.omitted.Stopped = true
+	} else if cq := e.customCached; cq != nil {
+		if err := e.evalCached(ctx, sc, cq, input, add); err != nil {
+			return nil, fmt.Errorf("evaluating policies for %s: %w", obj.Ref(), err)
 		}
 	}
 	if e.custom != nil && k.full() {
 		k.omitted.Stopped = true
 	} else if e.custom != nil {
-		if err := collect(e.custom, true); err != nil {
-			return nil, err
+		input, err := inputTerm(r, facts, e.settingsTerm, true)
+		if err != nil {
+			return nil, fmt.Errorf("building policy input for %s: %w", obj.Ref(), err)
+		}
+		if err := e.eval(ctx, e.custom, input, add); err != nil {
+			return nil, fmt.Errorf("evaluating policies for %s: %w", obj.Ref(), err)
 		}
 	}
 	// Query bindings come back as a map: sort for stable messages.
@@ -477,19 +620,151 @@ func (e *Engine) reviewInto(ctx context.Context, r Review, inv Inventory, hosts 
 	return k.out, nil
 }
 
-// builtinQuery returns the query over the built-in packages of a scope
-// that the facts do not rule out; it is nil when none is left.
-func (e *Engine) builtinQuery(sc scope, f *Facts) (*findingsQuery, error) {
-	pkgs := e.builtin[sc]
-	key := queryKey{scope: sc}
-	for i, p := range pkgs {
+// activePackages is the mask of the scope's built-in packages that the
+// facts do not rule out (bit i for package i of the scope's list).
+func (e *Engine) activePackages(sc scope, f *Facts) uint64 {
+	var mask uint64
+	for i, p := range e.builtin[sc] {
 		if f.anyNonEmpty(p.facts) {
-			key.mask |= 1 << i
+			mask |= 1 << i
 		}
 	}
-	if key.mask == 0 {
+	return mask
+}
+
+// pendingDecision is a package the decision cache did not know for a key:
+// its verdict on the object is kept once evaluated.
+type pendingDecision struct {
+	pkg int
+	key decisionKey
+}
+
+// evalBuiltin evaluates the packages of mask in one query, but for those
+// the decision cache knows find nothing for input: their tokenized facts
+// (those each reads) are the key. A package missing from the cache is
+// evaluated on the object itself and its verdict kept for the key:
+// tokenInvariant makes it the verdict of every input with that key. One
+// query for all keeps the evaluator's fixed cost to one per review.
+func (e *Engine) evalBuiltin(ctx context.Context, sc scope, mask uint64, input *ast.Term, add func(*ast.Term)) error {
+	pkgs := e.builtin[sc]
+	var pending []pendingDecision
+	if e.cache != nil && e.cache.useKeys() {
+		tk := e.cache.newTokenizer(input)
+		for i, p := range pkgs {
+			reads, cached := e.cached[p.path]
+			if mask&(1<<i) == 0 || !cached || tk.clash {
+				continue
+			}
+			key, known, clean := e.decision(tk, sc, 1<<i, reads, input)
+			switch {
+			case known && clean:
+				mask &^= 1 << i
+			case !known:
+				pending = append(pending, pendingDecision{i, key})
+			}
+		}
+		e.cache.release(tk)
+	}
+	if mask == 0 {
+		return nil
+	}
+	q, err := e.builtinQuery(sc, mask)
+	if err != nil {
+		return err
+	}
+	if len(pending) == 0 {
+		return e.eval(ctx, q, input, add)
+	}
+	// The query's packages are mask's bits in order.
+	var order []int
+	for i := range pkgs {
+		if mask&(1<<i) != 0 {
+			order = append(order, i)
+		}
+	}
+	found := make([]bool, len(pkgs))
+	err = e.evalPackages(ctx, q, input, func(j int, t *ast.Term) {
+		found[order[j]] = true
+		add(t)
+	})
+	if err != nil {
+		return err
+	}
+	for _, p := range pending {
+		single, err := e.builtinQuery(sc, 1<<p.pkg)
+		if err != nil {
+			return err
+		}
+		if err := e.keep(ctx, p.key, single, input, found[p.pkg]); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// evalCached is evalBuiltin for the user packages that read only facts.
+func (e *Engine) evalCached(ctx context.Context, sc scope, cq *cachedQuery, input *ast.Term, add func(*ast.Term)) error {
+	var key *decisionKey
+	if e.cache != nil && e.cache.useKeys() {
+		tk := e.cache.newTokenizer(input)
+		if !tk.clash {
+			k, known, clean := e.decision(tk, sc, cq.id, cq.reads, input)
+			if known && clean {
+				e.cache.release(tk)
+				return nil
+			}
+			if !known {
+				key = &k
+			}
+		}
+		e.cache.release(tk)
+	}
+	found := false
+	if err := e.eval(ctx, cq.q, input, func(t *ast.Term) { found = true; add(t) }); err != nil {
+		return err
+	}
+	if key == nil {
+		return nil
+	}
+	return e.keep(ctx, *key, cq.q, input, found)
+}
+
+// decision looks up the decision of query id, which reads reads, for
+// input (tk's).
+func (e *Engine) decision(tk *tokenizer, sc scope, id uint64, reads readSet, input *ast.Term) (key decisionKey, known, clean bool) {
+	tk.view(reads)
+	key = e.cache.key(tk, input, sc, id)
+	clean, known = e.cache.lookup(key)
+	return key, known, clean
+}
+
+// keep stores the verdict found of q on input under key. With
+// VerifyDecisionCache, q is evaluated on the tokenized input too, and a
+// different verdict is an error: tokenInvariant missed something.
+func (e *Engine) keep(ctx context.Context, key decisionKey, q *findingsQuery, input *ast.Term, found bool) error {
+	if e.verify {
+		tk := e.cache.newTokenizer(input)
+		tokFound := false
+		err := e.eval(ctx, q, tk.tokenized(input, "", false), func(*ast.Term) { tokFound = true })
+		e.cache.release(tk)
+		if err != nil {
+			return err
+		}
+		if tokFound != found {
+			return fmt.Errorf("decision cache: the tokenized input finds %v, the object %v", tokFound, found)
+		}
+	}
+	e.cache.store(key, !found)
+	return nil
+}
+
+// builtinQuery returns the query over the packages of a scope that mask
+// names (bit i for package i of the scope's list); nil for none.
+func (e *Engine) builtinQuery(sc scope, mask uint64) (*findingsQuery, error) {
+	if mask == 0 {
 		return nil, nil
 	}
+	key := queryKey{scope: sc, mask: mask}
 	if v, found := e.queries.Load(key); found {
 		return v.(*findingsQuery), nil
 	}
@@ -498,9 +773,10 @@ func (e *Engine) builtinQuery(sc scope, f *Facts) (*findingsQuery, error) {
 	if v, found := e.queries.Load(key); found {
 		return v.(*findingsQuery), nil
 	}
+	pkgs := e.builtin[sc]
 	var paths []string
 	for i, p := range pkgs {
-		if key.mask&(1<<i) != 0 {
+		if mask&(1<<i) != 0 {
 			paths = append(paths, p.path)
 		}
 	}

@@ -318,7 +318,7 @@ func hostFacts(host, ns string, inv Inventory, s Settings) *HostFacts {
 			if ExportedTo(svc.ExportTo, svcNS, ns) {
 				f.Resolved, f.Kind, f.Name, f.Ports = true, KindService, key(svcNS, name), svc.Ports
 				serviceNS = svcNS
-				_, f.WorkloadsKnown = inv.Workloads(svcNS)
+				_, f.WorkloadsKnown = inv.CountWorkloads(svcNS)
 			} else {
 				f.HiddenBy = append(f.HiddenBy, fmt.Sprintf("Service %s/%s (networking.istio.io/exportTo: %s)", svcNS, name, strings.Join(svc.ExportTo, ",")))
 			}
@@ -487,13 +487,13 @@ func addDestinationRuleFacts(f *HostFacts, ns, serviceNS string, inv Inventory, 
 		return
 	}
 	rule := &AppliedRule{Host: applied[0].Host, Subsets: map[string]SubsetFacts{}}
-	var workloads []map[string]string
 	known := false
+	var svcNS string
 	var selector map[string]string
-	if svcNS, name, ok := ServiceFromFQDN(f.FQDN, s.ClusterDomain); ok && countWorkloads {
-		if svc := inv.Service(svcNS, name); svc != nil {
-			workloads, known = inv.Workloads(svcNS)
-			selector = svc.Selector
+	if ns, name, ok := ServiceFromFQDN(f.FQDN, s.ClusterDomain); ok && countWorkloads {
+		if svc := inv.Service(ns, name); svc != nil {
+			_, known = inv.CountWorkloads(ns)
+			svcNS, selector = ns, svc.Selector
 		}
 	}
 	for _, dr := range applied {
@@ -505,7 +505,7 @@ func addDestinationRuleFacts(f *HostFacts, ns, serviceNS string, inv Inventory, 
 			rule.SubsetNames = append(rule.SubsetNames, sub.Name)
 			sf := SubsetFacts{Labels: sub.Labels, DefinedBy: key(dr.Namespace, dr.Name), Workloads: -1}
 			if known {
-				sf.Workloads = countMatching(workloads, selector, sub.Labels)
+				sf.Workloads, _ = inv.CountWorkloads(svcNS, selector, sub.Labels)
 			}
 			rule.Subsets[sub.Name] = sf
 		}
@@ -520,18 +520,6 @@ func containsString(list []string, s string) bool {
 		}
 	}
 	return false
-}
-
-// countMatching counts workloads selected by both the Service's selector
-// and the subset's labels.
-func countMatching(workloads []map[string]string, selector, labels map[string]string) int {
-	n := 0
-	for _, w := range workloads {
-		if selects(selector, w) && selects(labels, w) {
-			n++
-		}
-	}
-	return n
 }
 
 func selects(selector, labels map[string]string) bool {

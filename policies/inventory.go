@@ -110,9 +110,10 @@ type Inventory interface {
 	// covers fqdn, for hints about rules that exist but are not applied.
 	DestinationRulesForAnywhere(fqdn string) []*DestinationRule
 	Gateway(namespace, name string) *Gateway
-	// Workloads returns the pod labels known in namespace (Pods and pod
-	// templates); known is false when the inventory holds none there.
-	Workloads(namespace string) (labels []map[string]string, known bool)
+	// CountWorkloads counts the workloads of namespace (Pods and pod
+	// templates) whose labels include every selector's; known is false
+	// when the inventory holds none there.
+	CountWorkloads(namespace string, selectors ...map[string]string) (n int, known bool)
 	// VirtualServicesUsing lists VirtualServices that route to fqdn (any
 	// subset when subset is ""), or, for a Gateway, that bind to it.
 	VirtualServicesRoutingTo(fqdn string) []*VirtualService
@@ -144,7 +145,7 @@ type Index struct {
 	drByFQDN        map[string][]*DestinationRule // fqdn (exact hosts only), any namespace
 	drByKey         map[string]*DestinationRule
 	gateways        map[string]*Gateway
-	workloads       map[string]map[string]map[string]string // ns -> kind/name -> labels
+	workloads       map[string]*workloadSet // ns
 	virtualServices map[string]*VirtualService
 	vsByHost        map[string]map[string]*VirtualService // fqdn -> ns/name
 	vsByGateway     map[string]map[string]*VirtualService // gw ns/name -> vs ns/name
@@ -170,7 +171,7 @@ func NewIndex(clusterDomain string) *Index {
 		drByFQDN:        map[string][]*DestinationRule{},
 		drByKey:         map[string]*DestinationRule{},
 		gateways:        map[string]*Gateway{},
-		workloads:       map[string]map[string]map[string]string{},
+		workloads:       map[string]*workloadSet{},
 		virtualServices: map[string]*VirtualService{},
 		vsByHost:        map[string]map[string]*VirtualService{},
 		vsByGateway:     map[string]map[string]*VirtualService{},
@@ -254,12 +255,12 @@ func (x *Index) add(obj *Object) {
 		}
 	default:
 		if labels, ok := workloadLabels(obj); ok {
-			byName := x.workloads[ns]
-			if byName == nil {
-				byName = map[string]map[string]string{}
-				x.workloads[ns] = byName
+			set := x.workloads[ns]
+			if set == nil {
+				set = newWorkloadSet()
+				x.workloads[ns] = set
 			}
-			byName[obj.Kind()+"/"+name] = x.labels.share(labels)
+			set.add(obj.Kind()+"/"+name, x.labels.share(labels))
 		}
 	}
 }
@@ -315,8 +316,11 @@ func (x *Index) remove(kind, group, ns, name string) {
 			}
 		}
 	default:
-		if byName := x.workloads[ns]; byName != nil {
-			delete(byName, kind+"/"+name)
+		if set := x.workloads[ns]; set != nil {
+			set.remove(kind + "/" + name)
+			if len(set.byName) == 0 {
+				delete(x.workloads, ns)
+			}
 		}
 	}
 }
@@ -425,7 +429,11 @@ func (x *Index) has(kind, group, ns, name string) bool {
 	case group == IstioNetworkingGroup && kind == KindVirtualService:
 		return x.virtualServices[k] != nil
 	default:
-		_, ok := x.workloads[ns][kind+"/"+name]
+		set := x.workloads[ns]
+		if set == nil {
+			return false
+		}
+		_, ok := set.byName[kind+"/"+name]
 		return ok
 	}
 }
@@ -509,19 +517,15 @@ func (x *Index) Gateway(namespace, name string) *Gateway {
 	return x.gateways[key(namespace, name)]
 }
 
-// Workloads implements Inventory.
-func (x *Index) Workloads(namespace string) ([]map[string]string, bool) {
+// CountWorkloads implements Inventory.
+func (x *Index) CountWorkloads(namespace string, selectors ...map[string]string) (int, bool) {
 	x.mu.RLock()
 	defer x.mu.RUnlock()
-	byName := x.workloads[namespace]
-	if len(byName) == 0 {
-		return nil, false
+	set := x.workloads[namespace]
+	if set == nil || len(set.byName) == 0 {
+		return 0, false
 	}
-	out := make([]map[string]string, 0, len(byName))
-	for _, l := range byName {
-		out = append(out, l)
-	}
-	return out, true
+	return set.count(selectors), true
 }
 
 // VirtualServicesRoutingTo implements Inventory.

@@ -3,6 +3,7 @@ package policies
 import (
 	"sort"
 	"strconv"
+	"strings"
 
 	"github.com/open-policy-agent/opa/v1/ast"
 )
@@ -19,7 +20,7 @@ var inputKeys = []string{
 	"portSet", "hiddenBy", "candidates", "workloadsKnown", "otherDestinationRules", "reason",
 	"destinationRule", "names", "subsets", "labels", "definedBy", "workloads", "number", "protocol",
 	"ref", "key", "exists", "visible", "servedHosts", "unservedHosts", "serverHosts", "virtualService",
-	"byHost", "meshBound", "listenerPorts", "via", "sidecar", "reach", "dropped",
+	"byHost", "meshBound", "listenerPorts", "via", "sidecar", "reach", "dropped", "wildcard",
 	"", "Service", "ServiceEntry", "VirtualService", "DestinationRule", "Gateway", "CREATE", "UPDATE", "DELETE",
 }
 
@@ -258,6 +259,7 @@ func (h *HostFacts) buildTerm() *ast.Term {
 	}
 	items := [][2]*ast.Term{
 		item("fqdn", strTerm(h.FQDN)),
+		item("wildcard", ast.BooleanTerm(strings.Contains(h.FQDN, "*"))),
 		item("resolved", ast.BooleanTerm(h.Resolved)),
 		item("kind", strTerm(h.Kind)),
 		item("name", strTerm(h.Name)),

@@ -41,6 +41,9 @@ const (
 	DefaultMaxObjectBytes = 1 << 20
 	// DefaultMaxFindings is the number of findings reported per object.
 	DefaultMaxFindings = 50
+	// DefaultDecisionCacheSize is the policy decisions mesh-webhook keeps:
+	// about 1.5 MiB, more shapes than a 10,000-Service fleet has.
+	DefaultDecisionCacheSize = 16384
 	// DefaultQueueWait is how long a review waits for a free slot before
 	// the answer is "busy"; well inside the 3 s timeoutSeconds.
 	DefaultQueueWait = time.Second

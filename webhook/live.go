@@ -192,8 +192,8 @@ func (o *overlay) HTTPPortServed(port int64, client string) bool {
 
 func (o *overlay) HTTPPortClients(port int64) []string { return o.base.HTTPPortClients(port) }
 
-func (o *overlay) Workloads(namespace string) ([]map[string]string, bool) {
-	return o.base.Workloads(namespace)
+func (o *overlay) CountWorkloads(namespace string, selectors ...map[string]string) (int, bool) {
+	return o.base.CountWorkloads(namespace, selectors...)
 }
 
 // fresh replaces cached VirtualServices by their live versions and drops

@@ -76,6 +76,9 @@ type Options struct {
 	MaxFindings    int
 	MaxConcurrent  int
 	QueueWait      time.Duration
+	// DecisionCacheSize bounds the policy engine's decision cache (the
+	// most recently used decisions are kept); 0 turns it off.
+	DecisionCacheSize int
 
 	// The HTTPS server (see ServerOptions).
 	TLSMinVersion     string
@@ -129,6 +132,7 @@ func (o *Options) BindFlags(fs *flag.FlagSet) {
 	fs.IntVar(&o.MaxFindings, "max-findings", DefaultMaxFindings, "Findings reported per object, errors first; evaluation stops early once this many errors are found")
 	fs.IntVar(&o.MaxConcurrent, "max-concurrent-reviews", 0, "Reviews in progress at once (0: twice GOMAXPROCS); more wait --queue-wait, then get a busy answer")
 	fs.DurationVar(&o.QueueWait, "queue-wait", DefaultQueueWait, "How long a review waits for a free slot before the busy answer")
+	fs.IntVar(&o.DecisionCacheSize, "decision-cache-size", DefaultDecisionCacheSize, "Policy decisions kept, most recently used first, for objects of shapes already decided (0: decide every object anew)")
 	fs.StringVar(&o.TLSMinVersion, "tls-min-version", "1.2", "Minimum TLS version: 1.2 or 1.3")
 	fs.StringVar(&o.TLSCipherSuites, "tls-cipher-suites", "", "Comma-separated TLS 1.2 cipher suites (Go names); empty: ECDHE with AES-GCM or ChaCha20, no CBC")
 	fs.BoolVar(&o.EnableHTTP2, "enable-http2", false, "Offer HTTP/2 (off: HTTP/2 rapid reset, CVE-2023-44487)")
@@ -185,8 +189,8 @@ func (o *Options) Validate() error {
 	default:
 		errs = append(errs, fmt.Errorf("--opt-out-annotation %q is not allowed, off or labelled-namespaces", o.OptOutAnnotation))
 	}
-	if o.MaxObjectBytes <= 0 || o.MaxFindings <= 0 || o.MaxConcurrent < 0 || o.QueueWait < 0 {
-		errs = append(errs, errors.New("--max-object-bytes and --max-findings must be positive, --max-concurrent-reviews and --queue-wait not negative"))
+	if o.MaxObjectBytes <= 0 || o.MaxFindings <= 0 || o.MaxConcurrent < 0 || o.QueueWait < 0 || o.DecisionCacheSize < 0 {
+		errs = append(errs, errors.New("--max-object-bytes and --max-findings must be positive, --max-concurrent-reviews, --queue-wait and --decision-cache-size not negative"))
 	}
 	if o.LiveReadQPS <= 0 || o.LiveReadBurst <= 0 {
 		errs = append(errs, errors.New("--live-read-qps and --live-read-burst must be positive"))
@@ -283,7 +287,8 @@ func Run(ctx context.Context, o Options) error {
 	if err != nil {
 		return err
 	}
-	engine, err := policies.NewEngine(ctx, policies.Options{Settings: settings, PolicyDirs: o.PolicyDirs})
+	engine, err := policies.NewEngine(ctx, policies.Options{Settings: settings, PolicyDirs: o.PolicyDirs,
+		DecisionCacheSize: o.DecisionCacheSize, NoDecisionCache: o.DecisionCacheSize == 0})
 	if err != nil {
 		return err
 	}

@@ -47,7 +47,7 @@ findings contains lib.warning("MESH0202", "host", "spec.host", msg) if {
 	input.kind == "DestinationRule"
 	some host, facts in input.facts.hosts
 	facts.resolved == false
-	not contains(host, "*")
+	not facts.wildcard
 	msg := sprintf("host %q%s is no Service or ServiceEntry visible from namespace %s, so this DestinationRule applies to nothing; %s", [host, expanded(host, facts), input.facts.namespace, hint(facts)])
 }
 

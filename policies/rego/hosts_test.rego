@@ -18,6 +18,7 @@ dest(field, host) := {
 # unknown_host is a host that resolves to nothing.
 unknown_host(fqdn) := {
 	"fqdn": fqdn,
+	"wildcard": contains(fqdn, "*"),
 	"resolved": false,
 	"kind": "",
 	"name": "",

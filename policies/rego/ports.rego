@@ -67,13 +67,20 @@ findings contains lib.error("MESH0402", "port", d.field, msg) if {
 
 lacks_listener(facts, lp) if {
 	lp.sidecar
-	not facts.portSet[sprintf("%d", [lp.number])]
+	not has_port(facts, lp.number)
 }
 
 lacks_listener(facts, lp) if {
 	not lp.sidecar
 	count(facts.ports) > 1
-	not facts.portSet[sprintf("%d", [lp.number])]
+	not has_port(facts, lp.number)
+}
+
+# Port numbers are compared, never printed into keys: the decision cache
+# may stand other numbers in for them (docs/policies.md).
+has_port(facts, number) if {
+	some p in facts.ports
+	p.number == number
 }
 
 port_list(ports) := concat(", ", [describe(p) | some p in ports])
