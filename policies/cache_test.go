@@ -393,3 +393,64 @@ func TestDecisionCacheBounded(t *testing.T) {
 		t.Errorf("d: found %v clean %v", found, clean)
 	}
 }
+
+// TestDecisionCacheWebhookPath reviews a fleet one object at a time, as
+// mesh-webhook does with one long-lived engine, on CREATE, on UPDATE of a
+// changed stored object (a DestinationRule losing its subsets, a
+// VirtualService before its routes changed) and on DELETE: the findings
+// must equal the uncached engine's.
+func TestDecisionCacheWebhookPath(t *testing.T) {
+	var buf bytes.Buffer
+	if _, err := meshgen.WriteFleet(&buf, meshgen.Fleet{Seed: 5, Services: 600, PlantRate: 0.1}); err != nil {
+		t.Fatal(err)
+	}
+	objs, err := Parse("fleet.yaml", buf.Bytes(), "default")
+	if err != nil {
+		t.Fatal(err)
+	}
+	idx := NewIndex("")
+	for _, o := range objs {
+		idx.Add(o)
+	}
+	cached, err := NewEngine(context.Background(), Options{VerifyDecisionCache: true, DecisionCacheSize: 256})
+	if err != nil {
+		t.Fatal(err)
+	}
+	uncached, err := NewEngine(context.Background(), Options{NoDecisionCache: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A stored version unlike the new one: another namespace's object of
+	// the same kind, so subsets, hosts and routes differ.
+	previous := map[string]*Object{}
+	compared := 0
+	for _, o := range objs {
+		if !o.IsIstioNetworking() {
+			continue
+		}
+		reviews := []Review{{Operation: OperationCreate, Object: o}, {Operation: OperationDelete, OldObject: o}}
+		if old := previous[o.Kind()]; old != nil {
+			reviews = append(reviews, Review{Operation: OperationUpdate, Object: o, OldObject: old})
+		}
+		previous[o.Kind()] = o
+		for _, r := range reviews {
+			want, err := uncached.Review(context.Background(), r, idx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got, err := cached.Review(context.Background(), r, idx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !reflect.DeepEqual(got, want) {
+				t.Fatalf("%s %s: cached %+v\nuncached %+v", r.Operation, o.Ref(), got, want)
+			}
+			compared++
+		}
+	}
+	s := cached.CacheStats()
+	if s.Hits == 0 {
+		t.Errorf("no hits: %+v", s)
+	}
+	t.Logf("%d reviews; cache %+v", compared, s)
+}
