@@ -204,10 +204,9 @@ func (c *decisionCache) snapshot() CacheStats {
 // order they first appear.
 type tokenizer struct {
 	// clash is set when the input holds a string that starts like a token:
-	// no Kubernetes name does, but a file may; such an input is not keyed.
+	// no Kubernetes name does, but a file may; such a key is not used.
 	clash    bool
 	literals map[string]struct{}
-	kept     map[string]struct{}
 	tokens   map[string]int
 	buf      []byte
 	// reads are the fields of input.facts the query reads: the others are
@@ -215,19 +214,15 @@ type tokenizer struct {
 	reads readSet
 }
 
-// newTokenizer prepares the keys of one input. The strings it keeps are
-// those of the whole input: keeping more than a package's view needs is
-// still exact, and one walk serves every package's key.
-func (c *decisionCache) newTokenizer(input *ast.Term) *tokenizer {
+// newTokenizer prepares the keys of one input. A name is never compared
+// with a value that is not tokenized (tokenInvariant), so a name equal to
+// a field path, say, may become a token while the field path stays.
+func (c *decisionCache) newTokenizer() *tokenizer {
 	t, _ := c.tokenizers.Get().(*tokenizer)
 	if t == nil {
-		t = &tokenizer{kept: map[string]struct{}{}, tokens: map[string]int{}}
+		t = &tokenizer{tokens: map[string]int{}}
 	}
 	t.literals, t.reads = c.literals, readSet{all: true}
-	// A name also written where values are kept (a namespace equal to a
-	// field path, say) is kept everywhere, so equality between the two
-	// places holds in the tokenized input too.
-	t.collectKept(input, "", false)
 	return t
 }
 
@@ -241,7 +236,6 @@ func (t *tokenizer) view(reads readSet) {
 // release hands a tokenizer back for reuse: its maps and buffer are most
 // of what a key allocates.
 func (c *decisionCache) release(t *tokenizer) {
-	clear(t.kept)
 	clear(t.tokens)
 	t.buf, t.clash, t.reads = t.buf[:0], false, readSet{}
 	c.tokenizers.Put(t)
@@ -266,47 +260,10 @@ func (c *decisionCache) key(t *tokenizer, input *ast.Term, sc scope, mask uint64
 	return decisionKey{maphash.Bytes(c.seeds[0], t.buf), maphash.Bytes(c.seeds[1], t.buf)}
 }
 
+// keep reports whether s stays as it is: a literal of the policies.
 func (t *tokenizer) keep(s string) bool {
-	if _, ok := t.literals[s]; ok {
-		return true
-	}
-	_, ok := t.kept[s]
+	_, ok := t.literals[s]
 	return ok
-}
-
-// collectKept walks the input as encode does and notes the strings held
-// where values are kept.
-//
-// elem is true for the values of an object keyed by names: their own keys
-// are field names again.
-func (t *tokenizer) collectKept(term *ast.Term, key string, elem bool) {
-	switch v := term.Value.(type) {
-	case ast.String:
-		if inputKeyFlags[key]&keyClean != 0 {
-			t.kept[string(v)] = struct{}{}
-		}
-		t.clash = t.clash || strings.HasPrefix(string(v), tokenPrefix)
-	case *ast.Array:
-		v.Foreach(func(x *ast.Term) { t.collectKept(x, key, elem) })
-	case ast.Object:
-		flags := inputKeyFlags[key]
-		named := flags&keyTokenKeyed != 0 && !elem
-		v.Foreach(func(k, x *ast.Term) {
-			ks, _ := k.Value.(ast.String)
-			if t.skip(key, string(ks)) {
-				return
-			}
-			t.clash = t.clash || strings.HasPrefix(string(ks), tokenPrefix)
-			if named {
-				t.collectKept(x, key, true)
-				return
-			}
-			if flags&keyClean != 0 {
-				t.kept[string(ks)] = struct{}{}
-			}
-			t.collectKept(x, string(ks), false)
-		})
-	}
 }
 
 func (t *tokenizer) token(s string) string {
@@ -375,6 +332,7 @@ func (t *tokenizer) encode(term *ast.Term, key string, elem bool) {
 		t.buf = append(t.buf, t.number(v, key)...)
 		t.buf = append(t.buf, 0)
 	case ast.String:
+		t.clash = t.clash || strings.HasPrefix(string(v), tokenPrefix)
 		t.appendString(t.str(string(v), key))
 	case *ast.Array:
 		t.buf = append(t.buf, '[')
@@ -392,6 +350,7 @@ func (t *tokenizer) encode(term *ast.Term, key string, elem bool) {
 			if t.skip(key, string(ks)) {
 				return
 			}
+			t.clash = t.clash || strings.HasPrefix(string(ks), tokenPrefix)
 			if named {
 				t.appendString(t.name(string(ks)))
 				t.encode(x, key, true)

@@ -201,6 +201,22 @@ internal(h) := true if startswith(h, "int-")`, "startswith reads a name"},
 		{"object as written", `findings contains {"code": "ACME9", "message": "m"} if {
 	input.object.metadata.name == "x"
 }`, "reads input.object"},
+		{"a name compared with a field path", `findings contains {"code": "ACME11", "message": "m"} if {
+	some d in input.facts.destinations
+	d.host == d.field
+}`, "compares a name with a value that is not tokenized"},
+		{"a port compared with a weight", `findings contains {"code": "ACME12", "message": "m"} if {
+	some d in input.facts.destinations
+	d.port == d.weight
+}`, "compares a name with a value that is not tokenized"},
+		{"hosts looked up by a field path", `findings contains {"code": "ACME13", "message": "m"} if {
+	some d in input.facts.destinations
+	input.facts.hosts[d.field]
+}`, "looks up by a key that is tokenized otherwise"},
+		{"a name in a list of field paths", `findings contains {"code": "ACME14", "message": "m"} if {
+	some d in input.facts.destinations
+	d.host in input.facts.missing
+}`, "compares a name with a value that is not tokenized"},
 		{"order of names in an array", `findings contains {"code": "ACME10", "message": "m"} if {
 	hosts := [h | some h, _ in input.facts.hosts]
 	hosts[0] == "a"
@@ -286,7 +302,7 @@ func FuzzDecisionKey(f *testing.F) {
 	}
 	c := e.cache
 	encode := func(in *ast.Term) (string, *ast.Term) {
-		tk := c.newTokenizer(in)
+		tk := c.newTokenizer()
 		c.key(tk, in, scope{KindVirtualService, OperationCreate}, 1)
 		return string(tk.buf), tk.tokenized(in, "", false)
 	}

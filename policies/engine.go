@@ -649,14 +649,15 @@ func (e *Engine) evalBuiltin(ctx context.Context, sc scope, mask uint64, input *
 	pkgs := e.builtin[sc]
 	var pending []pendingDecision
 	if e.cache != nil && e.cache.useKeys() {
-		tk := e.cache.newTokenizer(input)
+		tk := e.cache.newTokenizer()
 		for i, p := range pkgs {
 			reads, cached := e.cached[p.path]
-			if mask&(1<<i) == 0 || !cached || tk.clash {
+			if mask&(1<<i) == 0 || !cached {
 				continue
 			}
-			key, known, clean := e.decision(tk, sc, 1<<i, reads, input)
+			key, keyed, known, clean := e.decision(tk, sc, 1<<i, reads, input)
 			switch {
+			case !keyed:
 			case known && clean:
 				mask &^= 1 << i
 			case !known:
@@ -706,18 +707,15 @@ func (e *Engine) evalBuiltin(ctx context.Context, sc scope, mask uint64, input *
 func (e *Engine) evalCached(ctx context.Context, sc scope, cq *cachedQuery, input *ast.Term, add func(*ast.Term)) error {
 	var key *decisionKey
 	if e.cache != nil && e.cache.useKeys() {
-		tk := e.cache.newTokenizer(input)
-		if !tk.clash {
-			k, known, clean := e.decision(tk, sc, cq.id, cq.reads, input)
-			if known && clean {
-				e.cache.release(tk)
-				return nil
-			}
-			if !known {
-				key = &k
-			}
-		}
+		tk := e.cache.newTokenizer()
+		k, keyed, known, clean := e.decision(tk, sc, cq.id, cq.reads, input)
 		e.cache.release(tk)
+		if keyed && known && clean {
+			return nil
+		}
+		if keyed && !known {
+			key = &k
+		}
 	}
 	found := false
 	if err := e.eval(ctx, cq.q, input, func(t *ast.Term) { found = true; add(t) }); err != nil {
@@ -730,12 +728,16 @@ func (e *Engine) evalCached(ctx context.Context, sc scope, cq *cachedQuery, inpu
 }
 
 // decision looks up the decision of query id, which reads reads, for
-// input (tk's).
-func (e *Engine) decision(tk *tokenizer, sc scope, id uint64, reads readSet, input *ast.Term) (key decisionKey, known, clean bool) {
+// input; keyed is false when the input cannot be keyed (it holds a string
+// that starts like a token).
+func (e *Engine) decision(tk *tokenizer, sc scope, id uint64, reads readSet, input *ast.Term) (key decisionKey, keyed, known, clean bool) {
 	tk.view(reads)
 	key = e.cache.key(tk, input, sc, id)
+	if tk.clash {
+		return key, false, false, false
+	}
 	clean, known = e.cache.lookup(key)
-	return key, known, clean
+	return key, true, known, clean
 }
 
 // keep stores the verdict found of q on input under key. With
@@ -743,7 +745,7 @@ func (e *Engine) decision(tk *tokenizer, sc scope, id uint64, reads readSet, inp
 // different verdict is an error: tokenInvariant missed something.
 func (e *Engine) keep(ctx context.Context, key decisionKey, q *findingsQuery, input *ast.Term, found bool) error {
 	if e.verify {
-		tk := e.cache.newTokenizer(input)
+		tk := e.cache.newTokenizer()
 		tokFound := false
 		err := e.eval(ctx, q, tk.tokenized(input, "", false), func(*ast.Term) { tokFound = true })
 		e.cache.release(tk)

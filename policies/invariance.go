@@ -47,7 +47,7 @@ var (
 	}
 	// scalarKeys hold numbers and booleans the policies add up and order.
 	scalarKeys = map[string]bool{
-		"weights": true, "weight": true, "resolved": true,
+		"weights": true, "weight": true, "resolved": true, "byHost": true, // byHost: indexes by host
 		"exists": true, "visible": true, "sidecar": true, "mirror": true, "dropped": true, "meshBound": true,
 		"workloadsKnown": true, "wildcard": true,
 	}
@@ -400,6 +400,9 @@ func (c *invarianceChecker) call(expr *ast.Expr, terms []*ast.Term, env map[ast.
 			if !exempt && (c.termClass(l, env) == classDerived || c.termClass(r, env) == classDerived) {
 				return "compares text built from names"
 			}
+			if !exempt && c.mixes(env, l, r) {
+				return "compares a name with a value that is not tokenized"
+			}
 		}
 		return ""
 	}
@@ -444,6 +447,13 @@ func (c *invarianceChecker) call(expr *ast.Expr, terms []*ast.Term, env map[ast.
 		if arg == classDerived && !exempt {
 			return op + " reads text built from names"
 		}
+		compared := in
+		if op == "object.get" && len(in) > 2 {
+			compared = in[:2] // the default is not compared
+		}
+		if !exempt && op != "count" && c.mixes(env, compared...) {
+			return op + " compares a name with a value that is not tokenized"
+		}
 		switch {
 		case op == "object.get" && len(in) > 0:
 			result = joinClass(c.termClass(in[0], env), c.termClass(in[len(in)-1], env))
@@ -465,6 +475,26 @@ func (c *invarianceChecker) call(expr *ast.Expr, terms []*ast.Term, env map[ast.
 }
 
 func has(env map[ast.Var]valueClass, v ast.Var) bool { _, ok := env[v]; return ok }
+
+// mixes reports whether terms compared with each other hold a tokenized
+// value and a value that is not tokenized: the two may be equal while
+// their tokenized forms are not. A literal of the policies is never
+// tokenized, so comparing a name with one stays exact.
+func (c *invarianceChecker) mixes(env map[ast.Var]valueClass, terms ...*ast.Term) bool {
+	token, clean := false, false
+	for _, t := range terms {
+		switch {
+		case ast.IsConstant(t.Value) && !isRef(t):
+		case c.termClass(t, env) == classToken:
+			token = true
+		default:
+			clean = true
+		}
+	}
+	return token && clean
+}
+
+func isRef(t *ast.Term) bool { _, ok := t.Value.(ast.Ref); return ok }
 
 // function returns the class of a function's value for arguments of the
 // given classes, and why its bodies are not invariant.
@@ -544,12 +574,16 @@ func (c *invarianceChecker) ref(ref ast.Ref, env map[ast.Var]valueClass, exempt 
 	}
 	for i := 1; i < len(ref); i++ {
 		v, ok := ref[i].Value.(ast.Var)
+		keys := keyClass(&ast.Term{Value: ref[:i]})
 		switch {
 		case !ok:
 		case !has(env, v):
-			env[v] = keyClass(&ast.Term{Value: ref[:i]})
-		case env[v] == classDerived && !exempt:
+			env[v] = keys
+		case exempt:
+		case env[v] == classDerived:
 			return "looks up a key built from names (" + ref.String() + ")"
+		case env[v] != keys:
+			return "looks up by a key that is tokenized otherwise than the keys it is compared with (" + ref.String() + ")"
 		}
 	}
 	return ""
