@@ -9,7 +9,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"reflect"
 	"regexp"
 	"slices"
 	"sort"
@@ -350,13 +349,19 @@ func SetFault(f Fault) RouteChange {
 // being overwritten. kubectl-mesh then owns spec.http as a whole.
 //
 // Changes merge: the route's other resilience settings (timeout, retries,
-// fault) stay, and what says which. With replace they go, so going from
-// the timeout step to the retries step leaves only the retries.
+// fault) stay, and what says which. With replace the route holds this
+// setting alone: the others go, and so do the parts of an earlier one of
+// the same kind that the change does not set (the delay of a fault when
+// an abort replaces it), so going from the timeout step to the retries
+// step leaves only the retries.
 func ChangeRoutes(t Target, s *State, what string, change RouteChange, replace bool) (apply.Step, error) {
 	obj, http, err := vsBase(t, s.VirtualService)
 	if err != nil {
 		return apply.Step{}, err
 	}
+	// The fields the change writes, whatever the route held.
+	sets := map[string]any{}
+	change(sets)
 	changed := 0
 	others := map[string]bool{}
 	for i, r := range http {
@@ -366,15 +371,24 @@ func ChangeRoutes(t Target, s *State, what string, change RouteChange, replace b
 		}
 		before := route
 		route = runtime.DeepCopyJSON(route)
-		change(route)
-		for _, f := range resilienceFields {
-			if _, had := before[f]; !had || !reflect.DeepEqual(before[f], route[f]) {
-				continue // not there, or what this change sets
-			}
-			if replace {
+		if replace {
+			for _, f := range resilienceFields {
 				delete(route, f)
 			}
-			others[describeSetting(f, before[f])] = true
+		}
+		change(route)
+		for _, f := range resilienceFields {
+			old, had := before[f]
+			if !had {
+				continue
+			}
+			if _, set := sets[f]; !set {
+				others[describeSetting(f, old)] = true
+				continue
+			}
+			for _, part := range droppedParts(old, route[f]) {
+				others[f+"."+part] = true
+			}
 		}
 		http[i] = route
 		changed++
@@ -395,6 +409,21 @@ func ChangeRoutes(t Target, s *State, what string, change RouteChange, replace b
 // resilienceFields are a route's resilience settings, as the commands name
 // them in Istio's spelling.
 var resilienceFields = []string{"timeout", "retries", "fault"}
+
+// droppedParts are the keys of an earlier setting that its replacement
+// lacks (delay, when a fault that delayed now only aborts).
+func droppedParts(old, replacement any) []string {
+	o, _ := old.(map[string]any)
+	r, _ := replacement.(map[string]any)
+	var out []string
+	for k := range o {
+		if _, kept := r[k]; !kept {
+			out = append(out, k)
+		}
+	}
+	sort.Strings(out)
+	return out
+}
 
 // describeSetting names a setting for a message: the timeout with its value.
 func describeSetting(field string, v any) string {

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"reflect"
+	"sort"
 	"strings"
 	"testing"
 
@@ -267,18 +268,67 @@ func TestChangeKeepsOrReplaces(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if step.What != "virtualservice/nginx-vs: retries; timeout 2s removed (--replace)" {
+	// The api route's earlier retries (attempts 5, retryOn gateway-error)
+	// are replaced whole: retryOn goes too.
+	if step.What != "virtualservice/nginx-vs: retries; retries.retryOn, timeout 2s removed (--replace)" {
 		t.Errorf("What = %q", step.What)
 	}
+	want := map[string]any{"attempts": int64(3), "perTryTimeout": "2s"}
 	for i, r := range routes(t, step.Object) {
-		if _, has := r["timeout"]; has || r["retries"] == nil {
+		if _, has := r["timeout"]; has || !reflect.DeepEqual(r["retries"], want) {
 			t.Errorf("route %d with --replace: %v", i, r)
 		}
 	}
-	// The setting a change makes is not among what it keeps.
+	// The setting a change makes is not among what it keeps, nor among
+	// what --replace removes when it is set again to the same value.
 	step, _ = ChangeRoutes(target, s, "timeout 5s", Timeout("5s"), false)
 	if !strings.HasPrefix(step.What, "virtualservice/nginx-vs: timeout 5s") || strings.Contains(step.What, "timeout 2s") {
 		t.Errorf("What = %q", step.What)
+	}
+	step, _ = ChangeRoutes(target, s, "timeout 2s", Timeout("2s"), true)
+	if step.What != "virtualservice/nginx-vs: timeout 2s; retries removed (--replace)" {
+		t.Errorf("What = %q", step.What)
+	}
+	for i, r := range routes(t, step.Object) {
+		if _, has := r["retries"]; r["timeout"] != "2s" || has {
+			t.Errorf("route %d with the same timeout and --replace: %v", i, r)
+		}
+	}
+}
+
+// The tutorial's step 11 after step 10: tomcat's fault aborts instead of
+// delaying. Without --replace the abort joins the delay; with it the
+// delay goes, so that the client sees the 503 and not the delay.
+func TestFaultReplacesFault(t *testing.T) {
+	target := Target{Namespace: "default", Host: "tomcat-svc"}
+	first, err := ChangeRoutes(target, &State{}, "fault delay", SetFault(Fault{Delay: "10s", DelayPercent: 100}), false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	live := first.Result.DeepCopy()
+	abort := SetFault(Fault{AbortStatus: 503, AbortPercent: 100})
+	tests := []struct {
+		replace bool
+		what    string
+		fault   []string
+	}{
+		{false, "virtualservice/tomcat-svc: fault abort", []string{"abort", "delay"}},
+		{true, "virtualservice/tomcat-svc: fault abort; fault.delay removed (--replace)", []string{"abort"}},
+	}
+	for _, tt := range tests {
+		step, err := ChangeRoutes(target, &State{VirtualService: live}, "fault abort", abort, tt.replace)
+		if err != nil {
+			t.Fatal(err)
+		}
+		fault, _ := routes(t, step.Object)[0]["fault"].(map[string]any)
+		var parts []string
+		for k := range fault {
+			parts = append(parts, k)
+		}
+		sort.Strings(parts)
+		if step.What != tt.what || !reflect.DeepEqual(parts, tt.fault) {
+			t.Errorf("replace %v: What = %q, fault %v; want %q, %v", tt.replace, step.What, fault, tt.what, tt.fault)
+		}
 	}
 }
 
