@@ -519,15 +519,75 @@ func Clear(t Target, s *State, what []string) ([]apply.Step, error) {
 			http[i] = route
 		}
 		if len(removed) > 0 {
-			steps = append(steps, vsStep(s.VirtualService, obj, http, "removed "+strings.Join(sortedKeys(removed), ", ")))
+			steps = append(steps, orDelete(t, s.VirtualService, vsStep(s.VirtualService, obj, http, "removed "+strings.Join(sortedKeys(removed), ", "))))
 		}
 	}
 	if slices.Contains(what, WhatCircuitBreaker) && s.DestinationRule != nil {
 		if step, ok := clearCircuitBreaker(s.DestinationRule); ok {
-			steps = append(steps, step)
+			steps = append(steps, orDelete(t, s.DestinationRule, step))
 		}
 	}
 	return steps, nil
+}
+
+// orDelete turns a step that would leave an empty shell into one that
+// deletes the object.
+func orDelete(t Target, live *unstructured.Unstructured, step apply.Step) apply.Step {
+	if !emptyShell(t, live, step.Result) {
+		return step
+	}
+	return apply.Deletion(live, strings.ToLower(live.GetKind())+"/"+live.GetName()+" deleted")
+}
+
+// emptyShell reports whether result, what clearing leaves of live, is no
+// more than what kubectl-mesh wrote when it created the object for the
+// host, before any setting: a DestinationRule with only its host, a
+// VirtualService with only the host and one plain route to it. Deleting
+// it then loses nothing anybody asked for. Anything else keeps it: no
+// managed-by label (made by hand, or by another tool), another field
+// manager, a label or annotation of someone's, subsets, a gateway, a
+// match, a second route, a subset or port on the destination.
+func emptyShell(t Target, live, result *unstructured.Unstructured) bool {
+	if live.GetLabels()[apply.ManagedByLabel] != apply.ManagedBy || len(live.GetLabels()) != 1 || len(live.GetAnnotations()) != 0 {
+		return false
+	}
+	for _, mf := range live.GetManagedFields() {
+		// Status is the control plane's, not something anyone added.
+		if mf.Manager != apply.FieldManager && mf.Subresource == "" {
+			return false
+		}
+	}
+	spec, _, _ := unstructured.NestedMap(result.Object, "spec")
+	switch result.GetKind() {
+	case policies.KindDestinationRule:
+		return len(spec) == 1 && spec["host"] != nil
+	case policies.KindVirtualService:
+		hosts, _ := spec["hosts"].([]any)
+		http, _ := spec["http"].([]any)
+		if len(spec) != 2 || len(hosts) != 1 || !t.names(hosts[0]) || len(http) != 1 {
+			return false
+		}
+		route, _ := http[0].(map[string]any)
+		fields := len(route)
+		if _, named := route["name"]; named {
+			fields-- // a name changes nothing the route does
+		}
+		dests, _ := route["route"].([]any)
+		if fields != 1 || len(dests) != 1 {
+			return false
+		}
+		dest, _ := dests[0].(map[string]any)
+		to, _ := dest["destination"].(map[string]any)
+		return len(dest) == 1 && len(to) == 1 && t.names(to["host"])
+	}
+	return false
+}
+
+// names reports whether a host field of the target's namespace is the
+// target's host.
+func (t Target) names(host any) bool {
+	h, ok := host.(string)
+	return ok && policies.ResolveHost(h, t.Namespace, t.domain()) == t.FQDN()
 }
 
 func clearCircuitBreaker(live *unstructured.Unstructured) (apply.Step, bool) {
