@@ -518,13 +518,19 @@ func Clear(t Target, s *State, what []string) ([]apply.Step, error) {
 			}
 			http[i] = route
 		}
-		if len(removed) > 0 {
+		switch {
+		case len(removed) > 0:
 			steps = append(steps, orDelete(t, s.VirtualService, vsStep(s.VirtualService, obj, http, "removed "+strings.Join(sortedKeys(removed), ", "))))
+		case emptyShell(t, s.VirtualService, s.VirtualService):
+			// Left empty before clear deleted such objects.
+			steps = append(steps, deletion(s.VirtualService))
 		}
 	}
 	if slices.Contains(what, WhatCircuitBreaker) && s.DestinationRule != nil {
 		if step, ok := clearCircuitBreaker(s.DestinationRule); ok {
 			steps = append(steps, orDelete(t, s.DestinationRule, step))
+		} else if emptyShell(t, s.DestinationRule, s.DestinationRule) {
+			steps = append(steps, deletion(s.DestinationRule))
 		}
 	}
 	return steps, nil
@@ -536,6 +542,10 @@ func orDelete(t Target, live *unstructured.Unstructured, step apply.Step) apply.
 	if !emptyShell(t, live, step.Result) {
 		return step
 	}
+	return deletion(live)
+}
+
+func deletion(live *unstructured.Unstructured) apply.Step {
 	return apply.Deletion(live, strings.ToLower(live.GetKind())+"/"+live.GetName()+" deleted")
 }
 

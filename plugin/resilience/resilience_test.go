@@ -514,6 +514,15 @@ spec:
 			http[0].(map[string]any)["name"] = "default"
 			_ = unstructured.SetNestedSlice(u.Object, http, "spec", "http")
 		})}, AllSettings, "virtualservice/nginx-svc deleted", true},
+		{"a VirtualService left empty before", "nginx-svc", State{VirtualService: edit(createdVS, func(u *unstructured.Unstructured) {
+			http, _, _ := unstructured.NestedSlice(u.Object, "spec", "http")
+			delete(http[0].(map[string]any), "timeout")
+			delete(http[0].(map[string]any), "retries")
+			_ = unstructured.SetNestedSlice(u.Object, http, "spec", "http")
+		})}, []string{WhatFault}, "virtualservice/nginx-svc deleted", true},
+		{"a DestinationRule left empty before", "httpbin", State{DestinationRule: edit(createdRule, func(u *unstructured.Unstructured) {
+			unstructured.RemoveNestedField(u.Object, "spec", "trafficPolicy")
+		})}, AllSettings, "destinationrule/httpbin deleted", true},
 		{"retries left", "nginx-svc", State{VirtualService: edit(createdVS, nil)}, []string{WhatTimeout},
 			"virtualservice/nginx-svc: removed timeout", false},
 		{"made by hand", "httpbin", State{DestinationRule: edit(createdRule, func(u *unstructured.Unstructured) { u.SetLabels(nil) })}, AllSettings,
