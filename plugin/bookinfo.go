@@ -13,14 +13,12 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/labels"
-	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/cli-runtime/pkg/genericclioptions"
 	"k8s.io/cli-runtime/pkg/genericiooptions"
 
 	"github.com/kubectl-mesh/kubectl-mesh/plugin/apply"
 	"github.com/kubectl-mesh/kubectl-mesh/plugin/bookinfo"
 	"github.com/kubectl-mesh/kubectl-mesh/plugin/ingress"
-	"github.com/kubectl-mesh/kubectl-mesh/policies"
 )
 
 func newBookinfoCommand(configFlags *genericclioptions.ConfigFlags, streams genericiooptions.IOStreams, env commandEnv) *cobra.Command {
@@ -387,21 +385,13 @@ Objects created by hand are left alone. The namespace stays.`,
 	return cmd
 }
 
-// bookinfoResources are deleted in this order: traffic config first, so
-// no route points at a Service that is already gone, then the workloads.
-var bookinfoResources = append([]schema.GroupVersionResource{
-	{Group: policies.IstioNetworkingGroup, Version: "v1", Resource: "virtualservices"},
-	{Group: policies.IstioNetworkingGroup, Version: "v1", Resource: "destinationrules"},
-	{Group: policies.IstioNetworkingGroup, Version: "v1", Resource: "gateways"},
-}, workloadResources...)
-
 // Run deletes the objects.
 func (o *BookinfoCleanupOptions) Run(ctx context.Context) error {
 	_, dyn, err := o.clients()
 	if err != nil {
 		return err
 	}
-	deleted, err := o.deleteManaged(ctx, dyn, o.dryRun, bookinfoResources, o.belongsToBookinfo)
+	deleted, err := o.deleteManaged(ctx, dyn, o.dryRun, sampleResources, o.belongsToBookinfo)
 	if err != nil {
 		return err
 	}
@@ -415,27 +405,5 @@ func (o *BookinfoCleanupOptions) Run(ctx context.Context) error {
 // traffic config other commands made for its services is recognised by
 // the hosts it is about.
 func (o *BookinfoCleanupOptions) belongsToBookinfo(obj *unstructured.Unstructured) bool {
-	if obj.GetLabels()[bookinfo.PartOfLabel] == bookinfo.PartOf {
-		return true
-	}
-	var hosts []string
-	switch obj.GetKind() {
-	case policies.KindDestinationRule:
-		h, _, _ := unstructured.NestedString(obj.Object, "spec", "host")
-		hosts = append(hosts, h)
-	case policies.KindVirtualService:
-		hs, _, _ := unstructured.NestedStringSlice(obj.Object, "spec", "hosts")
-		hosts = append(hosts, hs...)
-	default:
-		return false
-	}
-	for _, h := range hosts {
-		fqdn := policies.ResolveHost(h, o.namespace, policies.DefaultClusterDomain)
-		for _, svc := range bookinfo.Services {
-			if fqdn == svc+"."+o.namespace+".svc."+policies.DefaultClusterDomain {
-				return true
-			}
-		}
-	}
-	return false
+	return obj.GetLabels()[bookinfo.PartOfLabel] == bookinfo.PartOf || trafficFor(obj, o.namespace, bookinfo.Services)
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"strings"
 
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/cli-runtime/pkg/genericclioptions"
 	"k8s.io/cli-runtime/pkg/genericiooptions"
 	"k8s.io/client-go/dynamic"
@@ -39,7 +40,8 @@ func (c *clusterAccess) complete() error {
 // applyChange is the tail every changing command shares: check each stage
 // of the steps with the policy core (a rejection applies nothing and exits
 // 1 with the webhook's text), print the warnings, apply the steps in order,
-// and report them as lines or, with -o, as the objects applied.
+// and report them as lines or, with -o, as the objects applied (and the
+// deleted ones as lines on stderr).
 //
 // rules raise or lower codes for this change alone: a DestinationRule for a
 // host nobody serves is a warning in general (MESH0202), but a command
@@ -66,10 +68,23 @@ func applyChange(ctx context.Context, streams genericiooptions.IOStreams, dyn dy
 	if err != nil {
 		return &ExitError{Code: ExitFailed, Err: err}
 	}
-	if output != "" {
-		return printApplied(streams.Out, output, mode, results)
+	if output == "" {
+		return nil
 	}
-	return nil
+	// -o prints the objects as they now are; what is gone is said on
+	// stderr, keeping stdout a stream of documents to apply.
+	applied := make([]*unstructured.Unstructured, 0, len(results))
+	for i, res := range results {
+		if steps[i].Delete {
+			fmt.Fprintf(streams.ErrOut, "%s%s\n", steps[i].What, mode.Suffix())
+			continue
+		}
+		applied = append(applied, res)
+	}
+	if len(applied) == 0 {
+		return nil // nothing left to show: no empty List
+	}
+	return printApplied(streams.Out, output, mode, applied)
 }
 
 // refusal maps an engine's error to exit 1, without the sentinel's prefix

@@ -22,6 +22,7 @@ import (
 	"github.com/kubectl-mesh/kubectl-mesh/plugin/apply"
 	"github.com/kubectl-mesh/kubectl-mesh/plugin/progress"
 	"github.com/kubectl-mesh/kubectl-mesh/plugin/workload"
+	"github.com/kubectl-mesh/kubectl-mesh/policies"
 )
 
 // This file holds what the commands that deploy and remove sample
@@ -282,10 +283,44 @@ func (f *cleanupFlags) validate() error {
 	return nil
 }
 
-// workloadResources hold the workloads' objects, deleted in this order:
-// the pods' owners first.
-var workloadResources = []schema.GroupVersionResource{
+// sampleResources hold what bookinfo and sample deploy, and the traffic
+// config made for them, deleted in this order: traffic config first, so no
+// route points at a Service that is already gone, then the pods' owners,
+// then what the pods use.
+var sampleResources = []schema.GroupVersionResource{
+	{Group: policies.IstioNetworkingGroup, Version: "v1", Resource: "virtualservices"},
+	{Group: policies.IstioNetworkingGroup, Version: "v1", Resource: "destinationrules"},
+	{Group: policies.IstioNetworkingGroup, Version: "v1", Resource: "gateways"},
 	{Group: "apps", Version: "v1", Resource: "deployments"},
 	{Version: "v1", Resource: "services"},
 	{Version: "v1", Resource: "serviceaccounts"},
+	{Version: "v1", Resource: "configmaps"},
+}
+
+// trafficFor reports whether obj is a DestinationRule or VirtualService
+// about one of the services (names in namespace): the DestinationRule's
+// host, or a VirtualService's hosts or the hosts it routes to. A canary's
+// VirtualService bound to a gateway has hosts "*" and is known by where
+// it sends the traffic.
+func trafficFor(obj *unstructured.Unstructured, namespace string, services []string) bool {
+	if obj.GetKind() != policies.KindDestinationRule && obj.GetKind() != policies.KindVirtualService {
+		return false
+	}
+	shape := policies.ShapeOf(policies.NewObject(obj.Object, policies.Source{}))
+	hosts := append([]string{shape.Host}, shape.Hosts...)
+	for _, d := range shape.Destinations {
+		hosts = append(hosts, d.Host)
+	}
+	for _, h := range hosts {
+		if h == "" {
+			continue
+		}
+		fqdn := policies.ResolveHost(h, namespace, policies.DefaultClusterDomain)
+		for _, svc := range services {
+			if fqdn == svc+"."+namespace+".svc."+policies.DefaultClusterDomain {
+				return true
+			}
+		}
+	}
+	return false
 }

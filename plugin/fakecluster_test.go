@@ -29,6 +29,7 @@ var inventoryListKinds = map[schema.GroupVersionResource]string{
 	{Version: "v1", Resource: "services"}:                                       "ServiceList",
 	{Version: "v1", Resource: "pods"}:                                           "PodList",
 	{Version: "v1", Resource: "serviceaccounts"}:                                "ServiceAccountList",
+	{Version: "v1", Resource: "configmaps"}:                                     "ConfigMapList",
 	{Group: "apps", Version: "v1", Resource: "deployments"}:                     "DeploymentList",
 	{Group: "networking.istio.io", Version: "v1", Resource: "serviceentries"}:   "ServiceEntryList",
 	{Group: "networking.istio.io", Version: "v1", Resource: "destinationrules"}: "DestinationRuleList",

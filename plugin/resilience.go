@@ -160,6 +160,14 @@ func newResilienceActionCommand(configFlags *genericclioptions.ConfigFlags, stre
 		ValidArgsFunction: completeArgs(completeServices(configFlags)),
 		RunE:              runOptions(o),
 	}
+	if action == "clear" {
+		cmd.Long = `Remove the settings --what names (default all) from the http routes of HOST's
+VirtualService and the trafficPolicy of its DestinationRule, whoever set them.
+An object kubectl mesh created for the host (labelled
+app.kubernetes.io/managed-by=kubectl-mesh) that is left with nothing else,
+no other field manager, label or annotation, is deleted rather than left
+behind empty.`
+	}
 	// Complete asks which flags were given; the set is the one cobra parses.
 	o.flags = cmd.Flags()
 	f := cmd.Flags()

@@ -7,6 +7,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 )
 
 // The services of docs/workflow.md, steps 9 to 11, and nginx-vs as kubectl apply
@@ -173,6 +175,79 @@ spec:
 	_, errOut, code = runOn(t, c, "resilience", "clear", "httpbin")
 	if code != ExitOK || !strings.Contains(errOut, "nothing to clear") {
 		t.Errorf("clear of nothing: exit %d %s", code, errOut)
+	}
+}
+
+// What kubectl mesh created and clear empties goes: a line says so, also
+// in the dry runs, and with -o on stderr, keeping stdout a document stream.
+func TestResilienceClearDeletesWhatItCreated(t *testing.T) {
+	const created = `
+apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata:
+  name: httpbin
+  namespace: default
+  resourceVersion: "11"
+  labels: {app.kubernetes.io/managed-by: kubectl-mesh}
+  managedFields:
+  - {manager: kubectl-mesh, operation: Apply, apiVersion: networking.istio.io/v1, fieldsType: FieldsV1, fieldsV1: {"f:spec":{"f:host":{},"f:trafficPolicy":{}}}}
+spec:
+  host: httpbin
+  trafficPolicy: {connectionPool: {tcp: {maxConnections: 1}}}
+---
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata:
+  name: tomcat-svc
+  namespace: default
+  resourceVersion: "12"
+  labels: {app.kubernetes.io/managed-by: kubectl-mesh}
+  managedFields:
+  - {manager: kubectl-mesh, operation: Apply, apiVersion: networking.istio.io/v1, fieldsType: FieldsV1, fieldsV1: {"f:spec":{"f:hosts":{},"f:http":{}}}}
+spec:
+  hosts: [tomcat-svc]
+  http:
+  - fault: {abort: {httpStatus: 503, percentage: {value: 100}}}
+    route: [{destination: {host: tomcat-svc}}]
+`
+	tests := []struct {
+		args        []string
+		out, errOut string
+		deletes     string
+		// virtualServices are left afterwards (nginx-vs and tomcat-svc at
+		// first); -1: not counted, the fake client ignores a server dry run.
+		virtualServices int
+	}{
+		{[]string{"tomcat-svc", "--dry-run=client"}, "virtualservice/tomcat-svc deleted (dry run: client)\n", "", "", 2},
+		{[]string{"tomcat-svc", "--dry-run=server", "-o", "yaml"}, "", "virtualservice/tomcat-svc deleted (dry run: server)\n", "virtualservices", -1},
+		{[]string{"tomcat-svc", "--what", "fault"}, "virtualservice/tomcat-svc deleted\n", "", "virtualservices", 1},
+		{[]string{"httpbin", "-o", "json"}, "", "destinationrule/httpbin deleted\n", "destinationrules", 2},
+		// nginx-vs, written with kubectl, keeps its route.
+		{[]string{"nginx-svc"}, "", "nginx-svc.default.svc.cluster.local: nothing to clear (circuit-breaker, timeout, retry, fault)\n", "", 2},
+	}
+	for _, tt := range tests {
+		t.Run(strings.Join(tt.args, " "), func(t *testing.T) {
+			c := newFakeCluster(t, resilienceWorkloads, created)
+			out, errOut, code := runOn(t, c, append([]string{"resilience", "clear"}, tt.args...)...)
+			if code != ExitOK || out != tt.out || errOut != tt.errOut {
+				t.Errorf("exit %d\nstdout:\n%s\nstderr:\n%s\nwant\n%s\nand\n%s", code, out, errOut, tt.out, tt.errOut)
+			}
+			var deletes []string
+			for _, w := range c.writes() {
+				if name, ok := strings.CutPrefix(w, "delete "); ok {
+					deletes = append(deletes, name)
+				} else {
+					t.Errorf("unexpected %s", w)
+				}
+			}
+			if strings.Join(deletes, ",") != tt.deletes {
+				t.Errorf("deleted %v, want %s", deletes, tt.deletes)
+			}
+			list, err := c.dynamic.Resource(inventoryGVR("virtualservices")).Namespace("default").List(t.Context(), metav1.ListOptions{})
+			if tt.virtualServices >= 0 && (err != nil || len(list.Items) != tt.virtualServices) {
+				t.Errorf("%d VirtualServices left, want %d (%v)", len(list.Items), tt.virtualServices, err)
+			}
+		})
 	}
 }
 

@@ -17,8 +17,9 @@ import (
 func newSampleCommand(configFlags *genericclioptions.ConfigFlags, streams genericiooptions.IOStreams, env commandEnv) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "sample",
-		Short: "Deploy and remove Istio's sample workloads httpbin, fortio and curl",
-		Long: `Istio's tasks send traffic between small sample workloads:
+		Short: "Deploy and remove sample workloads: Istio's httpbin, fortio and curl, the tutorial's canary, tomcat and nginx",
+		Long: `Istio's tasks and the tutorial (docs/workflow.md) send traffic between small
+sample workloads:
 ` + sampleList() + `
 Their objects are built by kubectl mesh and labelled
 app.kubernetes.io/managed-by=kubectl-mesh and kubectl-mesh.io/sample=NAME,
@@ -65,11 +66,14 @@ func newSampleDeployCommand(configFlags *genericclioptions.ConfigFlags, streams 
 		Use:   "deploy NAME...",
 		Short: "Deploy sample workloads (" + strings.Join(sample.Names(), ", ") + ") and wait until they are available",
 		Long: `Create the namespace if needed, enable sidecar injection in it (unless
---no-inject), server-side apply each named sample's ServiceAccount, Service and
-Deployment, and wait until every Deployment is available. The samples:
+--no-inject), server-side apply each named sample's objects (ServiceAccount,
+ConfigMap, Service, Deployments, Gateway: what it has), and wait until every
+Deployment is available. The samples:
 ` + sampleList(),
 		Example: `  kubectl mesh sample deploy httpbin
   kubectl mesh sample deploy httpbin fortio -n default
+  kubectl mesh sample deploy canary
+  kubectl mesh sample deploy nginx tomcat
   kubectl mesh sample deploy curl --no-inject --timeout 10m
   kubectl mesh sample deploy httpbin --dry-run=client -o yaml`,
 		ValidArgs: sample.Names(),
@@ -132,10 +136,12 @@ func newSampleCleanupCommand(configFlags *genericclioptions.ConfigFlags, streams
 	cmd := &cobra.Command{
 		Use:   "cleanup [NAME...]",
 		Short: "Delete the sample workloads kubectl mesh deployed",
-		Long: `Delete the Deployments, Services and ServiceAccounts of the named samples, or
-of every sample without a name: the objects labelled
-app.kubernetes.io/managed-by=kubectl-mesh and kubectl-mesh.io/sample=NAME.
-Objects created by hand are left alone. The namespace stays.`,
+		Long: `Delete the objects of the named samples, or of every sample without a name:
+the Gateways, Deployments, Services, ServiceAccounts and ConfigMaps labelled
+app.kubernetes.io/managed-by=kubectl-mesh and kubectl-mesh.io/sample=NAME,
+and the VirtualServices and DestinationRules kubectl mesh made for their
+Services (canary set, resilience). Objects created by hand are left alone.
+The namespace stays.`,
 		Example: `  kubectl mesh sample cleanup
   kubectl mesh sample cleanup fortio -n default
   kubectl mesh sample cleanup --dry-run=server`,
@@ -168,8 +174,13 @@ func (o *SampleCleanupOptions) Run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	deleted, err := o.deleteManaged(ctx, dyn, o.dryRun, workloadResources, func(obj *unstructured.Unstructured) bool {
-		return slices.Contains(o.names, obj.GetLabels()[sample.Label])
+	var services []string
+	for _, n := range o.names {
+		s, _ := sample.Lookup(n)
+		services = append(services, s.Service)
+	}
+	deleted, err := o.deleteManaged(ctx, dyn, o.dryRun, sampleResources, func(obj *unstructured.Unstructured) bool {
+		return slices.Contains(o.names, obj.GetLabels()[sample.Label]) || trafficFor(obj, o.namespace, services)
 	})
 	if err != nil {
 		return err

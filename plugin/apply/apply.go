@@ -118,7 +118,7 @@ func (a *Applier) Apply(ctx context.Context, obj *unstructured.Unstructured) (*u
 	if a.DryRun == DryRunClient {
 		return obj.DeepCopy(), nil
 	}
-	gvr, namespaced, err := a.Resource(obj)
+	client, err := a.resourceClient(obj)
 	if err != nil {
 		return nil, err
 	}
@@ -126,15 +126,24 @@ func (a *Applier) Apply(ctx context.Context, obj *unstructured.Unstructured) (*u
 	if a.DryRun == DryRunServer {
 		opts.DryRun = []string{metav1.DryRunAll}
 	}
-	var client dynamic.ResourceInterface = a.Client.Resource(gvr)
-	if namespaced {
-		client = a.Client.Resource(gvr).Namespace(obj.GetNamespace())
-	}
 	out, err := client.Apply(ctx, obj.GetName(), obj, opts)
 	if err != nil {
 		return nil, fmt.Errorf("applying %s: %w", Ref(obj), err)
 	}
 	return out, nil
+}
+
+// resourceClient is the client of obj's resource, in obj's namespace when
+// the kind has one.
+func (a *Applier) resourceClient(obj *unstructured.Unstructured) (dynamic.ResourceInterface, error) {
+	gvr, namespaced, err := a.Resource(obj)
+	if err != nil {
+		return nil, err
+	}
+	if namespaced {
+		return a.Client.Resource(gvr).Namespace(obj.GetNamespace()), nil
+	}
+	return a.Client.Resource(gvr), nil
 }
 
 // ApplyAll applies objects in order, stopping at the first failure; the

@@ -51,7 +51,7 @@ func (p *Preflight) Check(ctx context.Context, objs []*unstructured.Unstructured
 	if err != nil {
 		return nil, err
 	}
-	return p.check(ctx, engine, live, objs)
+	return p.check(ctx, engine, live, objs, nil)
 }
 
 // prepare loads the engine when none was given and lists the cluster.
@@ -73,31 +73,42 @@ func (p *Preflight) prepare(ctx context.Context) (*policies.Engine, []*policies.
 	return engine, live, nil
 }
 
-// check reviews objs over the live objects.
-func (p *Preflight) check(ctx context.Context, engine *policies.Engine, live []*policies.Object, objs []*unstructured.Unstructured) ([]policies.Finding, error) {
+// check reviews objs over the live objects, with the deleted ones gone.
+func (p *Preflight) check(ctx context.Context, engine *policies.Engine, live []*policies.Object, objs, deleted []*unstructured.Unstructured) ([]policies.Finding, error) {
 	index := policies.NewIndex(engine.Settings().ClusterDomain)
 	stored := map[string]*policies.Object{}
 	for _, obj := range live {
 		index.Add(obj)
 		stored[objectKey(obj)] = obj
 	}
-	reviewed := make([]*policies.Object, 0, len(objs))
-	for _, obj := range objs {
-		o := policies.NewObject(obj.DeepCopy().Object, policies.Source{})
-		index.Add(o)
-		if o.Group() == policies.IstioNetworkingGroup {
-			reviewed = append(reviewed, o)
+	// A deletion is reviewed as the webhook would review it, over the
+	// inventory without it: a DestinationRule whose subsets a route still
+	// names, or a Gateway a VirtualService is bound to, is refused.
+	var reviews []policies.Review
+	for _, d := range deleted {
+		gvk := d.GroupVersionKind()
+		index.Remove(gvk.Kind, gvk.Group, d.GetNamespace(), d.GetName())
+		if old, ok := stored[gvk.Group+"/"+gvk.Kind+"/"+d.GetNamespace()+"/"+d.GetName()]; ok && old.Group() == policies.IstioNetworkingGroup { // objectKey's form
+			reviews = append(reviews, policies.Review{Operation: policies.OperationDelete, OldObject: old})
 		}
 	}
 	// An object that exists is reviewed as an UPDATE of the stored one, as
 	// the webhook would: a DestinationRule losing a subset that another
 	// VirtualService still routes to is caught (MESH0601).
-	var findings []policies.Finding
-	for _, o := range reviewed {
+	for _, obj := range objs {
+		o := policies.NewObject(obj.DeepCopy().Object, policies.Source{})
+		index.Add(o)
+		if o.Group() != policies.IstioNetworkingGroup {
+			continue
+		}
 		review := policies.Review{Operation: policies.OperationCreate, Object: o}
 		if old, ok := stored[objectKey(o)]; ok {
 			review = policies.Review{Operation: policies.OperationUpdate, Object: o, OldObject: old}
 		}
+		reviews = append(reviews, review)
+	}
+	var findings []policies.Finding
+	for _, review := range reviews {
 		fs, err := engine.Review(ctx, review, index)
 		if err != nil {
 			return nil, err

@@ -16,6 +16,7 @@ import (
 	"k8s.io/apimachinery/pkg/util/intstr"
 
 	"github.com/kubectl-mesh/kubectl-mesh/plugin/apply"
+	"github.com/kubectl-mesh/kubectl-mesh/plugin/ingress"
 )
 
 const (
@@ -194,18 +195,7 @@ func GatewayObjects(namespace string) []*unstructured.Unstructured {
 	meta := func(name string) map[string]any {
 		return map[string]any{"name": name, "namespace": namespace, "labels": toAny(managed(map[string]string{"app": "productpage"}))}
 	}
-	gateway := &unstructured.Unstructured{Object: map[string]any{
-		"apiVersion": "networking.istio.io/v1",
-		"kind":       "Gateway",
-		"metadata":   meta(GatewayName),
-		"spec": map[string]any{
-			"selector": map[string]any{"istio": "ingressgateway"},
-			"servers": []any{map[string]any{
-				"port":  map[string]any{"number": int64(80), "name": "http", "protocol": "HTTP"},
-				"hosts": []any{"*"},
-			}},
-		},
-	}}
+	gateway := ingress.Gateway(namespace, GatewayName, managed(map[string]string{"app": "productpage"}))
 	match := func(kind, uri string) any { return map[string]any{"uri": map[string]any{kind: uri}} }
 	vs := &unstructured.Unstructured{Object: map[string]any{
 		"apiVersion": "networking.istio.io/v1",

@@ -444,15 +444,15 @@ func TestPruneOrder(t *testing.T) {
 		t.Errorf("last step subsets %v", got)
 	}
 	stages := apply.Stages(p.Steps)
-	if len(stages) != 3 || len(stages[0]) != 1 || len(stages[1]) != 2 || len(stages[2]) != 2 {
+	if len(stages) != 3 || len(stages[0].Objects) != 1 || len(stages[1].Objects) != 2 || len(stages[2].Objects) != 2 {
 		t.Fatalf("stages %d", len(stages))
 	}
 	// Each stage checks the rule as it stands then: all four subsets while
 	// the route moves, two once it has moved.
-	if got := names(stages[1][0]); len(got) != 4 {
+	if got := names(stages[1].Objects[0]); len(got) != 4 {
 		t.Errorf("stage 2 rule %v", got)
 	}
-	if got := names(stages[2][0]); len(got) != 2 || stages[2][1].GetKind() != "VirtualService" {
+	if got := names(stages[2].Objects[0]); len(got) != 2 || stages[2].Objects[1].GetKind() != "VirtualService" {
 		t.Errorf("stage 3 rule %v", got)
 	}
 

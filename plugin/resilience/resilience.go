@@ -9,7 +9,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"reflect"
 	"regexp"
 	"slices"
 	"sort"
@@ -350,13 +349,19 @@ func SetFault(f Fault) RouteChange {
 // being overwritten. kubectl-mesh then owns spec.http as a whole.
 //
 // Changes merge: the route's other resilience settings (timeout, retries,
-// fault) stay, and what says which. With replace they go, so going from
-// the timeout step to the retries step leaves only the retries.
+// fault) stay, and what says which. With replace the route holds this
+// setting alone: the others go, and so do the parts of an earlier one of
+// the same kind that the change does not set (the delay of a fault when
+// an abort replaces it), so going from the timeout step to the retries
+// step leaves only the retries.
 func ChangeRoutes(t Target, s *State, what string, change RouteChange, replace bool) (apply.Step, error) {
 	obj, http, err := vsBase(t, s.VirtualService)
 	if err != nil {
 		return apply.Step{}, err
 	}
+	// The fields the change writes, whatever the route held.
+	sets := map[string]any{}
+	change(sets)
 	changed := 0
 	others := map[string]bool{}
 	for i, r := range http {
@@ -366,15 +371,24 @@ func ChangeRoutes(t Target, s *State, what string, change RouteChange, replace b
 		}
 		before := route
 		route = runtime.DeepCopyJSON(route)
-		change(route)
-		for _, f := range resilienceFields {
-			if _, had := before[f]; !had || !reflect.DeepEqual(before[f], route[f]) {
-				continue // not there, or what this change sets
-			}
-			if replace {
+		if replace {
+			for _, f := range resilienceFields {
 				delete(route, f)
 			}
-			others[describeSetting(f, before[f])] = true
+		}
+		change(route)
+		for _, f := range resilienceFields {
+			old, had := before[f]
+			if !had {
+				continue
+			}
+			if _, set := sets[f]; !set {
+				others[describeSetting(f, old)] = true
+				continue
+			}
+			for _, part := range droppedParts(old, route[f]) {
+				others[f+"."+part] = true
+			}
 		}
 		http[i] = route
 		changed++
@@ -395,6 +409,21 @@ func ChangeRoutes(t Target, s *State, what string, change RouteChange, replace b
 // resilienceFields are a route's resilience settings, as the commands name
 // them in Istio's spelling.
 var resilienceFields = []string{"timeout", "retries", "fault"}
+
+// droppedParts are the keys of an earlier setting that its replacement
+// lacks (delay, when a fault that delayed now only aborts).
+func droppedParts(old, replacement any) []string {
+	o, _ := old.(map[string]any)
+	r, _ := replacement.(map[string]any)
+	var out []string
+	for k := range o {
+		if _, kept := r[k]; !kept {
+			out = append(out, k)
+		}
+	}
+	sort.Strings(out)
+	return out
+}
 
 // describeSetting names a setting for a message: the timeout with its value.
 func describeSetting(field string, v any) string {
@@ -489,16 +518,86 @@ func Clear(t Target, s *State, what []string) ([]apply.Step, error) {
 			}
 			http[i] = route
 		}
-		if len(removed) > 0 {
-			steps = append(steps, vsStep(s.VirtualService, obj, http, "removed "+strings.Join(sortedKeys(removed), ", ")))
+		switch {
+		case len(removed) > 0:
+			steps = append(steps, orDelete(t, s.VirtualService, vsStep(s.VirtualService, obj, http, "removed "+strings.Join(sortedKeys(removed), ", "))))
+		case emptyShell(t, s.VirtualService, s.VirtualService):
+			// Left empty before clear deleted such objects.
+			steps = append(steps, deletion(s.VirtualService))
 		}
 	}
 	if slices.Contains(what, WhatCircuitBreaker) && s.DestinationRule != nil {
 		if step, ok := clearCircuitBreaker(s.DestinationRule); ok {
-			steps = append(steps, step)
+			steps = append(steps, orDelete(t, s.DestinationRule, step))
+		} else if emptyShell(t, s.DestinationRule, s.DestinationRule) {
+			steps = append(steps, deletion(s.DestinationRule))
 		}
 	}
 	return steps, nil
+}
+
+// orDelete turns a step that would leave an empty shell into one that
+// deletes the object.
+func orDelete(t Target, live *unstructured.Unstructured, step apply.Step) apply.Step {
+	if !emptyShell(t, live, step.Result) {
+		return step
+	}
+	return deletion(live)
+}
+
+func deletion(live *unstructured.Unstructured) apply.Step {
+	return apply.Deletion(live, strings.ToLower(live.GetKind())+"/"+live.GetName()+" deleted")
+}
+
+// emptyShell reports whether result, what clearing leaves of live, is no
+// more than what kubectl-mesh wrote when it created the object for the
+// host, before any setting: a DestinationRule with only its host, a
+// VirtualService with only the host and one plain route to it. Deleting
+// it then loses nothing anybody asked for. Anything else keeps it: no
+// managed-by label (made by hand, or by another tool), another field
+// manager, a label or annotation of someone's, subsets, a gateway, a
+// match, a second route, a subset or port on the destination.
+func emptyShell(t Target, live, result *unstructured.Unstructured) bool {
+	if live.GetLabels()[apply.ManagedByLabel] != apply.ManagedBy || len(live.GetLabels()) != 1 || len(live.GetAnnotations()) != 0 {
+		return false
+	}
+	for _, mf := range live.GetManagedFields() {
+		// Status is the control plane's, not something anyone added.
+		if mf.Manager != apply.FieldManager && mf.Subresource == "" {
+			return false
+		}
+	}
+	spec, _, _ := unstructured.NestedMap(result.Object, "spec")
+	switch result.GetKind() {
+	case policies.KindDestinationRule:
+		return len(spec) == 1 && spec["host"] != nil
+	case policies.KindVirtualService:
+		hosts, _ := spec["hosts"].([]any)
+		http, _ := spec["http"].([]any)
+		if len(spec) != 2 || len(hosts) != 1 || !t.names(hosts[0]) || len(http) != 1 {
+			return false
+		}
+		route, _ := http[0].(map[string]any)
+		fields := len(route)
+		if _, named := route["name"]; named {
+			fields-- // a name changes nothing the route does
+		}
+		dests, _ := route["route"].([]any)
+		if fields != 1 || len(dests) != 1 {
+			return false
+		}
+		dest, _ := dests[0].(map[string]any)
+		to, _ := dest["destination"].(map[string]any)
+		return len(dest) == 1 && len(to) == 1 && t.names(to["host"])
+	}
+	return false
+}
+
+// names reports whether a host field of the target's namespace is the
+// target's host.
+func (t Target) names(host any) bool {
+	h, ok := host.(string)
+	return ok && policies.ResolveHost(h, t.Namespace, t.domain()) == t.FQDN()
 }
 
 func clearCircuitBreaker(live *unstructured.Unstructured) (apply.Step, bool) {

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"reflect"
+	"sort"
 	"strings"
 	"testing"
 
@@ -267,18 +268,67 @@ func TestChangeKeepsOrReplaces(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if step.What != "virtualservice/nginx-vs: retries; timeout 2s removed (--replace)" {
+	// The api route's earlier retries (attempts 5, retryOn gateway-error)
+	// are replaced whole: retryOn goes too.
+	if step.What != "virtualservice/nginx-vs: retries; retries.retryOn, timeout 2s removed (--replace)" {
 		t.Errorf("What = %q", step.What)
 	}
+	want := map[string]any{"attempts": int64(3), "perTryTimeout": "2s"}
 	for i, r := range routes(t, step.Object) {
-		if _, has := r["timeout"]; has || r["retries"] == nil {
+		if _, has := r["timeout"]; has || !reflect.DeepEqual(r["retries"], want) {
 			t.Errorf("route %d with --replace: %v", i, r)
 		}
 	}
-	// The setting a change makes is not among what it keeps.
+	// The setting a change makes is not among what it keeps, nor among
+	// what --replace removes when it is set again to the same value.
 	step, _ = ChangeRoutes(target, s, "timeout 5s", Timeout("5s"), false)
 	if !strings.HasPrefix(step.What, "virtualservice/nginx-vs: timeout 5s") || strings.Contains(step.What, "timeout 2s") {
 		t.Errorf("What = %q", step.What)
+	}
+	step, _ = ChangeRoutes(target, s, "timeout 2s", Timeout("2s"), true)
+	if step.What != "virtualservice/nginx-vs: timeout 2s; retries removed (--replace)" {
+		t.Errorf("What = %q", step.What)
+	}
+	for i, r := range routes(t, step.Object) {
+		if _, has := r["retries"]; r["timeout"] != "2s" || has {
+			t.Errorf("route %d with the same timeout and --replace: %v", i, r)
+		}
+	}
+}
+
+// The tutorial's step 11 after step 10: tomcat's fault aborts instead of
+// delaying. Without --replace the abort joins the delay; with it the
+// delay goes, so that the client sees the 503 and not the delay.
+func TestFaultReplacesFault(t *testing.T) {
+	target := Target{Namespace: "default", Host: "tomcat-svc"}
+	first, err := ChangeRoutes(target, &State{}, "fault delay", SetFault(Fault{Delay: "10s", DelayPercent: 100}), false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	live := first.Result.DeepCopy()
+	abort := SetFault(Fault{AbortStatus: 503, AbortPercent: 100})
+	tests := []struct {
+		replace bool
+		what    string
+		fault   []string
+	}{
+		{false, "virtualservice/tomcat-svc: fault abort", []string{"abort", "delay"}},
+		{true, "virtualservice/tomcat-svc: fault abort; fault.delay removed (--replace)", []string{"abort"}},
+	}
+	for _, tt := range tests {
+		step, err := ChangeRoutes(target, &State{VirtualService: live}, "fault abort", abort, tt.replace)
+		if err != nil {
+			t.Fatal(err)
+		}
+		fault, _ := routes(t, step.Object)[0]["fault"].(map[string]any)
+		var parts []string
+		for k := range fault {
+			parts = append(parts, k)
+		}
+		sort.Strings(parts)
+		if step.What != tt.what || !reflect.DeepEqual(parts, tt.fault) {
+			t.Errorf("replace %v: What = %q, fault %v; want %q, %v", tt.replace, step.What, fault, tt.what, tt.fault)
+		}
 	}
 }
 
@@ -396,5 +446,130 @@ func TestSecondRunKeepsFirst(t *testing.T) {
 	}
 	if h, _, _ := unstructured.NestedString(second.Object.Object, "spec", "host"); h != "httpbin" {
 		t.Errorf("the second apply dropped the host it owns")
+	}
+}
+
+// What kubectl mesh created for a host and clear empties is deleted; an
+// object with anything else in it, or made or touched by anyone else, is
+// updated as before.
+func TestClearDeletesWhatItCreated(t *testing.T) {
+	const createdRule = `
+apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata:
+  name: httpbin
+  namespace: default
+  resourceVersion: "7"
+  labels: {app.kubernetes.io/managed-by: kubectl-mesh}
+  managedFields:
+  - {manager: kubectl-mesh, operation: Apply, apiVersion: networking.istio.io/v1, fieldsType: FieldsV1, fieldsV1: {"f:spec":{"f:host":{}}}}
+spec:
+  host: httpbin
+  trafficPolicy:
+    connectionPool: {tcp: {maxConnections: 1}}
+    outlierDetection: {interval: 1s}
+`
+	const createdVS = `
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata:
+  name: nginx-svc
+  namespace: default
+  resourceVersion: "9"
+  labels: {app.kubernetes.io/managed-by: kubectl-mesh}
+  managedFields:
+  - {manager: kubectl-mesh, operation: Apply, apiVersion: networking.istio.io/v1, fieldsType: FieldsV1, fieldsV1: {"f:spec":{"f:hosts":{},"f:http":{}}}}
+  - {manager: pilot-discovery, operation: Update, subresource: status, apiVersion: networking.istio.io/v1, fieldsType: FieldsV1, fieldsV1: {"f:status":{}}}
+spec:
+  hosts: [nginx-svc]
+  http:
+  - timeout: 2s
+    retries: {attempts: 3, perTryTimeout: 2s}
+    route: [{destination: {host: nginx-svc}}]
+`
+	edit := func(manifest string, change func(u *unstructured.Unstructured)) *unstructured.Unstructured {
+		u := object(t, manifest)
+		if change != nil {
+			change(u)
+		}
+		return u
+	}
+	set := func(value any, path ...string) func(u *unstructured.Unstructured) {
+		return func(u *unstructured.Unstructured) { _ = unstructured.SetNestedField(u.Object, value, path...) }
+	}
+	tests := []struct {
+		name   string
+		host   string
+		state  State
+		what   []string
+		want   string // the step's What
+		delete bool
+	}{
+		{"the circuit breaker's rule", "httpbin", State{DestinationRule: edit(createdRule, nil)}, AllSettings,
+			"destinationrule/httpbin deleted", true},
+		{"the timeout's VirtualService", "nginx-svc", State{VirtualService: edit(createdVS, nil)}, AllSettings,
+			"virtualservice/nginx-svc deleted", true},
+		{"a named route is still the plain route", "nginx-svc.default.svc.cluster.local", State{VirtualService: edit(createdVS, func(u *unstructured.Unstructured) {
+			http, _, _ := unstructured.NestedSlice(u.Object, "spec", "http")
+			http[0].(map[string]any)["name"] = "default"
+			_ = unstructured.SetNestedSlice(u.Object, http, "spec", "http")
+		})}, AllSettings, "virtualservice/nginx-svc deleted", true},
+		{"a VirtualService left empty before", "nginx-svc", State{VirtualService: edit(createdVS, func(u *unstructured.Unstructured) {
+			http, _, _ := unstructured.NestedSlice(u.Object, "spec", "http")
+			delete(http[0].(map[string]any), "timeout")
+			delete(http[0].(map[string]any), "retries")
+			_ = unstructured.SetNestedSlice(u.Object, http, "spec", "http")
+		})}, []string{WhatFault}, "virtualservice/nginx-svc deleted", true},
+		{"a DestinationRule left empty before", "httpbin", State{DestinationRule: edit(createdRule, func(u *unstructured.Unstructured) {
+			unstructured.RemoveNestedField(u.Object, "spec", "trafficPolicy")
+		})}, AllSettings, "destinationrule/httpbin deleted", true},
+		{"retries left", "nginx-svc", State{VirtualService: edit(createdVS, nil)}, []string{WhatTimeout},
+			"virtualservice/nginx-svc: removed timeout", false},
+		{"made by hand", "httpbin", State{DestinationRule: edit(createdRule, func(u *unstructured.Unstructured) { u.SetLabels(nil) })}, AllSettings,
+			"destinationrule/httpbin: removed trafficPolicy.connectionPool, trafficPolicy.outlierDetection", false},
+		{"another manager's field", "httpbin", State{DestinationRule: edit(createdRule, func(u *unstructured.Unstructured) {
+			u.SetManagedFields(append(u.GetManagedFields(), metav1.ManagedFieldsEntry{Manager: "kubectl-edit", Operation: metav1.ManagedFieldsOperationUpdate}))
+		})}, AllSettings, "destinationrule/httpbin: removed trafficPolicy.connectionPool, trafficPolicy.outlierDetection", false},
+		{"an annotation", "httpbin", State{DestinationRule: edit(createdRule, func(u *unstructured.Unstructured) { u.SetAnnotations(map[string]string{"team": "web"}) })}, AllSettings,
+			"destinationrule/httpbin: removed trafficPolicy.connectionPool, trafficPolicy.outlierDetection", false},
+		{"subsets", "httpbin", State{DestinationRule: edit(createdRule, set([]any{map[string]any{"name": "v1", "labels": map[string]any{"version": "v1"}}}, "spec", "subsets"))}, AllSettings,
+			"destinationrule/httpbin: removed trafficPolicy.connectionPool, trafficPolicy.outlierDetection", false},
+		{"a load balancer", "httpbin", State{DestinationRule: edit(createdRule, set("ROUND_ROBIN", "spec", "trafficPolicy", "loadBalancer", "simple"))}, AllSettings,
+			"destinationrule/httpbin: removed trafficPolicy.connectionPool, trafficPolicy.outlierDetection", false},
+		{"a gateway", "nginx-svc", State{VirtualService: edit(createdVS, set([]any{"mesh", "edge"}, "spec", "gateways"))}, AllSettings,
+			"virtualservice/nginx-svc: removed retries, timeout", false},
+		{"a second host", "nginx-svc", State{VirtualService: edit(createdVS, set([]any{"nginx-svc", "nginx.example.com"}, "spec", "hosts"))}, AllSettings,
+			"virtualservice/nginx-svc: removed retries, timeout", false},
+		{"a subset", "nginx-svc", State{VirtualService: edit(createdVS, func(u *unstructured.Unstructured) {
+			http, _, _ := unstructured.NestedSlice(u.Object, "spec", "http")
+			http[0].(map[string]any)["route"] = []any{map[string]any{"destination": map[string]any{"host": "nginx-svc", "subset": "v1"}}}
+			_ = unstructured.SetNestedSlice(u.Object, http, "spec", "http")
+		})}, AllSettings, "virtualservice/nginx-svc: removed retries, timeout", false},
+		{"a header rule", "nginx-svc", State{VirtualService: edit(createdVS, func(u *unstructured.Unstructured) {
+			http, _, _ := unstructured.NestedSlice(u.Object, "spec", "http")
+			http[0].(map[string]any)["headers"] = map[string]any{"request": map[string]any{"set": map[string]any{"x-team": "web"}}}
+			_ = unstructured.SetNestedSlice(u.Object, http, "spec", "http")
+		})}, AllSettings, "virtualservice/nginx-svc: removed retries, timeout", false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			steps, err := Clear(Target{Namespace: "default", Host: tt.host}, &tt.state, tt.what)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(steps) != 1 || steps[0].What != tt.want || steps[0].Delete != tt.delete {
+				t.Fatalf("steps %+v, want one with What %q, Delete %v", steps, tt.want, tt.delete)
+			}
+			if !tt.delete {
+				return
+			}
+			// The deletion is conditional on the version read, and names
+			// nothing but the object.
+			want := map[string]any{"apiVersion": "networking.istio.io/v1", "kind": steps[0].Object.GetKind(),
+				"metadata": map[string]any{"name": steps[0].Object.GetName(), "namespace": "default", "resourceVersion": steps[0].Object.GetResourceVersion()}}
+			if !reflect.DeepEqual(steps[0].Object.Object, want) || steps[0].Object.GetResourceVersion() == "" || steps[0].Result != nil || steps[0].Patch != nil {
+				t.Errorf("deletion step %+v", steps[0])
+			}
+		})
 	}
 }

@@ -1,8 +1,10 @@
-// Package sample builds Istio's standard sample workloads as Kubernetes
-// objects: httpbin, the HTTP server the traffic-management tasks call;
-// fortio, the load client of the circuit-breaking task; and curl, a pod to
-// send requests from. It has no command-line plumbing; `kubectl mesh
-// sample` drives it.
+// Package sample builds Istio's standard sample workloads, and those of the
+// tutorial (docs/workflow.md), as Kubernetes objects: httpbin, the HTTP
+// server the traffic-management tasks call; fortio, the load client of the
+// circuit-breaking task; curl, a pod to send requests from; canary, the two
+// versions of step 8 behind one Service and a Gateway; and tomcat and
+// nginx, the pair of steps 10 and 11 where nginx forwards to tomcat. It has
+// no command-line plumbing; `kubectl mesh sample` drives it.
 package sample
 
 import (
@@ -18,6 +20,7 @@ import (
 	"k8s.io/apimachinery/pkg/util/intstr"
 
 	"github.com/kubectl-mesh/kubectl-mesh/plugin/apply"
+	"github.com/kubectl-mesh/kubectl-mesh/plugin/ingress"
 	"github.com/kubectl-mesh/kubectl-mesh/plugin/loadjob"
 )
 
@@ -31,50 +34,131 @@ const (
 	HTTPBinImage = "mccutchen/go-httpbin:v2.15.0"
 	FortioImage  = loadjob.DefaultImage
 	CurlImage    = "curlimages/curl:8.11.1"
+	// EchoImage answers every request with the text of its -text
+	// argument: the canary's versions say which one answered, so that
+	// `canary verify --match` tells them apart.
+	EchoImage   = "hashicorp/http-echo:1.0.0"
+	TomcatImage = "tomcat:10.1"
+	NginxImage  = "nginx:1.27"
 
 	// FortioProxyConfig has the sidecar keep the outbound cluster stats the
 	// circuit-breaking task reads (upstream_rq_pending_overflow).
 	FortioProxyConfig = `{"proxyStatsMatcher":{"inclusionPrefixes":["cluster.outbound","cluster_manager","listener_manager","server"]}}`
+
+	// CanaryGateway is the Gateway the canary sample binds to the ingress
+	// gateway, for `canary set canary ... --gateway canary-gateway`.
+	CanaryGateway = "canary-gateway"
+	// EchoPort is the port http-echo listens on by default.
+	EchoPort = 5678
+
+	// NginxConfigMap holds nginx's server configuration.
+	NginxConfigMap = "nginx-conf"
+	// NginxConfig sends every request on to tomcat-svc. HTTP/1.1, because
+	// the sidecar answers nginx's default HTTP/1.0 with 426 Upgrade
+	// Required; the Host header stays tomcat-svc:8080, which is what the
+	// sidecar matches tomcat-svc's VirtualService against.
+	NginxConfig = `server {
+    listen 80;
+    location / {
+        proxy_http_version 1.1;
+        proxy_pass http://tomcat-svc:8080;
+    }
+}
+`
 )
 
 // Sample is one of the workloads.
 type Sample struct {
 	Name string
-	// Deployment is the Deployment's name (fortio's is fortio-deploy).
-	Deployment string
-	// Port is the Service's port, TargetPort the container's.
+	// Service is the Service's name: the sample's, unless it is set
+	// otherwise (tomcat's is tomcat-svc, as in the tutorial).
+	Service string
+	// Port is the Service's port, TargetPort the containers'.
 	Port, TargetPort int32
 	// About is one line for --help and the docs.
 	About string
 	// ServiceAccount is true when the sample has its own.
 	ServiceAccount bool
-	// Version is the pods' version label, when the sample has one.
-	Version string
-	// StopAtOnce sets terminationGracePeriodSeconds 0 (curl only sleeps).
-	StopAtOnce  bool
+	// selector is the Service's selector when it is not app: NAME (the
+	// canary's Service selects both versions by apply: canary).
+	selector  map[string]string
+	workloads []workload
+	// config, when set, is a ConfigMap of files every container mounts.
+	config *configFiles
+	// gateway, when set, is an ingress Gateway of that name.
+	gateway string
+}
+
+// workload is one Deployment of a sample.
+type workload struct {
+	name string
+	// labels are the pods' labels, which the Deployment selects.
+	labels map[string]string
+	// stopAtOnce sets terminationGracePeriodSeconds 0 (curl only sleeps).
+	stopAtOnce  bool
 	container   func() corev1.Container
 	annotations map[string]string
 }
 
+// configFiles is a ConfigMap mounted read-only at dir.
+type configFiles struct {
+	name, dir string
+	files     map[string]string
+}
+
+func echo(version string) workload {
+	return workload{name: "app" + version, labels: map[string]string{"app": version, "apply": "canary"},
+		container: func() corev1.Container {
+			return corev1.Container{Name: "app", Image: EchoImage, Args: []string{"-text=canary " + version},
+				Ports: []corev1.ContainerPort{{ContainerPort: EchoPort, Name: "http"}}}
+		}}
+}
+
 var samples = []Sample{
-	{Name: "httpbin", Deployment: "httpbin", Port: 8000, TargetPort: 8080, ServiceAccount: true, Version: "v1",
+	{Name: "httpbin", Service: "httpbin", Port: 8000, TargetPort: 8080, ServiceAccount: true,
 		About: "HTTP request and response service (go-httpbin), Service port 8000",
-		container: func() corev1.Container {
-			return corev1.Container{Name: "httpbin", Image: HTTPBinImage,
-				Ports: []corev1.ContainerPort{{ContainerPort: 8080}}}
-		}},
-	{Name: "fortio", Deployment: "fortio-deploy", Port: 8080, TargetPort: 8080,
-		About:       "Fortio load client of the circuit-breaking task, Service port 8080",
-		annotations: map[string]string{"proxy.istio.io/config": FortioProxyConfig},
-		container: func() corev1.Container {
-			return corev1.Container{Name: "fortio", Image: FortioImage, Args: []string{"server"},
-				Ports: []corev1.ContainerPort{{ContainerPort: 8080, Name: "http-fortio"}, {ContainerPort: 8079, Name: "grpc-ping"}}}
-		}},
-	{Name: "curl", Deployment: "curl", Port: 80, TargetPort: 80, ServiceAccount: true, StopAtOnce: true,
+		workloads: []workload{{name: "httpbin", labels: map[string]string{"app": "httpbin", "version": "v1"},
+			container: func() corev1.Container {
+				return corev1.Container{Name: "httpbin", Image: HTTPBinImage,
+					Ports: []corev1.ContainerPort{{ContainerPort: 8080}}}
+			}}}},
+	{Name: "fortio", Service: "fortio", Port: 8080, TargetPort: 8080,
+		About: "Fortio load client of the circuit-breaking task, Service port 8080",
+		workloads: []workload{{name: "fortio-deploy", labels: map[string]string{"app": "fortio"},
+			annotations: map[string]string{"proxy.istio.io/config": FortioProxyConfig},
+			container: func() corev1.Container {
+				return corev1.Container{Name: "fortio", Image: FortioImage, Args: []string{"server"},
+					Ports: []corev1.ContainerPort{{ContainerPort: 8080, Name: "http-fortio"}, {ContainerPort: 8079, Name: "grpc-ping"}}}
+			}}}},
+	{Name: "curl", Service: "curl", Port: 80, TargetPort: 80, ServiceAccount: true,
 		About: "a pod that sleeps, to run curl from (kubectl exec deploy/curl -- curl ...)",
-		container: func() corev1.Container {
-			return corev1.Container{Name: "curl", Image: CurlImage, Command: []string{"/bin/sleep", "infinity"}}
-		}},
+		workloads: []workload{{name: "curl", labels: map[string]string{"app": "curl"}, stopAtOnce: true,
+			container: func() corev1.Container {
+				return corev1.Container{Name: "curl", Image: CurlImage, Command: []string{"/bin/sleep", "infinity"}}
+			}}}},
+	{Name: "canary", Service: "canary", Port: 80, TargetPort: EchoPort,
+		About:     "the tutorial's canary: appv1 and appv2 (app: v1, v2) behind Service canary port 80, Gateway canary-gateway",
+		selector:  map[string]string{"apply": "canary"},
+		workloads: []workload{echo("v1"), echo("v2")},
+		gateway:   CanaryGateway},
+	{Name: "tomcat", Service: "tomcat-svc", Port: 8080, TargetPort: 8080,
+		About: "Tomcat behind Service tomcat-svc port 8080, the tutorial's backend",
+		workloads: []workload{{name: "tomcat", labels: map[string]string{"app": "tomcat"},
+			container: func() corev1.Container {
+				// The image ships its default web applications aside;
+				// put them back, so that / answers.
+				return corev1.Container{Name: "tomcat", Image: TomcatImage,
+					Command: []string{"sh", "-c", "cp -r webapps.dist/. webapps/ && exec catalina.sh run"},
+					Ports:   []corev1.ContainerPort{{ContainerPort: 8080, Name: "http"}}}
+			}}}},
+	{Name: "nginx", Service: "nginx-svc", Port: 80, TargetPort: 80,
+		About:  "nginx behind Service nginx-svc port 80, forwarding every request to tomcat-svc:8080",
+		config: &configFiles{name: NginxConfigMap, dir: "/etc/nginx/conf.d", files: map[string]string{"default.conf": NginxConfig}},
+		workloads: []workload{{name: "nginx", labels: map[string]string{"app": "nginx"},
+			container: func() corev1.Container {
+				return corev1.Container{Name: "nginx", Image: NginxImage,
+					Ports: []corev1.ContainerPort{{ContainerPort: 80, Name: "http"}}}
+			}}}},
 }
 
 // All returns the samples in the order they are listed and deployed.
@@ -123,6 +207,15 @@ func Resolve(names []string) ([]string, error) {
 	return out, nil
 }
 
+// Deployments are the names of the sample's Deployments, in order.
+func (s Sample) Deployments() []string {
+	out := make([]string, 0, len(s.workloads))
+	for _, w := range s.workloads {
+		out = append(out, w.name)
+	}
+	return out
+}
+
 // Options shape the objects.
 type Options struct {
 	Namespace string
@@ -136,8 +229,9 @@ func (s Sample) labels(l map[string]string) map[string]string {
 	return out
 }
 
-// Objects returns the named samples' ServiceAccounts, Services and
-// Deployments, sample by sample, in the samples' order.
+// Objects returns the named samples' objects, sample by sample in the
+// samples' order: ServiceAccount, ConfigMap, Service, Deployments, then
+// the Gateway, so that what a pod mounts exists before it starts.
 func Objects(o Options, names ...string) ([]*unstructured.Unstructured, error) {
 	names, err := Resolve(names)
 	if err != nil {
@@ -146,56 +240,83 @@ func Objects(o Options, names ...string) ([]*unstructured.Unstructured, error) {
 	if o.Namespace == "" {
 		o.Namespace = "default"
 	}
-	var typed []runtime.Object
+	var out []*unstructured.Unstructured
 	for _, n := range names {
 		s, _ := Lookup(n)
-		typed = append(typed, s.typed(o.Namespace)...)
+		objs, err := apply.FromTyped(s.typed(o.Namespace)...)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, objs...)
+		if s.gateway != "" {
+			out = append(out, ingress.Gateway(o.Namespace, s.gateway, s.labels(map[string]string{"app": s.Name})))
+		}
 	}
-	return apply.FromTyped(typed...)
+	return out, nil
 }
 
 func (s Sample) typed(ns string) []runtime.Object {
 	var out []runtime.Object
-	podSpec := corev1.PodSpec{}
 	if s.ServiceAccount {
 		out = append(out, &corev1.ServiceAccount{
 			TypeMeta:   metav1.TypeMeta{APIVersion: "v1", Kind: "ServiceAccount"},
 			ObjectMeta: metav1.ObjectMeta{Name: s.Name, Namespace: ns, Labels: s.labels(nil)},
 		})
-		podSpec.ServiceAccountName = s.Name
+	}
+	if s.config != nil {
+		out = append(out, &corev1.ConfigMap{
+			TypeMeta:   metav1.TypeMeta{APIVersion: "v1", Kind: "ConfigMap"},
+			ObjectMeta: metav1.ObjectMeta{Name: s.config.name, Namespace: ns, Labels: s.labels(map[string]string{"app": s.Name})},
+			Data:       s.config.files,
+		})
+	}
+	selector := s.selector
+	if selector == nil {
+		selector = map[string]string{"app": s.Name}
 	}
 	out = append(out, &corev1.Service{
 		TypeMeta: metav1.TypeMeta{APIVersion: "v1", Kind: "Service"},
-		ObjectMeta: metav1.ObjectMeta{Name: s.Name, Namespace: ns,
-			Labels: s.labels(map[string]string{"app": s.Name, "service": s.Name})},
+		ObjectMeta: metav1.ObjectMeta{Name: s.Service, Namespace: ns,
+			Labels: s.labels(map[string]string{"app": s.Name, "service": s.Service})},
 		Spec: corev1.ServiceSpec{
 			Ports:    []corev1.ServicePort{{Name: "http", Port: s.Port, TargetPort: intstr.FromInt32(s.TargetPort)}},
-			Selector: map[string]string{"app": s.Name},
+			Selector: selector,
 		},
 	})
-	podLabels := map[string]string{"app": s.Name}
-	if s.Version != "" {
-		podLabels["version"] = s.Version
+	for _, w := range s.workloads {
+		out = append(out, s.deployment(ns, w))
 	}
-	if s.StopAtOnce {
+	return out
+}
+
+func (s Sample) deployment(ns string, w workload) *appsv1.Deployment {
+	podSpec := corev1.PodSpec{}
+	if s.ServiceAccount {
+		podSpec.ServiceAccountName = s.Name
+	}
+	if w.stopAtOnce {
 		podSpec.TerminationGracePeriodSeconds = new(int64)
 	}
-	c := s.container()
+	c := w.container()
 	c.ImagePullPolicy = corev1.PullIfNotPresent
+	if s.config != nil {
+		c.VolumeMounts = append(c.VolumeMounts, corev1.VolumeMount{Name: "config", MountPath: s.config.dir, ReadOnly: true})
+		podSpec.Volumes = append(podSpec.Volumes, corev1.Volume{Name: "config", VolumeSource: corev1.VolumeSource{
+			ConfigMap: &corev1.ConfigMapVolumeSource{LocalObjectReference: corev1.LocalObjectReference{Name: s.config.name}}}})
+	}
 	podSpec.Containers = []corev1.Container{c}
 	replicas := int32(1)
-	out = append(out, &appsv1.Deployment{
+	return &appsv1.Deployment{
 		TypeMeta: metav1.TypeMeta{APIVersion: "apps/v1", Kind: "Deployment"},
-		ObjectMeta: metav1.ObjectMeta{Name: s.Deployment, Namespace: ns,
-			Labels: s.labels(podLabels)},
+		ObjectMeta: metav1.ObjectMeta{Name: w.name, Namespace: ns,
+			Labels: s.labels(w.labels)},
 		Spec: appsv1.DeploymentSpec{
 			Replicas: &replicas,
-			Selector: &metav1.LabelSelector{MatchLabels: podLabels},
+			Selector: &metav1.LabelSelector{MatchLabels: w.labels},
 			Template: corev1.PodTemplateSpec{
-				ObjectMeta: metav1.ObjectMeta{Labels: podLabels, Annotations: s.annotations},
+				ObjectMeta: metav1.ObjectMeta{Labels: w.labels, Annotations: w.annotations},
 				Spec:       podSpec,
 			},
 		},
-	})
-	return out
+	}
 }

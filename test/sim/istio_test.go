@@ -19,6 +19,9 @@ import (
 var (
 	virtualServices  = schema.GroupVersionResource{Group: "networking.istio.io", Version: "v1", Resource: "virtualservices"}
 	destinationRules = schema.GroupVersionResource{Group: "networking.istio.io", Version: "v1", Resource: "destinationrules"}
+	deploymentsGVR   = schema.GroupVersionResource{Group: "apps", Version: "v1", Resource: "deployments"}
+	servicesGVR      = schema.GroupVersionResource{Version: "v1", Resource: "services"}
+	configMapsGVR    = schema.GroupVersionResource{Version: "v1", Resource: "configmaps"}
 )
 
 // ensureIstioCRDs applies Istio's CRDs from the istio.io/api module,

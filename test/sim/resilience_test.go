@@ -8,6 +8,7 @@ import (
 	"time"
 
 	batchv1 "k8s.io/api/batch/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/watch"
 )
@@ -155,11 +156,20 @@ spec:
 		t.Errorf("tomcat-svc VirtualService %v", vs.Object["spec"])
 	}
 
-	// Clear: the fault and the circuit breaker go, the rest stays.
-	meshRun(t, c, 0, "resilience", "clear", "tomcat-svc", "--what", "fault", "-n", ns)
-	route = field(t, getObject(t, c, virtualServices, ns, "tomcat-svc"), "spec", "http").([]any)[0].(map[string]any)
-	if _, has := route["fault"]; has {
-		t.Errorf("fault after clear: %v", route)
+	// Clear: the fault and the circuit breaker go, the rest stays. The
+	// VirtualService kubectl mesh created for tomcat-svc held nothing
+	// else: it goes too, while nginx-vs, written by kubectl, stays.
+	out, _ := meshRun(t, c, 0, "resilience", "clear", "tomcat-svc", "--what", "fault", "-n", ns)
+	if out != "virtualservice/tomcat-svc deleted\n" {
+		t.Errorf("clear tomcat-svc:\n%s", out)
+	}
+	if _, err := c.dynamic.Resource(virtualServices).Namespace(ns).Get(context.Background(), "tomcat-svc", metav1.GetOptions{}); !apierrors.IsNotFound(err) {
+		t.Errorf("the emptied VirtualService tomcat-svc is still there: %v", err)
+	}
+	meshRun(t, c, 0, "resilience", "clear", "nginx-svc", "-n", ns)
+	route = field(t, getObject(t, c, virtualServices, ns, "nginx-vs"), "spec", "http").([]any)[0].(map[string]any)
+	if _, has := route["timeout"]; has || route["route"] == nil {
+		t.Errorf("nginx-vs after clear: %v", route)
 	}
 	meshRun(t, c, 0, "resilience", "clear", "httpbin", "-n", ns)
 	dr = getObject(t, c, destinationRules, ns, "httpbin")

@@ -63,7 +63,7 @@ func TestSampleDeployCleanup(t *testing.T) {
 	if _, err := c.clients.CoreV1().ConfigMaps(ns).Get(ctx, "mine", metav1.GetOptions{}); err != nil {
 		t.Errorf("cleanup removed a hand-made ConfigMap: %v", err)
 	}
-	if _, _, err := c.mesh(t, "sample", "deploy", "nginx", "-n", ns); exitCode(err) != 2 {
-		t.Errorf("sample deploy nginx: exit %d, want 2", exitCode(err))
+	if _, _, err := c.mesh(t, "sample", "deploy", "nginx-svc", "-n", ns); exitCode(err) != 2 {
+		t.Errorf("sample deploy nginx-svc: exit %d, want 2", exitCode(err))
 	}
 }
