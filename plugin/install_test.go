@@ -2,17 +2,12 @@ package plugin
 
 import (
 	"encoding/json"
-	"net/http"
-	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
 
-	"helm.sh/helm/v3/pkg/chart/loader"
-	"helm.sh/helm/v3/pkg/chartutil"
-	"helm.sh/helm/v3/pkg/repo"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 
 	"github.com/kubectl-mesh/kubectl-mesh/plugin/istioinstall"
@@ -122,32 +117,8 @@ func TestInstallProfiles(t *testing.T) {
 // module at that version), keeps them in Helm's cache, and installs again
 // from there once the repository is gone.
 func TestInstallFromTheDefaultRepository(t *testing.T) {
-	charts := istiocharts.Dir(t, "..")
-	repoDir := t.TempDir()
-	for _, dir := range []string{"base", "istio-control/istio-discovery", "gateway"} {
-		ch, err := loader.Load(filepath.Join(charts, filepath.FromSlash(dir)))
-		if err != nil {
-			t.Fatal(err)
-		}
-		ch.Metadata.Version = istioinstall.DefaultVersion
-		if _, err := chartutil.Save(ch, repoDir); err != nil {
-			t.Fatal(err)
-		}
-	}
-	srv := httptest.NewServer(http.FileServer(http.Dir(repoDir)))
-	index, err := repo.IndexDirectory(repoDir, srv.URL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := index.WriteFile(filepath.Join(repoDir, "index.yaml"), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	home := t.TempDir()
-	t.Setenv("HOME", home)
-	for _, v := range []string{"HELM_REPOSITORY_CONFIG", "HELM_REPOSITORY_CACHE", "HELM_CACHE_HOME", "HELM_CONFIG_HOME", "HELM_DATA_HOME", "XDG_CACHE_HOME", "XDG_CONFIG_HOME"} {
-		t.Setenv(v, "")
-		os.Unsetenv(v)
-	}
+	srv := istiocharts.Repository(t, "..")
+	istiocharts.SetFreshHome(t)
 	t.Setenv(istioinstall.RepoEnv, srv.URL)
 	argv := append([]string{"install", "--profile", "demo", "--dry-run=client", "-o", "yaml"}, noCluster...)
 	first, errOut, code := run(t, "", argv...)

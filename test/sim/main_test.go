@@ -191,10 +191,16 @@ func (c *simCluster) run(t testing.TB, stdin, bin string, args ...string) (strin
 // mesh runs `kubectl mesh ARGS` through the real kubectl's plugin discovery.
 func (c *simCluster) mesh(t testing.TB, args ...string) (string, string, error) {
 	t.Helper()
+	return c.meshEnv(t, os.Environ(), args...)
+}
+
+// meshEnv is mesh in the environment env.
+func (c *simCluster) meshEnv(t testing.TB, env []string, args ...string) (string, string, error) {
+	t.Helper()
 	// kubectl takes no flags before a plugin's name: the kubeconfig goes
 	// through the environment, as users' does.
 	cmd := exec.Command(c.kubectl, append([]string{"mesh"}, args...)...)
-	cmd.Env = append(os.Environ(), "KUBECONFIG="+c.kubeconfig,
+	cmd.Env = append(env, "KUBECONFIG="+c.kubeconfig,
 		"PATH="+filepath.Dir(c.pluginBin)+string(os.PathListSeparator)+os.Getenv("PATH"))
 	var out, errOut bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errOut

@@ -2,6 +2,7 @@ package sim
 
 import (
 	"context"
+	"os"
 	"path/filepath"
 	"reflect"
 	"regexp"
@@ -14,6 +15,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 
+	"github.com/kubectl-mesh/kubectl-mesh/plugin/istioinstall"
 	"github.com/kubectl-mesh/kubectl-mesh/test/istiocharts"
 )
 
@@ -76,10 +78,17 @@ func TestTutorial(t *testing.T) {
 		last = time.Now()
 	}
 
-	// 1. Istio's demo profile, from the charts with the simulated
-	// cluster's values, as the install test passes them.
-	charts := istiocharts.Dir(t, c.root)
-	out := istio(t, c, 0, "install", "--profile", "demo", "--charts", charts, "-f", filepath.Join(c.root, "hack", "sim", "istio-values.yaml"), "--timeout", "90s")
+	// 1. Istio's demo profile as a newcomer installs it: no --charts, a
+	// HOME where Helm was never set up, the charts from Istio's chart
+	// repository (served on loopback, the default pointed at it), with the
+	// simulated cluster's values, as the install test passes them.
+	repo := istiocharts.Repository(t, c.root)
+	env := append(istiocharts.FreshHomeEnv(t, os.Environ()), istioinstall.RepoEnv+"="+repo.URL)
+	argv := []string{"install", "--profile", "demo", "-f", filepath.Join(c.root, "hack", "sim", "istio-values.yaml"), "--timeout", "90s"}
+	out, errOut, err := c.meshEnv(t, env, argv...)
+	if code := exitCode(err); code != 0 {
+		t.Fatalf("kubectl mesh %s: exit %d\nstdout:\n%s\nstderr:\n%s", strings.Join(argv, " "), code, out, errOut)
+	}
 	uninstalled := false
 	t.Cleanup(func() {
 		if !uninstalled {
@@ -126,7 +135,7 @@ func TestTutorial(t *testing.T) {
 	}
 	wantNames(t, "the canary's Deployments", objectNames(t, c, deploymentsGVR, ns, "kubectl-mesh.io/sample=canary"), "appv1", "appv2")
 	wantNames(t, "the canary's Gateway", objectNames(t, c, gvrGateway, ns, "kubectl-mesh.io/sample=canary"), "canary-gateway")
-	_, errOut := meshRun(t, c, 0, "canary", "set", "canary", "v1=90,v2=10", "--gateway", "canary-gateway", "--hosts", "*", "-n", ns)
+	_, errOut = meshRun(t, c, 0, "canary", "set", "canary", "v1=90,v2=10", "--gateway", "canary-gateway", "--hosts", "*", "-n", ns)
 	if !strings.Contains(errOut, "new subsets select pods by label app,") {
 		t.Errorf("canary set: the inferred label is not named:\n%s", errOut)
 	}
