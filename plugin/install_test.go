@@ -117,7 +117,7 @@ func TestInstallProfiles(t *testing.T) {
 // module at that version), keeps them in Helm's cache, and installs again
 // from there once the repository is gone.
 func TestInstallFromTheDefaultRepository(t *testing.T) {
-	srv := istiocharts.Repository(t, "..")
+	srv := istiocharts.Repository(t, "..", istioinstall.DefaultVersion)
 	istiocharts.SetFreshHome(t)
 	t.Setenv(istioinstall.RepoEnv, srv.URL)
 	argv := append([]string{"install", "--profile", "demo", "--dry-run=client", "-o", "yaml"}, noCluster...)

@@ -16,8 +16,6 @@ import (
 	"helm.sh/helm/v3/pkg/chart/loader"
 	"helm.sh/helm/v3/pkg/chartutil"
 	"helm.sh/helm/v3/pkg/repo"
-
-	"github.com/kubectl-mesh/kubectl-mesh/plugin/istioinstall"
 )
 
 // Dir returns the charts folder; root is the repository's root.
@@ -36,9 +34,9 @@ func Dir(t testing.TB, root string) string {
 
 // Repository serves the charts kubectl mesh install takes (base,
 // istio-discovery and gateway) as a Helm chart repository on loopback, at
-// the Istio release the plugin pins: Istio's own repository as a test can
-// reach it. The server stops with the test.
-func Repository(t testing.TB, root string) *httptest.Server {
+// version (the Istio release the plugin pins): Istio's own repository as
+// a test can reach it. The server stops with the test.
+func Repository(t testing.TB, root, version string) *httptest.Server {
 	t.Helper()
 	charts := Dir(t, root)
 	dir := t.TempDir()
@@ -47,7 +45,7 @@ func Repository(t testing.TB, root string) *httptest.Server {
 		if err != nil {
 			t.Fatal(err)
 		}
-		ch.Metadata.Version = istioinstall.DefaultVersion
+		ch.Metadata.Version = version
 		if _, err := chartutil.Save(ch, dir); err != nil {
 			t.Fatal(err)
 		}

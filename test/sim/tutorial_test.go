@@ -82,7 +82,7 @@ func TestTutorial(t *testing.T) {
 	// HOME where Helm was never set up, the charts from Istio's chart
 	// repository (served on loopback, the default pointed at it), with the
 	// simulated cluster's values, as the install test passes them.
-	repo := istiocharts.Repository(t, c.root)
+	repo := istiocharts.Repository(t, c.root, istioinstall.DefaultVersion)
 	env := append(istiocharts.FreshHomeEnv(t, os.Environ()), istioinstall.RepoEnv+"="+repo.URL)
 	argv := []string{"install", "--profile", "demo", "-f", filepath.Join(c.root, "hack", "sim", "istio-values.yaml"), "--timeout", "90s"}
 	out, errOut, err := c.meshEnv(t, env, argv...)
