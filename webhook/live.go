@@ -220,3 +220,11 @@ func (o *overlay) VirtualServicesRoutingTo(fqdn string) []*policies.VirtualServi
 func (o *overlay) VirtualServicesBoundTo(namespace, name string) []*policies.VirtualService {
 	return o.fresh(o.base.VirtualServicesBoundTo(namespace, name))
 }
+
+func (o *overlay) KubeGateway(namespace, name string) *policies.KubeGateway {
+	return o.base.KubeGateway(namespace, name)
+}
+
+func (o *overlay) ReferenceGrantsIn(namespace string) []*policies.ReferenceGrant {
+	return o.base.ReferenceGrantsIn(namespace)
+}
