@@ -154,7 +154,7 @@ func Checks() []Check {
 			"Remove the routes to its hosts first."),
 		check("MESH0604", "GatewayStillBound", "reference", SeverityError,
 			"A deleted Gateway is still bound by VirtualServices.",
-			"kubectl delete gateway bookinfo-gateway   # VirtualService bookinfo binds to it",
+			"kubectl delete gateway.networking.istio.io bookinfo-gateway   # VirtualService bookinfo binds to it",
 			"Unbind or delete those VirtualServices first."),
 		check("MESH0801", "UnknownBackend", "route", SeverityError,
 			"A backendRef of an HTTPRoute or GRPCRoute names a Service (or Hostname) that does not exist, or a kind Istio does not route to.",
