@@ -422,14 +422,23 @@ func TestWebhookConfiguration(t *testing.T) {
 	if len(wh.ClientConfig.CABundle) != 0 || wh.ClientConfig.URL != nil {
 		t.Errorf("clientConfig must name the Service only (caBundle is injected): %+v", wh.ClientConfig)
 	}
-	if len(wh.Rules) != 1 {
+	if len(wh.Rules) != 2 {
 		t.Fatalf("rules %+v", wh.Rules)
 	}
-	rule := wh.Rules[0]
-	if !slices.Equal(rule.APIGroups, []string{"networking.istio.io"}) || !slices.Equal(rule.APIVersions, []string{"*"}) ||
-		!sameSet(rule.Resources, []string{"virtualservices", "destinationrules", "gateways", "serviceentries"}) ||
-		!sameSet(ops(rule.Operations), []string{"CREATE", "UPDATE"}) {
-		t.Errorf("rule %+v", rule)
+	// Istio's kinds, and the Gateway API routes (never Gateway API
+	// Gateways, which share the kind name with Istio's).
+	for i, want := range []struct {
+		group     string
+		resources []string
+	}{
+		{"networking.istio.io", []string{"virtualservices", "destinationrules", "gateways", "serviceentries"}},
+		{"gateway.networking.k8s.io", []string{"httproutes", "grpcroutes"}},
+	} {
+		rule := wh.Rules[i]
+		if !slices.Equal(rule.APIGroups, []string{want.group}) || !slices.Equal(rule.APIVersions, []string{"*"}) ||
+			!sameSet(rule.Resources, want.resources) || !sameSet(ops(rule.Operations), []string{"CREATE", "UPDATE"}) {
+			t.Errorf("rule %+v", rule)
+		}
 	}
 	if wh.ObjectSelector != nil && len(wh.ObjectSelector.MatchExpressions)+len(wh.ObjectSelector.MatchLabels) > 0 {
 		t.Errorf("objectSelector %+v: the break-glass annotation is the handler's to honour (with a warning)", wh.ObjectSelector)
@@ -798,6 +807,9 @@ func TestRBAC(t *testing.T) {
 		want = append(want, grant{"", "services", v, ""}, grant{"", "namespaces", v, ""})
 		for _, res := range []string{"serviceentries", "destinationrules", "gateways", "virtualservices"} {
 			want = append(want, grant{"networking.istio.io", res, v, ""})
+		}
+		for _, res := range []string{"gateways", "referencegrants"} {
+			want = append(want, grant{"gateway.networking.k8s.io", res, v, ""})
 		}
 	}
 	for _, v := range []string{"get", "update", "patch"} {

@@ -26,15 +26,17 @@ import (
 // inventoryListKinds are the resources the commands and the policy
 // preflight list through the dynamic client.
 var inventoryListKinds = map[schema.GroupVersionResource]string{
-	{Version: "v1", Resource: "services"}:                                       "ServiceList",
-	{Version: "v1", Resource: "pods"}:                                           "PodList",
-	{Version: "v1", Resource: "serviceaccounts"}:                                "ServiceAccountList",
-	{Version: "v1", Resource: "configmaps"}:                                     "ConfigMapList",
-	{Group: "apps", Version: "v1", Resource: "deployments"}:                     "DeploymentList",
-	{Group: "networking.istio.io", Version: "v1", Resource: "serviceentries"}:   "ServiceEntryList",
-	{Group: "networking.istio.io", Version: "v1", Resource: "destinationrules"}: "DestinationRuleList",
-	{Group: "networking.istio.io", Version: "v1", Resource: "gateways"}:         "GatewayList",
-	{Group: "networking.istio.io", Version: "v1", Resource: "virtualservices"}:  "VirtualServiceList",
+	{Version: "v1", Resource: "services"}:                                            "ServiceList",
+	{Version: "v1", Resource: "pods"}:                                                "PodList",
+	{Version: "v1", Resource: "serviceaccounts"}:                                     "ServiceAccountList",
+	{Version: "v1", Resource: "configmaps"}:                                          "ConfigMapList",
+	{Group: "apps", Version: "v1", Resource: "deployments"}:                          "DeploymentList",
+	{Group: "networking.istio.io", Version: "v1", Resource: "serviceentries"}:        "ServiceEntryList",
+	{Group: "networking.istio.io", Version: "v1", Resource: "destinationrules"}:      "DestinationRuleList",
+	{Group: "networking.istio.io", Version: "v1", Resource: "gateways"}:              "GatewayList",
+	{Group: "networking.istio.io", Version: "v1", Resource: "virtualservices"}:       "VirtualServiceList",
+	{Group: "gateway.networking.k8s.io", Version: "v1", Resource: "gateways"}:        "GatewayList",
+	{Group: "gateway.networking.k8s.io", Version: "v1", Resource: "referencegrants"}: "ReferenceGrantList",
 }
 
 // fakeCluster holds the same objects in a typed and a dynamic fake client,

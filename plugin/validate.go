@@ -152,7 +152,7 @@ func (o *ValidateOptions) Run(ctx context.Context) error {
 	}, func(obj *policies.Object) error {
 		resources++
 		index.Add(obj)
-		if obj.IsIstioNetworking() {
+		if obj.IsReviewed() {
 			if compact {
 				obj.Compact()
 			}
@@ -185,7 +185,7 @@ func (o *ValidateOptions) Run(ctx context.Context) error {
 		// reviewed as updates of them.
 		for _, obj := range live {
 			index.AddUnlessPresent(obj)
-			if obj.IsIstioNetworking() {
+			if obj.IsReviewed() {
 				liveIstio[identity(obj)] = obj
 			}
 		}

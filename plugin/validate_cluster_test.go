@@ -8,7 +8,6 @@ import (
 
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
-	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/cli-runtime/pkg/genericclioptions"
 	"k8s.io/cli-runtime/pkg/genericiooptions"
 	"k8s.io/client-go/dynamic"
@@ -27,15 +26,7 @@ func clusterObject(apiVersion, kind, ns, name string, spec map[string]any) *unst
 // files win over cluster objects of the same identity.
 func TestValidateCluster(t *testing.T) {
 	scheme := runtime.NewScheme()
-	gvrs := map[schema.GroupVersionResource]string{
-		{Version: "v1", Resource: "services"}:                                       "ServiceList",
-		{Version: "v1", Resource: "pods"}:                                           "PodList",
-		{Group: "apps", Version: "v1", Resource: "deployments"}:                     "DeploymentList",
-		{Group: "networking.istio.io", Version: "v1", Resource: "serviceentries"}:   "ServiceEntryList",
-		{Group: "networking.istio.io", Version: "v1", Resource: "destinationrules"}: "DestinationRuleList",
-		{Group: "networking.istio.io", Version: "v1", Resource: "gateways"}:         "GatewayList",
-		{Group: "networking.istio.io", Version: "v1", Resource: "virtualservices"}:  "VirtualServiceList",
-	}
+	gvrs := inventoryListKinds
 	client := dynamicfake.NewSimpleDynamicClientWithCustomListKinds(scheme, gvrs,
 		clusterObject("v1", "Service", "default", "reviews", map[string]any{"ports": []any{map[string]any{"name": "http", "port": int64(9080)}}}),
 		clusterObject("networking.istio.io/v1", "DestinationRule", "default", "reviews", map[string]any{

@@ -24,11 +24,14 @@ var inventoryResources = []struct {
 	{IstioNetworkingGroup, "destinationrules", []string{"v1", "v1beta1", "v1alpha3"}},
 	{IstioNetworkingGroup, "gateways", []string{"v1", "v1beta1", "v1alpha3"}},
 	{IstioNetworkingGroup, "virtualservices", []string{"v1", "v1beta1", "v1alpha3"}},
+	// What Gateway API routes refer to, when the Gateway API is served.
+	{GatewayAPIGroup, "gateways", []string{"v1", "v1beta1"}},
+	{GatewayAPIGroup, "referencegrants", []string{"v1", "v1beta1"}},
 }
 
 // ListCluster reads the inventory kinds from a live cluster, in every
-// namespace. A cluster without Istio's CRDs simply contributes no Istio
-// objects.
+// namespace. A cluster without Istio's or the Gateway API's CRDs simply
+// contributes no such objects.
 func ListCluster(ctx context.Context, client dynamic.Interface) ([]*Object, error) {
 	var out []*Object
 	for _, r := range inventoryResources {

@@ -56,7 +56,7 @@ func TestCatalogueMatchesPolicies(t *testing.T) {
 		if _, ok := emitted[c.Code]; !ok {
 			t.Errorf("%s is documented but no policy emits it", c.Code)
 		}
-		if !strings.HasPrefix(c.Code, "MESH0"+map[string]string{"weight": "1", "host": "2", "subset": "3", "port": "4", "gateway": "5", "reference": "6", "schema": "7"}[c.Category]) {
+		if !strings.HasPrefix(c.Code, "MESH0"+map[string]string{"weight": "1", "host": "2", "subset": "3", "port": "4", "gateway": "5", "reference": "6", "schema": "7", "route": "8"}[c.Category]) {
 			t.Errorf("%s does not carry its category's number (%s)", c.Code, c.Category)
 		}
 	}

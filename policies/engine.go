@@ -365,7 +365,7 @@ func (e *Engine) CacheStats() CacheStats {
 }
 
 // reviewedKinds are the kinds the built-in policies review.
-var reviewedKinds = [...]string{KindVirtualService, KindDestinationRule, KindGateway, KindServiceEntry}
+var reviewedKinds = [...]string{KindVirtualService, KindDestinationRule, KindGateway, KindServiceEntry, KindHTTPRoute, KindGRPCRoute}
 
 // scope is a kind and an operation under review.
 type scope struct {
@@ -574,7 +574,7 @@ func (e *Engine) reviewInto(ctx context.Context, r Review, inv Inventory, hosts 
 	if obj == nil {
 		return nil, errors.New("review has no object")
 	}
-	if !obj.IsIstioNetworking() {
+	if !obj.IsReviewed() {
 		return nil, nil
 	}
 	facts := buildFacts(r, inv, e.settings, hosts)
@@ -857,7 +857,7 @@ func (e *Engine) ReviewChanges(ctx context.Context, objs []*Object, inv Inventor
 	}
 	var todo []*Object
 	for _, o := range objs {
-		if o.IsIstioNetworking() {
+		if o.IsReviewed() {
 			todo = append(todo, o)
 		}
 	}

@@ -25,7 +25,7 @@ func ParseSeverity(s string) (Severity, error) {
 }
 
 // Categories of findings (a stable contract, docs/checks.md).
-var Categories = []string{"weight", "host", "port", "subset", "gateway", "reference", "schema", "other"}
+var Categories = []string{"weight", "host", "port", "subset", "gateway", "reference", "schema", "route", "other"}
 
 func validCategory(c string) bool {
 	for _, v := range Categories {

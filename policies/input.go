@@ -69,6 +69,11 @@ type Facts struct {
 	OldSubsetNames []string
 	// UsedBy lists the VirtualServices using what an UPDATE or DELETE touches.
 	UsedBy []UseFacts
+	// Gateway API routes: what each backendRef and parentRef resolves to,
+	// and the weights of each rule's backendRefs.
+	BackendRefs  []BackendRefFacts
+	ParentRefs   []ParentRefFacts
+	BackendRules []BackendRuleShape
 }
 
 // nonEmpty reports whether the list (or map) of input.facts called name
@@ -101,6 +106,12 @@ func (f *Facts) nonEmpty(name string) (nonEmpty, known bool) {
 		return len(f.OldSubsetNames) > 0, true
 	case "usedBy":
 		return len(f.UsedBy) > 0, true
+	case "backendRefs":
+		return len(f.BackendRefs) > 0, true
+	case "parentRefs":
+		return len(f.ParentRefs) > 0, true
+	case "backendRules":
+		return len(f.BackendRules) > 0, true
 	}
 	return false, false
 }
@@ -270,6 +281,10 @@ func buildFacts(r Review, inv Inventory, s Settings, cache *hostCache) *Facts {
 	if r.Object != nil {
 		shape := r.Object.shape()
 		f.Malformed, f.Missing = shape.Malformed, shape.Missing
+		if obj.IsGatewayAPIRoute() {
+			routeFacts(r.Object, shape, f, inv, s, cache)
+			return f
+		}
 		switch obj.Kind() {
 		case KindVirtualService:
 			f.Destinations, f.Routes = shape.Destinations, shape.Routes

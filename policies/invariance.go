@@ -50,6 +50,8 @@ var (
 		"weights": true, "weight": true, "resolved": true, "byHost": true, // byHost: indexes by host
 		"exists": true, "visible": true, "sidecar": true, "mirror": true, "dropped": true, "meshBound": true,
 		"workloadsKnown": true, "wildcard": true,
+		"supported": true, "crossNamespace": true, "permitted": true, "portExists": true,
+		"listenerFound": true, "admitted": true, "hasPort": true,
 	}
 	// numberTokenKeys hold the numbers that are tokenized: port numbers
 	// and counts of workloads, which the policies only compare. Other

@@ -126,6 +126,10 @@ type Inventory interface {
 	// with an HTTP port of that number single out with their exportTo: only
 	// there may such a port be served or not, others see it alike.
 	HTTPPortClients(port int64) []string
+	// KubeGateway is the Gateway API Gateway of that namespace and name.
+	KubeGateway(namespace, name string) *KubeGateway
+	// ReferenceGrantsIn lists the ReferenceGrants of a namespace.
+	ReferenceGrantsIn(namespace string) []*ReferenceGrant
 }
 
 // Index is an Inventory built from objects. It is safe for concurrent use:
@@ -151,6 +155,10 @@ type Index struct {
 	vsByGateway     map[string]map[string]*VirtualService // gw ns/name -> vs ns/name
 	httpPorts       map[int64]*portServers                // HTTP port number -> Services and ServiceEntries with it
 	labels          *labelSets
+	// Gateway API Gateways and ReferenceGrants by ns/name, apart from
+	// Istio's Gateways, whose kind name they share.
+	kubeGateways map[string]*KubeGateway
+	grants       map[string]map[string]*ReferenceGrant // ns -> name
 }
 
 // NewIndex returns an empty Index resolving short names with clusterDomain.
@@ -177,6 +185,8 @@ func NewIndex(clusterDomain string) *Index {
 		vsByGateway:     map[string]map[string]*VirtualService{},
 		httpPorts:       map[int64]*portServers{},
 		labels:          newLabelSets(),
+		kubeGateways:    map[string]*KubeGateway{},
+		grants:          map[string]map[string]*ReferenceGrant{},
 	}
 }
 
@@ -218,6 +228,16 @@ func (x *Index) add(obj *Object) {
 		x.servicesByName[name] = append(x.servicesByName[name], svc)
 		x.servicesByNS[ns] = append(x.servicesByNS[ns], svc)
 		x.indexHTTPPorts(KindService, key(ns, name), ns, svc.ExportTo, svc.Ports, true)
+	case obj.Group() == GatewayAPIGroup:
+		switch obj.Kind() {
+		case KindGateway:
+			x.kubeGateways[key(ns, name)] = kubeGatewayFrom(obj)
+		case KindReferenceGrant:
+			if x.grants[ns] == nil {
+				x.grants[ns] = map[string]*ReferenceGrant{}
+			}
+			x.grants[ns][name] = referenceGrantFrom(obj)
+		}
 	case obj.Group() == IstioNetworkingGroup:
 		switch obj.Kind() {
 		case KindServiceEntry:
@@ -305,6 +325,14 @@ func (x *Index) remove(kind, group, ns, name string) {
 		}
 	case group == IstioNetworkingGroup && kind == KindGateway:
 		delete(x.gateways, k)
+	case group == GatewayAPIGroup && kind == KindGateway:
+		delete(x.kubeGateways, k)
+	case group == GatewayAPIGroup && kind == KindReferenceGrant:
+		delete(x.grants[ns], name)
+		if len(x.grants[ns]) == 0 {
+			delete(x.grants, ns)
+		}
+	case group == GatewayAPIGroup:
 	case group == IstioNetworkingGroup && kind == KindVirtualService:
 		if vs := x.virtualServices[k]; vs != nil {
 			delete(x.virtualServices, k)
@@ -426,6 +454,12 @@ func (x *Index) has(kind, group, ns, name string) bool {
 		return x.drByKey[k] != nil
 	case group == IstioNetworkingGroup && kind == KindGateway:
 		return x.gateways[k] != nil
+	case group == GatewayAPIGroup && kind == KindGateway:
+		return x.kubeGateways[k] != nil
+	case group == GatewayAPIGroup && kind == KindReferenceGrant:
+		return x.grants[ns][name] != nil
+	case group == GatewayAPIGroup:
+		return false
 	case group == IstioNetworkingGroup && kind == KindVirtualService:
 		return x.virtualServices[k] != nil
 	default:
@@ -669,4 +703,27 @@ func (x *Index) VirtualServiceNamed(namespace, name string) *VirtualService {
 	x.mu.RLock()
 	defer x.mu.RUnlock()
 	return x.virtualServices[key(namespace, name)]
+}
+
+// KubeGateway returns the Gateway API Gateway of that namespace and name.
+func (x *Index) KubeGateway(namespace, name string) *KubeGateway {
+	x.mu.RLock()
+	defer x.mu.RUnlock()
+	return x.kubeGateways[key(namespace, name)]
+}
+
+// ReferenceGrantsIn lists the ReferenceGrants of a namespace by name.
+func (x *Index) ReferenceGrantsIn(namespace string) []*ReferenceGrant {
+	x.mu.RLock()
+	defer x.mu.RUnlock()
+	names := make([]string, 0, len(x.grants[namespace]))
+	for n := range x.grants[namespace] {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	out := make([]*ReferenceGrant, len(names))
+	for i, n := range names {
+		out[i] = x.grants[namespace][n]
+	}
+	return out
 }

@@ -73,6 +73,11 @@ type Shape struct {
 	// the labels that are strings.
 	SubsetNames []string
 	Subsets     []Subset
+	// Gateway API routes: parentRefs, the backendRefs of every rule, and
+	// each rule's weights.
+	ParentRefs   []ParentRefShape
+	BackendRefs  []BackendRefShape
+	BackendRules []BackendRuleShape
 }
 
 type shapeWalker struct {
@@ -202,6 +207,13 @@ func shapeOf(obj *Object, labels *labelSets) Shape {
 	w.required(at("spec", ""), specV, hasSpec)
 	spec, ok := w.object(at("spec", ""), specV, hasSpec)
 	if !ok {
+		return w.s
+	}
+	if obj.Group() == GatewayAPIGroup {
+		// Kinds shared with Istio's (Gateway) must not be walked as Istio's.
+		if obj.IsGatewayAPIRoute() {
+			w.gatewayRoute(spec)
+		}
 		return w.s
 	}
 	switch obj.Kind() {

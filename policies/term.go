@@ -21,6 +21,8 @@ var inputKeys = []string{
 	"destinationRule", "names", "subsets", "labels", "definedBy", "workloads", "number", "protocol",
 	"ref", "key", "exists", "visible", "servedHosts", "unservedHosts", "serverHosts", "virtualService",
 	"byHost", "meshBound", "listenerPorts", "via", "sidecar", "reach", "dropped", "wildcard",
+	"backendRefs", "parentRefs", "backendRules", "supported", "crossNamespace", "permitted", "portExists",
+	"listenerFound", "admitted", "sectionName", "hasPort", "HTTPRoute", "GRPCRoute",
 	"", "Service", "ServiceEntry", "VirtualService", "DestinationRule", "Gateway", "CREATE", "UPDATE", "DELETE",
 }
 
@@ -195,7 +197,52 @@ func (f *Facts) term() *ast.Term {
 		item("subsetNames", strings2Term(f.SubsetNames)),
 		item("oldSubsetNames", strings2Term(f.OldSubsetNames)),
 		item("usedBy", arrayTerm(used...)),
+		item("backendRefs", backendRefsTerm(f.BackendRefs)),
+		item("parentRefs", parentRefsTerm(f.ParentRefs)),
+		item("backendRules", backendRulesTerm(f.BackendRules)),
 	)
+}
+
+func backendRefsTerm(refs []BackendRefFacts) *ast.Term {
+	terms := make([]*ast.Term, len(refs))
+	for i, b := range refs {
+		terms[i] = objectTerm(
+			item("field", strTerm(b.Field)), item("kind", strTerm(b.Kind)),
+			item("namespace", strTerm(b.Namespace)), item("name", strTerm(b.Name)),
+			item("port", intOrNull(b.Port, b.HasPort)), item("weight", ast.IntNumberTerm(int(b.Weight))),
+			item("dropped", ast.BooleanTerm(b.Dropped)), item("supported", ast.BooleanTerm(b.Supported)),
+			item("crossNamespace", ast.BooleanTerm(b.CrossNamespace)), item("permitted", ast.BooleanTerm(b.Permitted)),
+			item("exists", ast.BooleanTerm(b.Exists)), item("portExists", ast.BooleanTerm(b.PortExists)),
+		)
+	}
+	return arrayTerm(terms...)
+}
+
+func parentRefsTerm(refs []ParentRefFacts) *ast.Term {
+	terms := make([]*ast.Term, len(refs))
+	for i, p := range refs {
+		terms[i] = objectTerm(
+			item("field", strTerm(p.Field)), item("kind", strTerm(p.Kind)),
+			item("namespace", strTerm(p.Namespace)), item("name", strTerm(p.Name)),
+			item("sectionName", strTerm(p.Section)), item("port", intOrNull(p.Port, p.HasPort)),
+			item("hasPort", ast.BooleanTerm(p.HasPort)),
+			item("supported", ast.BooleanTerm(p.Supported)), item("exists", ast.BooleanTerm(p.Exists)),
+			item("listenerFound", ast.BooleanTerm(p.ListenerFound)), item("admitted", ast.BooleanTerm(p.Admitted)),
+		)
+	}
+	return arrayTerm(terms...)
+}
+
+func backendRulesTerm(rules []BackendRuleShape) *ast.Term {
+	terms := make([]*ast.Term, len(rules))
+	for i, r := range rules {
+		weights := make([]*ast.Term, len(r.Weights))
+		for j, w := range r.Weights {
+			weights[j] = ast.IntNumberTerm(int(w))
+		}
+		terms[i] = objectTerm(item("field", strTerm(r.Field)), item("weights", arrayTerm(weights...)))
+	}
+	return arrayTerm(terms...)
 }
 
 func listenersTerm(ports []ListenerPort) *ast.Term {

@@ -423,7 +423,7 @@ func (h *Handler) review(ctx context.Context, req *admissionv1.AdmissionRequest)
 	if r.Object != nil && r.OldObject != nil && r.OldObject.Namespace() == "" {
 		r.OldObject.SetNamespace(req.Namespace)
 	}
-	if !subject.IsIstioNetworking() {
+	if !subject.IsReviewed() {
 		return &admissionv1.AdmissionResponse{Allowed: true}, "allowed"
 	}
 	isDelete := req.Operation == admissionv1.Delete
@@ -513,7 +513,7 @@ func (h *Handler) refuseLarge(req *admissionv1.AdmissionRequest, n int64) (*admi
 	if subject.Namespace() == "" {
 		subject.SetNamespace(req.Namespace)
 	}
-	if !subject.IsIstioNetworking() {
+	if !subject.IsReviewed() {
 		return &admissionv1.AdmissionResponse{Allowed: true}, "allowed"
 	}
 	if why := h.optOut(subject); why != "" {
@@ -533,7 +533,7 @@ func needsLiveCheck(findings []policies.Finding) bool {
 			continue
 		}
 		switch f.Category {
-		case "host", "subset", "port", "gateway", "reference":
+		case "host", "subset", "port", "gateway", "reference", "route":
 			return true
 		}
 	}

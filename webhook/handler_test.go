@@ -45,6 +45,13 @@ spec:
     - destination: {host: reviews, subset: v2}
 `
 
+// routeJSON is an HTTPRoute of namespace default bound to no parent,
+// routing to the backendRefs given as JSON.
+func routeJSON(backendRefs string) string {
+	return `{"apiVersion":"gateway.networking.k8s.io/v1","kind":"HTTPRoute","metadata":{"name":"reviews","namespace":"default"},` +
+		`"spec":{"rules":[{"backendRefs":` + backendRefs + `}]}}`
+}
+
 func newTestHandler(t testing.TB) (*Handler, *policies.Index) {
 	t.Helper()
 	e, err := policies.NewEngine(context.Background(), policies.Options{})
@@ -134,6 +141,13 @@ func TestHandlerDecisions(t *testing.T) {
 		{"break-glass annotation admits with a warning", reviewBytes(admissionv1.Create, "VirtualService",
 			strings.Replace(vsJSON("canary", dest("v1", 90), dest("v3", 20)), `"namespace":"default"`, `"namespace":"default","annotations":{"kubectl-mesh.io/validation":"disabled"}`, 1), ""), true, nil,
 			[]string{"validation of VirtualService default/canary is disabled by the annotation kubectl-mesh.io/validation=disabled"}},
+		{"an HTTPRoute to a Service that does not exist", reviewBytes(admissionv1.Create, "HTTPRoute", routeJSON(`[{"name":"reviewz","port":9080}]`), ""), false,
+			[]string{"Error [MESH0801] HTTPRoute default/reviews spec.rules[0].backendRefs[0]: Service default/reviewz does not exist"}, nil},
+		{"an HTTPRoute to a Service that exists", reviewBytes(admissionv1.Create, "HTTPRoute", routeJSON(`[{"name":"reviews","port":9080}]`), ""), true, nil, nil},
+		{"a malformed HTTPRoute gets the schema finding", reviewBytes(admissionv1.Create, "HTTPRoute", routeJSON(`"reviews"`), ""), false,
+			[]string{"Error [MESH0701] HTTPRoute default/reviews spec.rules[0].backendRefs: spec.rules[0].backendRefs must be a list"}, nil},
+		{"a Gateway API Gateway is not taken for Istio's", reviewBytes(admissionv1.Create, "Gateway",
+			`{"apiVersion":"gateway.networking.k8s.io/v1","kind":"Gateway","metadata":{"name":"web","namespace":"default"},"spec":{"listeners":"x"}}`, ""), true, nil, nil},
 		{"kinds it does not check are admitted", reviewBytes(admissionv1.Create, "ConfigMap", `{"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"x"}}`, ""), true, nil, nil},
 		{"namespace comes from the request when the object lacks it", reviewBytes(admissionv1.Create, "VirtualService",
 			strings.Replace(vsJSON("canary", dest("v1", 100)), `,"namespace":"default"`, "", 1), ""), true, nil, nil},
@@ -282,6 +296,30 @@ spec:
     route: [{destination: {host: reviews, subset: v1, port: {number: 9080}}, weight: 100}]
     mirror: {host: api.example.com}
     timeout: 2s
+---
+apiVersion: gateway.networking.k8s.io/v1
+kind: Gateway
+metadata: {name: web, namespace: default}
+spec:
+  gatewayClassName: istio
+  addresses: [{value: 10.0.0.1}]
+  listeners:
+  - {name: http, port: 80, protocol: HTTP, hostname: "*.example.com", allowedRoutes: {namespaces: {from: Same}}}
+---
+apiVersion: gateway.networking.k8s.io/v1
+kind: ReferenceGrant
+metadata: {name: team, namespace: default}
+spec:
+  from: [{group: gateway.networking.k8s.io, kind: HTTPRoute, namespace: team}]
+  to: [{group: "", kind: Service}]
+---
+apiVersion: gateway.networking.k8s.io/v1
+kind: HTTPRoute
+metadata: {name: team, namespace: team}
+spec:
+  parentRefs: [{name: web, namespace: default, sectionName: http}, {name: web, namespace: default, sectionName: https}]
+  rules:
+  - backendRefs: [{name: reviews, namespace: default, port: 9080}, {name: reviews, namespace: default, port: 80}]
 `
 	objs, err := policies.Parse("all.yaml", []byte(inventoryYAML+extra), "default")
 	if err != nil {

@@ -60,13 +60,55 @@ func IstioVersion(disc discovery.DiscoveryInterface) (string, error) {
 	return "", fmt.Errorf("the cluster serves no %s API: are Istio's CRDs installed?", policies.IstioNetworkingGroup)
 }
 
-// NewClusterInventory sets up the reflectors; Start runs them.
-func NewClusterInventory(client dynamic.Interface, istioVersion, clusterDomain string) *ClusterInventory {
+// gatewayAPIResources are the Gateway API objects routes refer to, each
+// watched in the first of these versions the cluster serves.
+var gatewayAPIResources = []struct {
+	resource string
+	versions []string
+}{
+	{"gateways", []string{"v1", "v1beta1"}},
+	{"referencegrants", []string{"v1", "v1beta1"}},
+}
+
+// GatewayAPIResources lists the Gateway API resources the cluster serves
+// that the inventory watches: none when the CRDs are not installed, so
+// mesh-webhook runs in clusters without the Gateway API (its routes are
+// then never sent to it).
+func GatewayAPIResources(disc discovery.DiscoveryInterface) ([]schema.GroupVersionResource, error) {
+	served := map[string]map[string]bool{}
+	var out []schema.GroupVersionResource
+	for _, r := range gatewayAPIResources {
+		for _, v := range r.versions {
+			if served[v] == nil {
+				served[v] = map[string]bool{}
+				list, err := disc.ServerResourcesForGroupVersion(policies.GatewayAPIGroup + "/" + v)
+				if err != nil && !apierrors.IsNotFound(err) {
+					return nil, fmt.Errorf("asking the API server for %s/%s: %w", policies.GatewayAPIGroup, v, err)
+				}
+				if list != nil {
+					for _, res := range list.APIResources {
+						served[v][res.Name] = true
+					}
+				}
+			}
+			if served[v][r.resource] {
+				out = append(out, schema.GroupVersionResource{Group: policies.GatewayAPIGroup, Version: v, Resource: r.resource})
+				break
+			}
+		}
+	}
+	return out, nil
+}
+
+// NewClusterInventory sets up the reflectors; Start runs them. extra are
+// further resources to watch (GatewayAPIResources).
+func NewClusterInventory(client dynamic.Interface, istioVersion, clusterDomain string, extra ...schema.GroupVersionResource) *ClusterInventory {
 	ci := &ClusterInventory{Index: policies.NewIndex(clusterDomain)}
 	ci.Resources = append(ci.Resources, schema.GroupVersionResource{Version: "v1", Resource: "services"})
 	for _, r := range istioResources {
 		ci.Resources = append(ci.Resources, schema.GroupVersionResource{Group: policies.IstioNetworkingGroup, Version: istioVersion, Resource: r})
 	}
+	ci.Resources = append(ci.Resources, extra...)
 	for _, gvr := range ci.Resources {
 		res := client.Resource(gvr)
 		lw := &cache.ListWatch{
@@ -181,7 +223,12 @@ func slimObject(obj any) (any, error) {
 		md["annotations"] = map[string]any{"networking.istio.io/exportTo": v}
 	}
 	spec, _ := u.Object["spec"].(map[string]any)
-	u.Object = map[string]any{"apiVersion": u.GetAPIVersion(), "kind": u.GetKind(), "metadata": md, "spec": slimSpec(u.GetKind(), spec)}
+	kind := u.GetKind()
+	if u.GroupVersionKind().Group == policies.GatewayAPIGroup {
+		// Keyed apart: a Gateway API Gateway is not Istio's Gateway.
+		kind = policies.GatewayAPIGroup + "/" + kind
+	}
+	u.Object = map[string]any{"apiVersion": u.GetAPIVersion(), "kind": u.GetKind(), "metadata": md, "spec": slimSpec(kind, spec)}
 	return u, nil
 }
 
@@ -242,6 +289,13 @@ func slimSpec(kind string, spec map[string]any) map[string]any {
 			out["servers"] = keepEach(servers, func(s map[string]any) map[string]any { return keep(s, "name", "port", "hosts") })
 		}
 		return out
+	case policies.GatewayAPIGroup + "/" + policies.KindGateway:
+		if listeners, ok := spec["listeners"]; ok {
+			return map[string]any{"listeners": keepEach(listeners, func(l map[string]any) map[string]any {
+				return keep(l, "name", "port", "protocol", "allowedRoutes")
+			})}
+		}
+		return map[string]any{}
 	case policies.KindVirtualService:
 		out := keep(spec, "hosts", "gateways", "exportTo")
 		for _, k := range []string{"http", "tcp", "tls"} {

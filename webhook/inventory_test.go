@@ -2,6 +2,7 @@ package webhook
 
 import (
 	"context"
+	"reflect"
 	"testing"
 	"time"
 
@@ -9,7 +10,11 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
+	fakediscovery "k8s.io/client-go/discovery/fake"
 	dynamicfake "k8s.io/client-go/dynamic/fake"
+	clienttesting "k8s.io/client-go/testing"
+
+	"github.com/kubectl-mesh/kubectl-mesh/policies"
 )
 
 func u(apiVersion, kind, ns, name string, spec map[string]any) *unstructured.Unstructured {
@@ -98,4 +103,47 @@ func eventually(t *testing.T, cond func() bool) {
 		time.Sleep(20 * time.Millisecond)
 	}
 	t.Fatal("condition not met within 10s")
+}
+
+// TestGatewayAPIResources: Gateways and ReferenceGrants are watched in the
+// first version served, and not at all without the Gateway API's CRDs.
+func TestGatewayAPIResources(t *testing.T) {
+	gvr := func(v, r string) schema.GroupVersionResource {
+		return schema.GroupVersionResource{Group: policies.GatewayAPIGroup, Version: v, Resource: r}
+	}
+	cases := []struct {
+		name   string
+		served []*metav1.APIResourceList
+		want   []schema.GroupVersionResource
+	}{
+		{name: "no Gateway API"},
+		{
+			name: "both in v1",
+			served: []*metav1.APIResourceList{
+				{GroupVersion: policies.GatewayAPIGroup + "/v1", APIResources: []metav1.APIResource{{Name: "gateways"}, {Name: "httproutes"}, {Name: "referencegrants"}}},
+				{GroupVersion: policies.GatewayAPIGroup + "/v1beta1", APIResources: []metav1.APIResource{{Name: "gateways"}, {Name: "referencegrants"}}},
+			},
+			want: []schema.GroupVersionResource{gvr("v1", "gateways"), gvr("v1", "referencegrants")},
+		},
+		{
+			name: "ReferenceGrant in v1beta1 only",
+			served: []*metav1.APIResourceList{
+				{GroupVersion: policies.GatewayAPIGroup + "/v1", APIResources: []metav1.APIResource{{Name: "gateways"}, {Name: "httproutes"}}},
+				{GroupVersion: policies.GatewayAPIGroup + "/v1beta1", APIResources: []metav1.APIResource{{Name: "referencegrants"}}},
+			},
+			want: []schema.GroupVersionResource{gvr("v1", "gateways"), gvr("v1beta1", "referencegrants")},
+		},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			disc := &fakediscovery.FakeDiscovery{Fake: &clienttesting.Fake{Resources: tc.served}}
+			got, err := GatewayAPIResources(disc)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !reflect.DeepEqual(got, tc.want) {
+				t.Errorf("got %v, want %v", got, tc.want)
+			}
+		})
+	}
 }

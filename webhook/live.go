@@ -22,6 +22,19 @@ type APIReader struct {
 	IstioVersion  string
 	ClusterDomain string
 	RootNamespace string
+	// GatewayAPI are the Gateway API resources served (GatewayAPIResources):
+	// Gateways and ReferenceGrants a route refers to are re-read there.
+	GatewayAPI []schema.GroupVersionResource
+}
+
+// gatewayAPI returns the served version of a Gateway API resource.
+func (a *APIReader) gatewayAPI(resource string) (schema.GroupVersionResource, bool) {
+	for _, gvr := range a.GatewayAPI {
+		if gvr.Resource == resource {
+			return gvr, true
+		}
+	}
+	return schema.GroupVersionResource{}, false
 }
 
 func (a *APIReader) istio(resource string) schema.GroupVersionResource {
@@ -35,7 +48,7 @@ func (a *APIReader) Overlay(ctx context.Context, r policies.Review, base policie
 	o := &overlay{
 		base: base, live: policies.NewIndex(a.ClusterDomain),
 		services: map[string]bool{}, gateways: map[string]bool{}, drNamespaces: map[string]bool{}, seNamespaces: map[string]bool{},
-		vs: map[string]*policies.VirtualService{},
+		vs: map[string]*policies.VirtualService{}, kubeGateways: map[string]bool{}, grantNamespaces: map[string]bool{},
 	}
 	subject := r.Object
 	if subject == nil {
@@ -90,6 +103,9 @@ func (a *APIReader) Overlay(ctx context.Context, r policies.Review, base policie
 		}
 		o.gateways[g.Key] = true
 	}
+	if err := a.routeReferences(ctx, o, facts); err != nil {
+		return nil, err
+	}
 	for _, u := range facts.UsedBy {
 		vsNS, name, _ := strings.Cut(u.VirtualService, "/")
 		if _, done := o.vs[u.VirtualService]; done {
@@ -107,6 +123,50 @@ func (a *APIReader) Overlay(ctx context.Context, r policies.Review, base policie
 		}
 	}
 	return o, nil
+}
+
+// routeReferences re-reads what a Gateway API route refers to: the
+// Services of its backendRefs and parentRefs, its parent Gateways, and the
+// ReferenceGrants of the namespaces it routes to.
+func (a *APIReader) routeReferences(ctx context.Context, o *overlay, facts *policies.Facts) error {
+	service := func(ns, name string) error {
+		if o.services[ns+"/"+name] {
+			return nil
+		}
+		o.services[ns+"/"+name] = true
+		return a.get(ctx, o, servicesGVR, ns, name)
+	}
+	for _, b := range facts.BackendRefs {
+		if b.Kind == policies.KindService && b.Group == "" {
+			if err := service(b.Namespace, b.Name); err != nil {
+				return err
+			}
+		}
+		if gvr, ok := a.gatewayAPI("referencegrants"); ok && b.CrossNamespace && !o.grantNamespaces[b.Namespace] {
+			if err := a.list(ctx, o, gvr, b.Namespace); err != nil {
+				return err
+			}
+			o.grantNamespaces[b.Namespace] = true
+		}
+	}
+	for _, p := range facts.ParentRefs {
+		switch {
+		case p.Kind == policies.KindService:
+			if err := service(p.Namespace, p.Name); err != nil {
+				return err
+			}
+		case p.Group == policies.GatewayAPIGroup && p.Kind == policies.KindGateway:
+			gvr, ok := a.gatewayAPI("gateways")
+			if !ok || o.kubeGateways[p.Namespace+"/"+p.Name] {
+				continue
+			}
+			if err := a.get(ctx, o, gvr, p.Namespace, p.Name); err != nil {
+				return err
+			}
+			o.kubeGateways[p.Namespace+"/"+p.Name] = true
+		}
+	}
+	return nil
 }
 
 func (a *APIReader) get(ctx context.Context, o *overlay, gvr schema.GroupVersionResource, ns, name string) error {
@@ -143,6 +203,9 @@ type overlay struct {
 	seNamespaces map[string]bool // ServiceEntries read live here
 	// vs holds the VirtualServices re-read live; nil where one is gone.
 	vs map[string]*policies.VirtualService
+	// Gateway API Gateways and the namespaces whose ReferenceGrants were
+	// read live.
+	kubeGateways, grantNamespaces map[string]bool
 }
 
 func (o *overlay) Service(namespace, name string) *policies.Service {
@@ -219,4 +282,18 @@ func (o *overlay) VirtualServicesRoutingTo(fqdn string) []*policies.VirtualServi
 
 func (o *overlay) VirtualServicesBoundTo(namespace, name string) []*policies.VirtualService {
 	return o.fresh(o.base.VirtualServicesBoundTo(namespace, name))
+}
+
+func (o *overlay) KubeGateway(namespace, name string) *policies.KubeGateway {
+	if o.kubeGateways[namespace+"/"+name] {
+		return o.live.KubeGateway(namespace, name)
+	}
+	return o.base.KubeGateway(namespace, name)
+}
+
+func (o *overlay) ReferenceGrantsIn(namespace string) []*policies.ReferenceGrant {
+	if o.grantNamespaces[namespace] {
+		return o.live.ReferenceGrantsIn(namespace)
+	}
+	return o.base.ReferenceGrantsIn(namespace)
 }

@@ -5,6 +5,7 @@ import (
 	"slices"
 	"testing"
 
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	dynamicfake "k8s.io/client-go/dynamic/fake"
@@ -56,5 +57,48 @@ func TestLiveServiceEntriesAreNarrow(t *testing.T) {
 	}
 	if !slices.Contains(names, "team/api") {
 		t.Errorf("ServiceEntries for the host %v: the one created a moment ago is missing", names)
+	}
+}
+
+// TestLiveRouteReferences: a route's Services, parent Gateway and the
+// ReferenceGrants of the namespaces it routes to are re-read live, so
+// objects applied together with the route a moment ago are found.
+func TestLiveRouteReferences(t *testing.T) {
+	gw := schema.GroupVersionResource{Group: policies.GatewayAPIGroup, Version: "v1", Resource: "gateways"}
+	grants := schema.GroupVersionResource{Group: policies.GatewayAPIGroup, Version: "v1beta1", Resource: "referencegrants"}
+	lists := map[schema.GroupVersionResource]string{grants: "ReferenceGrantList", gw: "GatewayList"}
+	client := dynamicfake.NewSimpleDynamicClientWithCustomListKinds(runtime.NewScheme(), lists,
+		u("v1", "Service", "default", "reviews", map[string]any{"ports": []any{map[string]any{"name": "http", "port": int64(9080)}}}),
+		u(policies.GatewayAPIGroup+"/v1beta1", "ReferenceGrant", "default", "team", map[string]any{
+			"from": []any{map[string]any{"group": policies.GatewayAPIGroup, "kind": "HTTPRoute", "namespace": "team"}},
+			"to":   []any{map[string]any{"group": "", "kind": "Service"}},
+		}),
+	)
+	web := u(policies.GatewayAPIGroup+"/v1", "Gateway", "default", "web", map[string]any{"listeners": []any{map[string]any{"name": "http", "port": int64(80), "protocol": "HTTP"}}})
+	if _, err := client.Resource(gw).Namespace("default").Create(context.Background(), web, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	route := u(policies.GatewayAPIGroup+"/v1", "HTTPRoute", "team", "reviews", map[string]any{
+		"parentRefs": []any{map[string]any{"name": "web", "namespace": "default"}},
+		"rules":      []any{map[string]any{"backendRefs": []any{map[string]any{"name": "reviews", "namespace": "default", "port": int64(9080)}}}},
+	})
+	r := policies.Review{Operation: policies.OperationCreate, Object: policies.NewObject(route.Object, policies.Source{})}
+	a := &APIReader{Client: client, IstioVersion: "v1", ClusterDomain: "cluster.local", RootNamespace: "istio-system", GatewayAPI: []schema.GroupVersionResource{gw, grants}}
+	inv, err := a.Overlay(context.Background(), r, policies.NewIndex(""))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if inv.Service("default", "reviews") == nil {
+		t.Error("the backend Service is not read live")
+	}
+	if inv.KubeGateway("default", "web") == nil {
+		t.Error("the parent Gateway is not read live")
+	}
+	if len(inv.ReferenceGrantsIn("default")) != 1 {
+		t.Error("the ReferenceGrant is not read live")
+	}
+	f := policies.BuildFacts(r, inv, policies.Settings{ClusterDomain: "cluster.local"})
+	if b := f.BackendRefs[0]; !b.Exists || !b.PortExists || !b.Permitted {
+		t.Errorf("backendRef facts over the live reads: %+v", b)
 	}
 }

@@ -329,7 +329,11 @@ func Run(ctx context.Context, o Options) error {
 	if err != nil {
 		return fmt.Errorf("creating manager: %w", err)
 	}
-	inv := NewClusterInventory(client, istioVersion, engine.Settings().ClusterDomain)
+	gatewayAPI, err := GatewayAPIResources(disc)
+	if err != nil {
+		return err
+	}
+	inv := NewClusterInventory(client, istioVersion, engine.Settings().ClusterDomain, gatewayAPI...)
 	if err := mgr.Add(manager.RunnableFunc(inv.Start)); err != nil {
 		return err
 	}
@@ -350,7 +354,7 @@ func Run(ctx context.Context, o Options) error {
 		BusyAdmits: o.FailurePolicy == string(admissionregistrationv1.Ignore),
 		OptOut:     OptOut{Mode: o.OptOutAnnotation, NamespaceLabel: o.OptOutNamespaceLabel}}
 	if !o.DisableLiveReads {
-		h.Live = &APIReader{Client: liveDynamic, IstioVersion: istioVersion, ClusterDomain: engine.Settings().ClusterDomain, RootNamespace: engine.Settings().RootNamespace}
+		h.Live = &APIReader{Client: liveDynamic, IstioVersion: istioVersion, ClusterDomain: engine.Settings().ClusterDomain, RootNamespace: engine.Settings().RootNamespace, GatewayAPI: gatewayAPI}
 	}
 	certsReady := make(chan struct{})
 	if o.CertSecret != "" {

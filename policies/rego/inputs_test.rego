@@ -21,6 +21,9 @@ defaults(f) := {
 	"subsetNames": [],
 	"oldSubsetNames": [],
 	"usedBy": [],
+	"backendRefs": [],
+	"parentRefs": [],
+	"backendRules": [],
 }
 
 # by_host indexes destinations by host, as the Go side's byHost.

@@ -8,7 +8,7 @@
 # METADATA
 # title: Schema sanity
 # custom:
-#   kinds: [VirtualService, DestinationRule, Gateway, ServiceEntry]
+#   kinds: [VirtualService, DestinationRule, Gateway, ServiceEntry, HTTPRoute, GRPCRoute]
 #   facts: [malformed, missing]
 package mesh.schema
 

@@ -1,5 +1,5 @@
 // Package e2e runs kubectl-mesh against a real kube-apiserver and etcd with
-// Istio's CRDs, the real kubectl binary and mesh-webhook served over TLS.
+// Istio's and the Gateway API's CRDs, the real kubectl binary and mesh-webhook served over TLS.
 // `make test` builds and caches the control plane (hack/build-tools.sh) and
 // sets MESH_E2E_ASSETS; without it these tests are skipped.
 package e2e
@@ -101,6 +101,31 @@ func istioCRDs() (string, error) {
 	return filepath.Join(mod.Dir, "kubernetes", "customresourcedefinitions.gen.yaml"), nil
 }
 
+// gatewayAPIVersion is the Gateway API release whose CRDs the API server
+// serves: the one the istio module of test/oracle requires, so that the
+// routes pilot judges are those the webhook reviews.
+const gatewayAPIVersion = "v1.6.0"
+
+// gatewayAPICRDs returns the standard-channel CRD files the webhook and the
+// routes under test use, read from the sigs.k8s.io/gateway-api module in
+// the module cache (fetched by `go mod download` when needed). Only CRD
+// files are named: the directory also holds other kinds of manifests.
+func gatewayAPICRDs() ([]string, error) {
+	out, err := exec.Command("go", "mod", "download", "-json", "sigs.k8s.io/gateway-api@"+gatewayAPIVersion).Output()
+	if err != nil {
+		return nil, fmt.Errorf("go mod download sigs.k8s.io/gateway-api: %w", err)
+	}
+	var mod struct{ Dir string }
+	if err := json.Unmarshal(out, &mod); err != nil || mod.Dir == "" {
+		return nil, fmt.Errorf("go mod download sigs.k8s.io/gateway-api: no module directory in %s", out)
+	}
+	var files []string
+	for _, r := range []string{"gatewayclasses", "gateways", "httproutes", "grpcroutes", "referencegrants"} {
+		files = append(files, filepath.Join(mod.Dir, "config", "crd", "standard", "gateway.networking.k8s.io_"+r+".yaml"))
+	}
+	return files, nil
+}
+
 func startCluster(assets string) (*cluster, error) {
 	dir, err := os.MkdirTemp("", "kubectl-mesh-e2e-")
 	if err != nil {
@@ -119,9 +144,13 @@ func startCluster(assets string) (*cluster, error) {
 	if err != nil {
 		return nil, err
 	}
+	gatewayAPI, err := gatewayAPICRDs()
+	if err != nil {
+		return nil, err
+	}
 	c.env = &envtest.Environment{
 		BinaryAssetsDirectory:    assets,
-		CRDInstallOptions:        envtest.CRDInstallOptions{Paths: []string{crds}, ErrorIfPathMissing: true},
+		CRDInstallOptions:        envtest.CRDInstallOptions{Paths: append([]string{crds}, gatewayAPI...), ErrorIfPathMissing: true},
 		ControlPlaneStartTimeout: 2 * time.Minute,
 	}
 	// An audit log of Istio's kinds, where the webhook's audit annotations

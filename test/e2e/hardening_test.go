@@ -48,7 +48,7 @@ func TestDeletesNeverWedge(t *testing.T) {
 	}
 	for _, tc := range []struct{ user, object string }{
 		{"system:serviceaccount:kube-system:namespace-controller", "destinationrule/reviews"},
-		{"system:serviceaccount:kube-system:generic-garbage-collector", "gateway/shop-gateway"},
+		{"system:serviceaccount:kube-system:generic-garbage-collector", "gateway.networking.istio.io/shop-gateway"},
 	} {
 		t.Run("skipped at the API server for "+tc.user, func(t *testing.T) {
 			errOut, err := del(tc.user, "wedge", tc.object)

@@ -127,8 +127,10 @@ func TestWebhookAdmission(t *testing.T) {
 			t.Fatalf("err %v\n%s", err, errOut)
 		}
 	})
+	// With the Gateway API served too, kubectl's "gateway" names the
+	// Gateway API kind: Istio's Gateway is named with its group.
 	t.Run("deleting a used DestinationRule and Gateway is denied", func(t *testing.T) {
-		for kind, code := range map[string]string{"destinationrule/reviews": "MESH0602", "gateway/shop-gateway": "MESH0604"} {
+		for kind, code := range map[string]string{"destinationrule/reviews": "MESH0602", "gateway.networking.istio.io/shop-gateway": "MESH0604"} {
 			_, errOut, err := c.run(t, "", c.kubectl, "delete", "-n", "shop", kind)
 			if err == nil || !strings.Contains(errOut, code) {
 				t.Fatalf("delete %s: err %v\n%s", kind, err, errOut)
@@ -143,13 +145,49 @@ func TestWebhookAdmission(t *testing.T) {
 		}
 	})
 	t.Run("routes leave first, then the subset and rule can go", func(t *testing.T) {
-		steps := []string{"delete virtualservice reviews glass warned", "delete destinationrule reviews", "delete gateway shop-gateway"}
+		steps := []string{"delete virtualservice reviews glass warned", "delete destinationrule reviews", "delete gateway.networking.istio.io shop-gateway"}
 		for _, s := range steps {
 			if _, errOut, err := c.run(t, "", c.kubectl, append([]string{"-n", "shop"}, strings.Fields(s)...)...); err != nil {
 				t.Fatalf("%s: %v\n%s", s, err, errOut)
 			}
 		}
 	})
+}
+
+// TestWebhookGatewayAPIRoutes: with the Gateway API's CRDs served, an
+// HTTPRoute whose backendRef names a Service that does not exist is denied
+// through kubectl, and one to a Service that exists is admitted.
+func TestWebhookGatewayAPIRoutes(t *testing.T) {
+	c := needCluster(t)
+	c.namespace(t, "routes")
+	withWebhook(t, c, admissionregistrationv1.Fail)
+	inventory := `apiVersion: v1
+kind: Service
+metadata: {name: reviews, namespace: routes}
+spec:
+  ports: [{name: http, port: 9080}]
+---
+apiVersion: gateway.networking.k8s.io/v1
+kind: Gateway
+metadata: {name: web, namespace: routes}
+spec:
+  gatewayClassName: istio
+  listeners:
+  - {name: http, port: 80, protocol: HTTP}
+`
+	if out, errOut, err := c.kubectlApply(t, inventory); err != nil {
+		t.Fatalf("the Service and the Gateway must be admitted: %v\n%s%s", err, out, errOut)
+	}
+	route := func(name, backend string) string {
+		return fmt.Sprintf("apiVersion: gateway.networking.k8s.io/v1\nkind: HTTPRoute\nmetadata: {name: %s, namespace: routes}\nspec:\n  parentRefs: [{name: web}]\n  rules:\n  - backendRefs: [{name: %s, port: 9080}]\n", name, backend)
+	}
+	_, errOut, err := c.kubectlApply(t, route("missing", "ratings"))
+	if want := "Error [MESH0801] HTTPRoute routes/missing spec.rules[0].backendRefs[0]: Service routes/ratings does not exist"; err == nil || !strings.Contains(errOut, "denied the request") || !strings.Contains(errOut, want) {
+		t.Fatalf("kubectl apply of a route to a missing Service: err %v\n%s", err, errOut)
+	}
+	if out, errOut, err := c.kubectlApply(t, route("good", "reviews")); err != nil {
+		t.Fatalf("a route to an existing Service must be admitted: %v\n%s%s", err, out, errOut)
+	}
 }
 
 var (

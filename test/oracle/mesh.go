@@ -41,6 +41,15 @@ type Mesh struct {
 	// HostPorts are the ports of every Service and ServiceEntry host, as
 	// the whole mesh knows them (whatever a namespace sees).
 	HostPorts map[string]map[string]bool
+	// Routes are the Gateway API routes (HTTPRoute), as written: pilot's
+	// gateway controller reads them from the fake Kubernetes client.
+	Routes []RouteDoc
+}
+
+// RouteDoc is one Gateway API route of the manifests.
+type RouteDoc struct {
+	Kind, Namespace, Name string
+	Spec                  map[string]any
 }
 
 // ParseError is a manifest pilot refuses: kubectl-mesh reports these as
@@ -126,6 +135,14 @@ func Parse(manifests []byte) (*Mesh, error) {
 				if pm, ok := p.(map[string]any); ok {
 					m.addHostPort(fmt.Sprintf("%s.%s.svc.%s", meta["name"], ns, ClusterDomain), fmt.Sprint(pm["port"]))
 				}
+			}
+			kube = append(kube, mustYAML(obj))
+		case group == GatewayAPIGroup:
+			// pilot translates these itself, from the Kubernetes client.
+			if kind == "HTTPRoute" {
+				name, _ := meta["name"].(string)
+				spec, _ := obj["spec"].(map[string]any)
+				m.Routes = append(m.Routes, RouteDoc{Kind: kind, Namespace: ns, Name: name, Spec: spec})
 			}
 			kube = append(kube, mustYAML(obj))
 		case kind == "Pod" || kind == "Endpoints" || kind == "ServiceAccount" ||

@@ -226,14 +226,21 @@ func judge(vs *VirtualService, spec *networking.VirtualService, missingGateways 
 			broken["spec.gateways"] = fmt.Sprintf("no route of this VirtualService reaches the proxy of Gateway %s", p.Gateway)
 		}
 	}
+	vs.Broken = brokenByField(broken)
+}
+
+// brokenByField lists the broken places (reason by field) in field order.
+func brokenByField(broken map[string]string) []Broken {
 	fields := make([]string, 0, len(broken))
 	for f := range broken {
 		fields = append(fields, f)
 	}
 	sort.Strings(fields)
+	out := make([]Broken, 0, len(fields))
 	for _, f := range fields {
-		vs.Broken = append(vs.Broken, Broken{Field: f, Reason: broken[f]})
+		out = append(out, Broken{Field: f, Reason: broken[f]})
 	}
+	return out
 }
 
 // callable reports whether a sidecar's virtual host "host:port" is one a

@@ -1,0 +1,392 @@
+package policies
+
+import (
+	"strconv"
+)
+
+// Gateway API kinds. Istio's networking.istio.io Gateway and the Gateway
+// API Gateway share the kind name "Gateway", so Gateway API objects are
+// always told apart by their group.
+const (
+	GatewayAPIGroup    = "gateway.networking.k8s.io"
+	KindHTTPRoute      = "HTTPRoute"
+	KindGRPCRoute      = "GRPCRoute"
+	KindReferenceGrant = "ReferenceGrant"
+	// KindHostname is the backendRef kind (group networking.istio.io) by
+	// which Istio routes to a host a ServiceEntry or Service provides.
+	KindHostname = "Hostname"
+)
+
+// IsGatewayAPIRoute reports whether the object is a Gateway API route the
+// policies review.
+func (o *Object) IsGatewayAPIRoute() bool {
+	if o.Group() != GatewayAPIGroup {
+		return false
+	}
+	return o.Kind() == KindHTTPRoute || o.Kind() == KindGRPCRoute
+}
+
+// IsReviewed reports whether the built-in policies review the object:
+// the Istio networking kinds and the Gateway API routes.
+func (o *Object) IsReviewed() bool { return o.IsIstioNetworking() || o.IsGatewayAPIRoute() }
+
+// KubeGateway is a Gateway API Gateway: what a route's parentRef binds to.
+type KubeGateway struct {
+	Namespace, Name string
+	Listeners       []GatewayListener
+}
+
+// GatewayListener is one listener of a Gateway API Gateway.
+type GatewayListener struct {
+	Name     string
+	Port     int64
+	Protocol string
+	// From is allowedRoutes.namespaces.from: Same (the default), All or
+	// Selector.
+	From string
+	// Kinds are allowedRoutes.kinds by kind name; empty means the kinds
+	// the protocol carries.
+	Kinds []string
+}
+
+// admits reports whether the listener takes a route of kind from namespace
+// routeNS. A namespace selector is not judged: namespaces' labels are not
+// in the inventory, so it is taken to admit.
+func (l GatewayListener) admits(gwNS, routeNS, kind string) bool {
+	switch l.From {
+	case "", "Same":
+		if gwNS != routeNS {
+			return false
+		}
+	case "All", "Selector":
+	default:
+		return false
+	}
+	if len(l.Kinds) > 0 {
+		return containsString(l.Kinds, kind)
+	}
+	// Without kinds, HTTP and HTTPS listeners carry HTTP and gRPC routes.
+	return l.Protocol == "HTTP" || l.Protocol == "HTTPS"
+}
+
+// ReferenceGrant lets objects of other namespaces refer to objects of its
+// namespace.
+type ReferenceGrant struct {
+	Namespace string
+	From      []GrantFrom
+	To        []GrantTo
+}
+
+// GrantFrom is who a ReferenceGrant lets refer.
+type GrantFrom struct{ Group, Kind, Namespace string }
+
+// GrantTo is what a ReferenceGrant lets them refer to; Name "" is any.
+type GrantTo struct{ Group, Kind, Name string }
+
+// allows reports whether the grant lets a fromKind of namespace fromNS
+// (group gateway.networking.k8s.io) refer to the object toGroup/toKind toName.
+func (g *ReferenceGrant) allows(fromKind, fromNS, toGroup, toKind, toName string) bool {
+	from := false
+	for _, f := range g.From {
+		if f.Group == GatewayAPIGroup && f.Kind == fromKind && f.Namespace == fromNS {
+			from = true
+			break
+		}
+	}
+	if !from {
+		return false
+	}
+	for _, t := range g.To {
+		if t.Group == toGroup && t.Kind == toKind && (t.Name == "" || t.Name == toName) {
+			return true
+		}
+	}
+	return false
+}
+
+func kubeGatewayFrom(obj *Object) *KubeGateway {
+	gw := &KubeGateway{Namespace: obj.Namespace(), Name: obj.Name()}
+	ls, _ := obj.Spec()["listeners"].([]any)
+	for _, it := range ls {
+		m, _ := it.(map[string]any)
+		l := GatewayListener{Name: str(m["name"]), Protocol: str(m["protocol"])}
+		l.Port, _ = intValue(m["port"])
+		allowed := mapAt(m, "allowedRoutes")
+		l.From = str(mapAt(allowed, "namespaces")["from"])
+		kinds, _ := allowed["kinds"].([]any)
+		for _, k := range kinds {
+			km, _ := k.(map[string]any)
+			l.Kinds = append(l.Kinds, str(km["kind"]))
+		}
+		gw.Listeners = append(gw.Listeners, l)
+	}
+	return gw
+}
+
+func referenceGrantFrom(obj *Object) *ReferenceGrant {
+	g := &ReferenceGrant{Namespace: obj.Namespace()}
+	spec := obj.Spec()
+	from, _ := spec["from"].([]any)
+	for _, it := range from {
+		m, _ := it.(map[string]any)
+		g.From = append(g.From, GrantFrom{Group: str(m["group"]), Kind: str(m["kind"]), Namespace: str(m["namespace"])})
+	}
+	to, _ := spec["to"].([]any)
+	for _, it := range to {
+		m, _ := it.(map[string]any)
+		g.To = append(g.To, GrantTo{Group: str(m["group"]), Kind: str(m["kind"]), Name: str(m["name"])})
+	}
+	return g
+}
+
+// ParentRefShape is one spec.parentRefs entry of a route as written.
+type ParentRefShape struct {
+	Field                                 string
+	Group, Kind, Namespace, Name, Section string
+	Port                                  int64
+	HasPort                               bool
+}
+
+// BackendRefShape is one backendRef of a route rule as written.
+type BackendRefShape struct {
+	Field                        string
+	Group, Kind, Namespace, Name string
+	Port, Weight                 int64
+	HasPort, HasWeight           bool
+	// Dropped: weight 0 beside other backendRefs, which pilot leaves out.
+	Dropped bool
+}
+
+// BackendRuleShape is the weights of one rule's backendRefs (1 where no
+// weight is written, as the specification says).
+type BackendRuleShape struct {
+	Field   string
+	Weights []int64
+}
+
+// gatewayRoute walks an HTTPRoute or GRPCRoute: its parentRefs and the
+// backendRefs of its rules.
+func (w *shapeWalker) gatewayRoute(spec map[string]any) {
+	prV, has := get(spec, "parentRefs")
+	if prs, ok := w.array(at("spec.parentRefs", ""), prV, has); ok {
+		for i, it := range prs {
+			f := "spec.parentRefs[" + strconv.Itoa(i) + "]"
+			m, ok := w.object(at(f, ""), it, true)
+			if !ok {
+				continue
+			}
+			p := ParentRefShape{Field: f, Group: GatewayAPIGroup, Kind: "Gateway"}
+			if !w.refNames(f, m, &p.Group, &p.Kind, &p.Namespace, &p.Name) {
+				continue
+			}
+			sv, hs := get(m, "sectionName")
+			sec, ok := w.str(at(f, ".sectionName"), sv, hs)
+			if hs && !ok {
+				continue
+			}
+			p.Section = sec
+			pv, hp := get(m, "port")
+			port, ok := w.integer(at(f, ".port"), pv, hp)
+			if hp && !ok {
+				continue
+			}
+			p.Port, p.HasPort = port, hp
+			w.s.ParentRefs = append(w.s.ParentRefs, p)
+		}
+	}
+	rulesV, has := get(spec, "rules")
+	rules, ok := w.array(at("spec.rules", ""), rulesV, has)
+	if !ok {
+		return
+	}
+	for i, it := range rules {
+		rf := "spec.rules[" + strconv.Itoa(i) + "]"
+		rule, ok := w.object(at(rf, ""), it, true)
+		if !ok {
+			continue
+		}
+		bv, hb := get(rule, "backendRefs")
+		refs, ok := w.array(at(rf, ".backendRefs"), bv, hb)
+		if !ok {
+			continue
+		}
+		first := len(w.s.BackendRefs)
+		wellFormed := true
+		for j, it := range refs {
+			f := rf + ".backendRefs[" + strconv.Itoa(j) + "]"
+			m, ok := w.object(at(f, ""), it, true)
+			if !ok {
+				wellFormed = false
+				continue
+			}
+			b := BackendRefShape{Field: f, Kind: KindService}
+			if !w.refNames(f, m, &b.Group, &b.Kind, &b.Namespace, &b.Name) {
+				wellFormed = false
+				continue
+			}
+			pv, hp := get(m, "port")
+			port, ok := w.integer(at(f, ".port"), pv, hp)
+			if hp && !ok {
+				wellFormed = false
+				continue
+			}
+			if !hp && b.Kind == KindService && b.Group == "" {
+				// pilot refuses a Service backendRef without a port.
+				w.s.Missing = append(w.s.Missing, f+".port")
+			}
+			b.Port, b.HasPort = port, hp
+			wv, hw := get(m, "weight")
+			weight, ok := w.integer(at(f, ".weight"), wv, hw)
+			if hw && !ok {
+				wellFormed = false
+				continue
+			}
+			b.Weight, b.HasWeight = weight, hw
+			if !hw {
+				b.Weight = 1
+			}
+			w.s.BackendRefs = append(w.s.BackendRefs, b)
+		}
+		if !wellFormed || len(refs) == 0 {
+			continue
+		}
+		r := BackendRuleShape{Field: rf + ".backendRefs"}
+		for k := first; k < len(w.s.BackendRefs); k++ {
+			r.Weights = append(r.Weights, w.s.BackendRefs[k].Weight)
+		}
+		for k := first; k < len(w.s.BackendRefs) && len(r.Weights) > 1; k++ {
+			w.s.BackendRefs[k].Dropped = w.s.BackendRefs[k].Weight == 0
+		}
+		w.s.BackendRules = append(w.s.BackendRules, r)
+	}
+}
+
+// refNames reads group, kind, namespace and name of an object reference
+// (parentRef or backendRef) over the defaults already in place; false
+// when one is not a string or the name is missing.
+func (w *shapeWalker) refNames(f string, m map[string]any, group, kind, ns, name *string) bool {
+	ok := true
+	for _, it := range []struct {
+		key string
+		to  *string
+	}{{"group", group}, {"kind", kind}, {"namespace", ns}, {"name", name}} {
+		v, has := get(m, it.key)
+		s, good := w.str(at(f, "."+it.key), v, has)
+		switch {
+		case has && !good:
+			ok = false
+		case has:
+			*it.to = s
+		}
+	}
+	if nv, has := get(m, "name"); !has || nv == "" {
+		w.required(at(f, ".name"), nv, has)
+		return false
+	}
+	return ok
+}
+
+// BackendRefFacts say what one backendRef of a route resolves to.
+type BackendRefFacts struct {
+	BackendRefShape
+	// Supported: a kind Istio routes to (Service, or Hostname of
+	// networking.istio.io).
+	Supported bool
+	// CrossNamespace: another namespace than the route's; Permitted: a
+	// ReferenceGrant there allows it (always true within the namespace).
+	CrossNamespace, Permitted bool
+	Exists, PortExists        bool
+}
+
+// ParentRefFacts say what one parentRef of a route binds to.
+type ParentRefFacts struct {
+	ParentRefShape
+	// Supported: a Gateway of the Gateway API group or a core Service.
+	Supported bool
+	Exists    bool
+	// ListenerFound: a listener (or, for a Service, a port) matches the
+	// sectionName and port written, or none is written.
+	ListenerFound bool
+	// Admitted: such a listener's allowedRoutes takes the route.
+	Admitted bool
+}
+
+// routeFacts resolves the references of a Gateway API route.
+func routeFacts(obj *Object, shape *Shape, f *Facts, inv Inventory, s Settings, cache *hostCache) {
+	ns, kind := obj.Namespace(), obj.Kind()
+	for _, b := range shape.BackendRefs {
+		bf := BackendRefFacts{BackendRefShape: b, Permitted: true}
+		if bf.Namespace == "" {
+			bf.Namespace = ns
+		}
+		switch {
+		case b.Group == "" && b.Kind == KindService:
+			bf.Supported = true
+			if bf.Namespace != ns {
+				bf.CrossNamespace = true
+				bf.Permitted = granted(inv, kind, ns, bf.Namespace, "", KindService, b.Name)
+			}
+			if svc := inv.Service(bf.Namespace, b.Name); svc != nil {
+				bf.Exists = true
+				bf.PortExists = hasPort(svc.Ports, b.Port)
+			}
+		case b.Group == IstioNetworkingGroup && b.Kind == KindHostname:
+			bf.Supported = true
+			h := cache.hostFacts(b.Name, ns, inv, s)
+			bf.Exists = h.Resolved
+			bf.PortExists = h.Resolved && hasPort(h.Ports, b.Port)
+		}
+		f.BackendRefs = append(f.BackendRefs, bf)
+	}
+	for _, p := range shape.ParentRefs {
+		pf := ParentRefFacts{ParentRefShape: p}
+		if pf.Namespace == "" {
+			pf.Namespace = ns
+		}
+		switch {
+		case p.Group == GatewayAPIGroup && p.Kind == "Gateway":
+			pf.Supported = true
+			if gw := inv.KubeGateway(pf.Namespace, p.Name); gw != nil {
+				pf.Exists = true
+				for _, l := range gw.Listeners {
+					if (p.Section != "" && l.Name != p.Section) || (p.HasPort && l.Port != p.Port) {
+						continue
+					}
+					pf.ListenerFound = true
+					if l.admits(gw.Namespace, ns, kind) {
+						pf.Admitted = true
+					}
+				}
+			}
+		case (p.Group == "" || p.Group == "core") && p.Kind == KindService:
+			pf.Supported = true
+			if svc := inv.Service(pf.Namespace, p.Name); svc != nil {
+				pf.Exists = true
+				pf.ListenerFound = !p.HasPort || hasPort(svc.Ports, p.Port)
+				pf.Admitted = true
+			}
+		}
+		f.ParentRefs = append(f.ParentRefs, pf)
+	}
+	f.BackendRules = shape.BackendRules
+}
+
+func hasPort(ports []ServicePort, n int64) bool {
+	for _, p := range ports {
+		if p.Number == n {
+			return true
+		}
+	}
+	return false
+}
+
+// granted reports whether a ReferenceGrant of namespace toNS lets a route
+// of kind routeKind in routeNS refer to the object toGroup/toKind toName.
+func granted(inv Inventory, routeKind, routeNS, toNS, toGroup, toKind, toName string) bool {
+	for _, g := range inv.ReferenceGrantsIn(toNS) {
+		if g.allows(routeKind, routeNS, toGroup, toKind, toName) {
+			return true
+		}
+	}
+	return false
+}

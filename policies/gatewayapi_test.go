@@ -1,0 +1,187 @@
+package policies
+
+import (
+	"context"
+	"testing"
+)
+
+// Gateway API fragments of the route cases: a Gateway web in default with
+// an HTTP listener for routes of its own namespace and one for all.
+const (
+	webGateway = `
+apiVersion: gateway.networking.k8s.io/v1
+kind: Gateway
+metadata: {name: web, namespace: default}
+spec:
+  gatewayClassName: istio
+  listeners:
+  - {name: http, port: 80, protocol: HTTP}
+  - {name: shared, port: 8080, protocol: HTTP, allowedRoutes: {namespaces: {from: All}}}
+  - {name: tls, port: 443, protocol: TLS, allowedRoutes: {namespaces: {from: All}}}
+`
+	teamGrant = `
+apiVersion: gateway.networking.k8s.io/v1beta1
+kind: ReferenceGrant
+metadata: {name: team-routes, namespace: default}
+spec:
+  from: [{group: gateway.networking.k8s.io, kind: HTTPRoute, namespace: team}]
+  to: [{group: "", kind: Service}]
+`
+	externalEntry = `
+apiVersion: networking.istio.io/v1
+kind: ServiceEntry
+metadata: {name: api, namespace: default}
+spec:
+  hosts: [api.example.com]
+  ports: [{number: 443, name: https, protocol: HTTPS}]
+  resolution: DNS
+`
+)
+
+// httpRoute builds an HTTPRoute reviews in namespace ns whose spec is
+// given as YAML indented by two spaces.
+func httpRoute(ns, spec string) string {
+	return "\napiVersion: gateway.networking.k8s.io/v1\nkind: HTTPRoute\nmetadata: {name: reviews, namespace: " + ns + "}\nspec:\n" + spec
+}
+
+func TestGatewayAPIRoutes(t *testing.T) {
+	cases := []struct {
+		name string
+		docs []string
+		want []want
+	}{
+		{
+			name: "a valid route through a Gateway",
+			docs: []string{reviewsService, webGateway, httpRoute("default", "  parentRefs: [{name: web}]\n  rules:\n  - backendRefs: [{name: reviews, port: 9080}]\n")},
+		},
+		{
+			name: "a mesh route with a Service parent and relative weights",
+			docs: []string{reviewsService, httpRoute("default", "  parentRefs: [{group: \"\", kind: Service, name: reviews, port: 9080}]\n  rules:\n  - backendRefs: [{name: reviews, port: 9080, weight: 90}, {name: reviews, port: 9080, weight: 20}]\n")},
+		},
+		{
+			name: "a backendRef to a Service that does not exist",
+			docs: []string{reviewsService, webGateway, httpRoute("default", "  parentRefs: [{name: web}]\n  rules:\n  - backendRefs: [{name: reviewz, port: 9080}]\n")},
+			want: []want{{"MESH0801", "spec.rules[0].backendRefs[0]", "Service default/reviewz does not exist"}},
+		},
+		{
+			name: "a weight-0 backendRef beside others is dropped and cannot fail",
+			docs: []string{reviewsService, webGateway, httpRoute("default", "  parentRefs: [{name: web}]\n  rules:\n  - backendRefs: [{name: reviews, port: 9080}, {name: reviewz, port: 9080, weight: 0}]\n")},
+		},
+		{
+			name: "a backendRef to a port the Service lacks",
+			docs: []string{reviewsService, webGateway, httpRoute("default", "  parentRefs: [{name: web}]\n  rules:\n  - backendRefs: [{name: reviews, port: 8080}]\n")},
+			want: []want{{"MESH0802", "spec.rules[0].backendRefs[0].port", "has no port 8080"}},
+		},
+		{
+			name: "a Hostname backendRef to a ServiceEntry host",
+			docs: []string{externalEntry, webGateway, httpRoute("default", "  parentRefs: [{name: web}]\n  rules:\n  - backendRefs: [{group: networking.istio.io, kind: Hostname, name: api.example.com, port: 443}, {group: networking.istio.io, kind: Hostname, name: nosuch.example.com, port: 443}]\n")},
+			want: []want{{"MESH0801", "spec.rules[0].backendRefs[1]", "Hostname nosuch.example.com does not exist"}},
+		},
+		{
+			name: "a backendRef of a kind Istio does not route to",
+			docs: []string{externalEntry, webGateway, httpRoute("default", "  parentRefs: [{name: web}]\n  rules:\n  - backendRefs: [{group: networking.istio.io, kind: ServiceEntry, name: api, port: 443}]\n")},
+			want: []want{{"MESH0801", "spec.rules[0].backendRefs[0]", `kind "ServiceEntry" is not one Istio routes to`}},
+		},
+		{
+			name: "a cross-namespace backendRef without a ReferenceGrant",
+			docs: []string{reviewsService, webGateway, httpRoute("team", "  parentRefs: [{name: web, namespace: default, sectionName: shared}]\n  rules:\n  - backendRefs: [{name: reviews, namespace: default, port: 9080}]\n")},
+			want: []want{{"MESH0803", "spec.rules[0].backendRefs[0].namespace", "no ReferenceGrant in namespace default lets HTTPRoutes of namespace team"}},
+		},
+		{
+			name: "a cross-namespace backendRef with a ReferenceGrant",
+			docs: []string{reviewsService, webGateway, teamGrant, httpRoute("team", "  parentRefs: [{name: web, namespace: default, sectionName: shared}]\n  rules:\n  - backendRefs: [{name: reviews, namespace: default, port: 9080}]\n")},
+		},
+		{
+			name: "an Istio Gateway of the same name is no parent",
+			docs: []string{reviewsService, ingressGateway, httpRoute("default", "  parentRefs: [{name: bookinfo-gateway}]\n  rules:\n  - backendRefs: [{name: reviews, port: 9080}]\n")},
+			want: []want{{"MESH0804", "spec.parentRefs[0]", "Gateway default/bookinfo-gateway does not exist"}},
+		},
+		{
+			name: "a Service parent that does not exist, and one without the port",
+			docs: []string{reviewsService, httpRoute("default", "  parentRefs: [{kind: Service, group: \"\", name: ratings}, {kind: Service, group: \"\", name: reviews, port: 80}]\n  rules:\n  - backendRefs: [{name: reviews, port: 9080}]\n")},
+			want: []want{
+				{"MESH0804", "spec.parentRefs[0]", "Service default/ratings does not exist"},
+				{"MESH0805", "spec.parentRefs[1]", "Service default/reviews has no port 80"},
+			},
+		},
+		{
+			name: "a sectionName naming no listener",
+			docs: []string{reviewsService, webGateway, httpRoute("default", "  parentRefs: [{name: web, sectionName: https}]\n  rules:\n  - backendRefs: [{name: reviews, port: 9080}]\n")},
+			want: []want{{"MESH0805", "spec.parentRefs[0]", `has no listener "https"`}},
+		},
+		{
+			name: "listeners that do not admit the route's namespace or kind",
+			docs: []string{reviewsService, webGateway, teamGrant, httpRoute("team", "  parentRefs: [{name: web, namespace: default, sectionName: http}, {name: web, namespace: default, port: 443}]\n  rules:\n  - backendRefs: [{name: reviews, namespace: default, port: 9080}]\n")},
+			want: []want{
+				{"MESH0806", "spec.parentRefs[0]", "admits HTTPRoutes of namespace team"},
+				{"MESH0806", "spec.parentRefs[1]", "admits HTTPRoutes of namespace team"},
+			},
+		},
+		{
+			name: "negative and zero weights",
+			docs: []string{reviewsService, webGateway, httpRoute("default", "  parentRefs: [{name: web}]\n  rules:\n  - backendRefs: [{name: reviews, port: 9080, weight: -1}, {name: reviews, port: 9080, weight: 2}]\n  - backendRefs: [{name: reviews, port: 9080, weight: 0}, {name: reviews, port: 9080, weight: 0}]\n")},
+			want: []want{
+				{"MESH0807", "spec.rules[0].backendRefs[0].weight", "weight -1 is negative"},
+				{"MESH0808", "spec.rules[1].backendRefs", "add up to 0"},
+			},
+		},
+		{
+			name: "a GRPCRoute is checked alike",
+			docs: []string{reviewsService, webGateway, "\napiVersion: gateway.networking.k8s.io/v1\nkind: GRPCRoute\nmetadata: {name: reviews, namespace: default}\nspec:\n  parentRefs: [{name: web}]\n  rules:\n  - backendRefs: [{name: reviewz, port: 9080}]\n"},
+			want: []want{{"MESH0801", "spec.rules[0].backendRefs[0]", "Service default/reviewz does not exist"}},
+		},
+		{
+			name: "a malformed route gets schema findings",
+			docs: []string{reviewsService, webGateway, httpRoute("default", "  parentRefs: web\n  rules:\n  - backendRefs: [{name: 7, port: 9080}, {name: reviews, port: \"9080\"}, {port: 9080}, 3]\n  - backendRefs: [{name: reviews}]\n  - 5\n")},
+			want: []want{
+				{"MESH0701", "spec.parentRefs", "must be a list"},
+				{"MESH0701", "spec.rules[0].backendRefs[0].name", "must be a string"},
+				{"MESH0701", "spec.rules[0].backendRefs[1].port", "must be a whole number"},
+				{"MESH0702", "spec.rules[0].backendRefs[2].name", "is required"},
+				{"MESH0701", "spec.rules[0].backendRefs[3]", "must be an object"},
+				{"MESH0702", "spec.rules[1].backendRefs[0].port", "is required"},
+				{"MESH0701", "spec.rules[2]", "must be an object"},
+			},
+		},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			checkFindings(t, runCase(t, tc.docs, Settings{}), tc.want)
+		})
+	}
+}
+
+// TestGatewayAPIGatewayIsNotReviewed: a Gateway API Gateway shares its kind
+// name with Istio's Gateway, but is inventory only.
+func TestGatewayAPIGatewayIsNotReviewed(t *testing.T) {
+	objs, err := Parse("gw.yaml", []byte(webGateway+"\n---\n"+teamGrant), "default")
+	if err != nil {
+		t.Fatal(err)
+	}
+	e, err := NewEngine(context.Background(), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	idx := NewIndex("")
+	for _, o := range objs {
+		idx.Add(o)
+		if o.IsReviewed() {
+			t.Errorf("%s is reviewed", o.Ref())
+		}
+		fs, err := e.Review(context.Background(), Review{Operation: OperationCreate, Object: o}, idx)
+		if err != nil || len(fs) > 0 {
+			t.Errorf("%s: findings %v, error %v", o.Ref(), fs, err)
+		}
+	}
+	if idx.Gateway("default", "web") != nil || idx.KubeGateway("default", "web") == nil {
+		t.Error("the Gateway API Gateway is not keyed by its group")
+	}
+	if len(idx.ReferenceGrantsIn("default")) != 1 {
+		t.Error("the ReferenceGrant is not indexed")
+	}
+	idx.Remove(KindGateway, GatewayAPIGroup, "default", "web")
+	idx.Remove(KindReferenceGrant, GatewayAPIGroup, "default", "team-routes")
+	if idx.KubeGateway("default", "web") != nil || len(idx.ReferenceGrantsIn("default")) != 0 {
+		t.Error("Remove keeps Gateway API objects")
+	}
+}
