@@ -134,6 +134,9 @@ func inventoryClient(t *testing.T, objs ...*unstructured.Unstructured) *dynamicf
 		kinds[schema.GroupVersionResource{Group: gk.Group, Version: "v1", Resource: resource}] = gk.Kind + "List"
 	}
 	kinds[schema.GroupVersionResource{Version: "v1", Resource: "pods"}] = "PodList"
+	// The Gateway API's kinds that references resolve against.
+	kinds[schema.GroupVersionResource{Group: "gateway.networking.k8s.io", Version: "v1", Resource: "gateways"}] = "GatewayList"
+	kinds[schema.GroupVersionResource{Group: "gateway.networking.k8s.io", Version: "v1", Resource: "referencegrants"}] = "ReferenceGrantList"
 	client := dynamicfake.NewSimpleDynamicClientWithCustomListKinds(runtime.NewScheme(), kinds)
 	for _, o := range objs {
 		// The tracker guesses "gatewaies" from the kind: name the resource.
