@@ -2,15 +2,10 @@ package plugin
 
 import (
 	"context"
-	"crypto/x509"
-	"encoding/pem"
 	"errors"
 	"fmt"
 	"io"
 	"os"
-	"regexp"
-	"slices"
-	"sort"
 	"strings"
 	"time"
 
@@ -20,14 +15,8 @@ import (
 	"helm.sh/helm/v3/pkg/chart"
 	"helm.sh/helm/v3/pkg/release"
 	"helm.sh/helm/v3/pkg/storage/driver"
-	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
-	appsv1 "k8s.io/api/apps/v1"
-	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
-	"k8s.io/apimachinery/pkg/labels"
-	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/util/validation"
 	"k8s.io/cli-runtime/pkg/genericclioptions"
 	"k8s.io/cli-runtime/pkg/genericiooptions"
@@ -36,24 +25,21 @@ import (
 
 	"github.com/kubectl-mesh/kubectl-mesh/charts"
 	"github.com/kubectl-mesh/kubectl-mesh/plugin/helmrelease"
+	"github.com/kubectl-mesh/kubectl-mesh/plugin/webhookstatus"
 )
 
 // The release `kubectl mesh webhook` manages, and what the chart names.
 const (
-	WebhookRelease          = "mesh-webhook"
+	WebhookRelease          = webhookstatus.Release
 	DefaultWebhookNamespace = "kubectl-mesh-system"
 	// WebhookName is the chart's webhook for CREATE and UPDATE; DELETE has
 	// one of its own, with its own failure policy.
-	WebhookName = "validate.mesh.kubectl-mesh.io"
+	WebhookName = webhookstatus.WebhookName
 	// FieldManager is kubectl-mesh's server-side apply field manager.
 	FieldManager = helmrelease.FieldManager
 	// dryRunKubeVersion is the Kubernetes version `--dry-run=client`
 	// renders for.
 	dryRunKubeVersion = helmrelease.DryRunKubeVersion
-	// webhookSelector finds the release's objects (the chart's labels).
-	webhookSelector = "app.kubernetes.io/instance=" + WebhookRelease + ",app.kubernetes.io/part-of=kubectl-mesh"
-	// breakGlassLabel=disabled on a namespace keeps the webhook out of it.
-	breakGlassLabel = "kubectl-mesh.io/validation"
 )
 
 func newWebhookCommand(configFlags *genericclioptions.ConfigFlags, streams genericiooptions.IOStreams) *cobra.Command {
@@ -540,26 +526,15 @@ func (o *WebhookStatusOptions) Validate() error {
 	return validateReleaseNamespace(o.ReleaseNamespace)
 }
 
-type statusCheck struct {
-	ok   bool
-	text string
-}
-
 // Run prints one line per check; any failure makes it exit 1.
 func (o *WebhookStatusOptions) Run(ctx context.Context) error {
 	if ctx == nil {
 		ctx = context.Background()
 	}
-	deploy, checks := o.checkDeployment(ctx)
-	webhookConfig, certSecret, policy := "mesh-webhook", "mesh-webhook-tls", ""
-	if deploy != nil {
-		webhookConfig, certSecret, policy = deploymentNames(deploy, webhookConfig, certSecret)
-	}
-	wh, c := o.checkWebhookConfiguration(ctx, webhookConfig, policy)
-	checks = append(checks, c)
-	checks = append(checks, o.checkCertificate(ctx, certSecret, wh))
-	checks = append(checks, o.checkAdmission(ctx, wh))
-
+	checks := webhookstatus.Run(ctx, webhookstatus.Options{
+		Kube: o.Kube, Dynamic: o.Dynamic, Mapper: o.Mapper,
+		ReleaseNamespace: o.ReleaseNamespace, Namespace: o.Namespace, Now: o.Now(),
+	})
 	okMark, failMark := "OK  ", "FAIL"
 	if isTerminal(o.Out) {
 		okMark, failMark = "✔", "✘"
@@ -567,10 +542,10 @@ func (o *WebhookStatusOptions) Run(ctx context.Context) error {
 	failed := 0
 	for _, c := range checks {
 		mark := okMark
-		if !c.ok {
+		if !c.OK {
 			mark, failed = failMark, failed+1
 		}
-		fmt.Fprintf(o.Out, "%s %s\n", mark, c.text)
+		fmt.Fprintf(o.Out, "%s %s\n", mark, c.Text)
 	}
 	if failed > 0 {
 		return &ExitError{Code: ExitFailed}
@@ -581,238 +556,4 @@ func (o *WebhookStatusOptions) Run(ctx context.Context) error {
 func isTerminal(w io.Writer) bool {
 	f, ok := w.(*os.File)
 	return ok && term.IsTerminal(int(f.Fd()))
-}
-
-func (o *WebhookStatusOptions) checkDeployment(ctx context.Context) (*appsv1.Deployment, []statusCheck) {
-	list, err := o.Kube.AppsV1().Deployments(o.ReleaseNamespace).List(ctx, metav1.ListOptions{LabelSelector: webhookSelector})
-	if err != nil {
-		return nil, []statusCheck{{false, fmt.Sprintf("mesh-webhook Deployment: %v", err)}}
-	}
-	if len(list.Items) == 0 {
-		return nil, []statusCheck{{false, fmt.Sprintf("mesh-webhook Deployment: none in namespace %s (kubectl mesh webhook install)", o.ReleaseNamespace)}}
-	}
-	d := &list.Items[0]
-	want := int32(1)
-	if d.Spec.Replicas != nil {
-		want = *d.Spec.Replicas
-	}
-	ready := d.Status.ReadyReplicas
-	text := fmt.Sprintf("Deployment %s/%s: %d/%d replicas ready", d.Namespace, d.Name, ready, want)
-	ok := ready > 0 && ready >= want
-	if ready == 0 {
-		text += " (no pod serves the webhook)"
-	}
-	return d, []statusCheck{{ok, text}}
-}
-
-// deploymentNames reads the webhook configuration and certificate Secret
-// names from mesh-webhook's arguments and volumes, and the failure policy
-// it gives the CREATE/UPDATE webhook (--failure-policy; "" when none).
-func deploymentNames(d *appsv1.Deployment, webhookConfig, certSecret string) (string, string, string) {
-	policy := ""
-	pod := d.Spec.Template.Spec
-	certDir := ""
-	for _, c := range pod.Containers {
-		for _, a := range c.Args {
-			name, val, _ := strings.Cut(strings.TrimLeft(a, "-"), "=")
-			switch name {
-			case "webhook-config":
-				webhookConfig = val
-			case "cert-secret":
-				certSecret = val
-			case "cert-dir":
-				certDir = val
-			case "failure-policy":
-				policy = val
-			}
-		}
-		for _, m := range c.VolumeMounts {
-			if m.MountPath != certDir {
-				continue
-			}
-			for _, v := range pod.Volumes {
-				if v.Name == m.Name && v.Secret != nil {
-					certSecret = v.Secret.SecretName
-				}
-			}
-		}
-	}
-	return webhookConfig, certSecret, policy
-}
-
-// checkWebhookConfiguration reports the failure policy per operation
-// (CREATE/UPDATE and DELETE are separate entries) and whether every entry
-// has a caBundle; want is the policy mesh-webhook sets on the
-// CREATE/UPDATE entry once it serves. It returns that entry.
-func (o *WebhookStatusOptions) checkWebhookConfiguration(ctx context.Context, name, want string) (*admissionregistrationv1.ValidatingWebhook, statusCheck) {
-	vwc, err := o.Kube.AdmissionregistrationV1().ValidatingWebhookConfigurations().Get(ctx, name, metav1.GetOptions{})
-	if err != nil {
-		return nil, statusCheck{false, fmt.Sprintf("ValidatingWebhookConfiguration %s: %v", name, err)}
-	}
-	var main *admissionregistrationv1.ValidatingWebhook
-	var policies []string
-	caMissing := false
-	for i := range vwc.Webhooks {
-		wh := &vwc.Webhooks[i]
-		if wh.Name == WebhookName {
-			main = wh
-		}
-		fp := admissionregistrationv1.Fail
-		if wh.FailurePolicy != nil {
-			fp = *wh.FailurePolicy
-		}
-		var ops []string
-		for _, r := range wh.Rules {
-			for _, op := range r.Operations {
-				if !slices.Contains(ops, string(op)) {
-					ops = append(ops, string(op))
-				}
-			}
-		}
-		policies = append(policies, fmt.Sprintf("%s %s", strings.Join(ops, "/"), fp))
-		caMissing = caMissing || len(wh.ClientConfig.CABundle) == 0
-	}
-	if main == nil {
-		return nil, statusCheck{false, fmt.Sprintf("ValidatingWebhookConfiguration %s: no webhook %s", name, WebhookName)}
-	}
-	text := fmt.Sprintf("ValidatingWebhookConfiguration %s: failurePolicy %s", name, strings.Join(policies, ", "))
-	if caMissing {
-		return main, statusCheck{false, text + "; no caBundle yet (the API server cannot call the webhook)"}
-	}
-	if want != "" && main.FailurePolicy != nil && string(*main.FailurePolicy) != want {
-		return main, statusCheck{false, fmt.Sprintf("%s; caBundle set, but %s is still %s: mesh-webhook sets %s once it serves", text, WebhookName, *main.FailurePolicy, want)}
-	}
-	return main, statusCheck{true, text + "; caBundle set"}
-}
-
-func (o *WebhookStatusOptions) checkCertificate(ctx context.Context, name string, wh *admissionregistrationv1.ValidatingWebhook) statusCheck {
-	what := fmt.Sprintf("serving certificate (Secret %s/%s)", o.ReleaseNamespace, name)
-	secret, err := o.Kube.CoreV1().Secrets(o.ReleaseNamespace).Get(ctx, name, metav1.GetOptions{})
-	if err != nil {
-		return statusCheck{false, fmt.Sprintf("%s: %v", what, err)}
-	}
-	data := secret.Data[corev1.TLSCertKey]
-	if len(data) == 0 {
-		return statusCheck{false, what + ": no tls.crt yet"}
-	}
-	block, _ := pem.Decode(data)
-	if block == nil {
-		return statusCheck{false, what + ": tls.crt is not PEM"}
-	}
-	cert, err := x509.ParseCertificate(block.Bytes)
-	if err != nil {
-		return statusCheck{false, fmt.Sprintf("%s: %v", what, err)}
-	}
-	now := o.Now()
-	left := cert.NotAfter.Sub(now)
-	text := fmt.Sprintf("%s: expires %s (in %s)", what, cert.NotAfter.UTC().Format(time.RFC3339), humanDuration(left))
-	switch {
-	case left <= 0:
-		return statusCheck{false, fmt.Sprintf("%s: expired %s", what, cert.NotAfter.UTC().Format(time.RFC3339))}
-	case now.Before(cert.NotBefore):
-		return statusCheck{false, fmt.Sprintf("%s: not valid before %s", what, cert.NotBefore.UTC().Format(time.RFC3339))}
-	}
-	// Does the API server's CA bundle vouch for it?
-	if wh != nil && len(wh.ClientConfig.CABundle) > 0 {
-		pool := x509.NewCertPool()
-		if !pool.AppendCertsFromPEM(wh.ClientConfig.CABundle) {
-			return statusCheck{false, text + "; the caBundle holds no certificate"}
-		}
-		opts := x509.VerifyOptions{Roots: pool, CurrentTime: now, KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}}
-		if svc := wh.ClientConfig.Service; svc != nil {
-			opts.DNSName = svc.Name + "." + svc.Namespace + ".svc"
-		}
-		if _, err := cert.Verify(opts); err != nil {
-			return statusCheck{false, fmt.Sprintf("%s; the webhook's caBundle does not verify it: %v", text, err)}
-		}
-	}
-	return statusCheck{true, text}
-}
-
-func humanDuration(d time.Duration) string {
-	switch {
-	case d >= 48*time.Hour:
-		return fmt.Sprintf("%d days", int(d.Hours()/24))
-	case d >= 2*time.Hour:
-		return fmt.Sprintf("%d hours", int(d.Hours()))
-	default:
-		return d.Round(time.Second).String()
-	}
-}
-
-// badVirtualService is a VirtualService every kubectl-mesh policy set
-// denies: its weights add up to 110 (MESH0104).
-func badVirtualService(gv schema.GroupVersion, namespace string) *unstructured.Unstructured {
-	route := func(host string, weight int64) map[string]any {
-		return map[string]any{"destination": map[string]any{"host": host}, "weight": weight}
-	}
-	return &unstructured.Unstructured{Object: map[string]any{
-		"apiVersion": gv.String(),
-		"kind":       "VirtualService",
-		"metadata": map[string]any{
-			"name":      "kubectl-mesh-webhook-check",
-			"namespace": namespace,
-			"labels":    map[string]any{"app.kubernetes.io/managed-by": "kubectl-mesh"},
-		},
-		"spec": map[string]any{
-			"hosts": []any{"kubectl-mesh-webhook-check"},
-			"http": []any{map[string]any{"route": []any{
-				route("kubectl-mesh-webhook-check-a", 90),
-				route("kubectl-mesh-webhook-check-b", 20),
-			}}},
-		},
-	}}
-}
-
-var findingCode = regexp.MustCompile(`\[(MESH[0-9]{4})\]`)
-
-func (o *WebhookStatusOptions) checkAdmission(ctx context.Context, wh *admissionregistrationv1.ValidatingWebhook) statusCheck {
-	what := fmt.Sprintf("admission: a VirtualService with weights 90/20 in namespace %s", o.Namespace)
-	mapping, err := o.Mapper.RESTMapping(schema.GroupKind{Group: "networking.istio.io", Kind: "VirtualService"})
-	if err != nil {
-		return statusCheck{false, fmt.Sprintf("%s: the cluster does not serve VirtualServices (is Istio installed?): %v", what, err)}
-	}
-	vs := badVirtualService(mapping.GroupVersionKind.GroupVersion(), o.Namespace)
-	_, err = o.Dynamic.Resource(mapping.Resource).Namespace(o.Namespace).Create(ctx, vs, metav1.CreateOptions{
-		DryRun: []string{metav1.DryRunAll}, FieldManager: FieldManager,
-	})
-	if err == nil {
-		return statusCheck{false, what + " was admitted: " + o.admittedBecause(ctx, wh)}
-	}
-	msg := err.Error()
-	if codes := findingCode.FindAllStringSubmatch(msg, -1); len(codes) > 0 && strings.Contains(msg, "denied the request") {
-		var list []string
-		for _, c := range codes {
-			if !slices.Contains(list, c[1]) {
-				list = append(list, c[1])
-			}
-		}
-		sort.Strings(list)
-		return statusCheck{true, fmt.Sprintf("%s was denied by mesh-webhook (%s)", what, strings.Join(list, ", "))}
-	}
-	return statusCheck{false, fmt.Sprintf("%s was not denied by mesh-webhook: %s", what, firstLine(msg))}
-}
-
-// admittedBecause guesses why the known-bad VirtualService got through.
-func (o *WebhookStatusOptions) admittedBecause(ctx context.Context, wh *admissionregistrationv1.ValidatingWebhook) string {
-	if wh == nil {
-		return "no mesh-webhook configuration is registered"
-	}
-	if wh.NamespaceSelector != nil {
-		ns, err := o.Kube.CoreV1().Namespaces().Get(ctx, o.Namespace, metav1.GetOptions{})
-		sel, serr := metav1.LabelSelectorAsSelector(wh.NamespaceSelector)
-		if err == nil && serr == nil && !sel.Matches(labels.Set(ns.Labels)) {
-			return fmt.Sprintf("the webhook's namespaceSelector leaves namespace %s out (an excluded namespace, or labelled %s=disabled); check another with -n",
-				o.Namespace, breakGlassLabel)
-		}
-	}
-	if wh.FailurePolicy != nil && *wh.FailurePolicy == admissionregistrationv1.Ignore {
-		return "the API server could not call mesh-webhook and failurePolicy Ignore let the object through"
-	}
-	return "mesh-webhook allowed it (are MESH0104 and the host checks turned off?)"
-}
-
-func firstLine(s string) string {
-	line, _, _ := strings.Cut(s, "\n")
-	return line
 }

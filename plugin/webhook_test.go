@@ -40,6 +40,7 @@ import (
 	"sigs.k8s.io/yaml"
 
 	"github.com/kubectl-mesh/kubectl-mesh/plugin/helmrelease"
+	"github.com/kubectl-mesh/kubectl-mesh/plugin/webhookstatus"
 )
 
 // noCluster makes sure a command never reaches for a cluster.
@@ -94,7 +95,7 @@ func configuredPolicy(t *testing.T, objs map[string]*unstructured.Unstructured) 
 	if fp := failurePolicy(webhookOf(t, objs, "mesh-webhook")); fp != "Ignore" {
 		t.Errorf("installed with failurePolicy %q, want Ignore until mesh-webhook serves", fp)
 	}
-	_, _, policy := deploymentNames(deploymentOf(t, objs), "", "")
+	_, _, policy := webhookstatus.DeploymentNames(deploymentOf(t, objs), "", "")
 	return policy
 }
 
@@ -659,7 +660,7 @@ func TestWebhookStatusFailures(t *testing.T) {
 func TestWebhookStatusCertManagerNames(t *testing.T) {
 	// With cert-manager the Secret is the cert dir's volume.
 	objs := dryRunObjects(t, "", "--set", "certificates.mode=cert-manager", "--set", "webhookConfigurationName=mesh-prod")
-	wc, secret, policy := deploymentNames(deploymentOf(t, objs), "", "")
+	wc, secret, policy := webhookstatus.DeploymentNames(deploymentOf(t, objs), "", "")
 	if wc != "mesh-prod" || secret != "mesh-webhook-tls" || policy != "Fail" {
 		t.Errorf("names %q %q, failure policy %q", wc, secret, policy)
 	}
