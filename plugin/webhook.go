@@ -15,13 +15,10 @@ import (
 	"helm.sh/helm/v3/pkg/chart"
 	"helm.sh/helm/v3/pkg/release"
 	"helm.sh/helm/v3/pkg/storage/driver"
-	"k8s.io/apimachinery/pkg/api/meta"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/util/validation"
 	"k8s.io/cli-runtime/pkg/genericclioptions"
 	"k8s.io/cli-runtime/pkg/genericiooptions"
-	"k8s.io/client-go/dynamic"
-	"k8s.io/client-go/kubernetes"
 
 	"github.com/kubectl-mesh/kubectl-mesh/charts"
 	"github.com/kubectl-mesh/kubectl-mesh/plugin/helmrelease"
@@ -42,7 +39,7 @@ const (
 	dryRunKubeVersion = helmrelease.DryRunKubeVersion
 )
 
-func newWebhookCommand(configFlags *genericclioptions.ConfigFlags, streams genericiooptions.IOStreams) *cobra.Command {
+func newWebhookCommand(env *commandEnv, streams genericiooptions.IOStreams) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "webhook install|uninstall|status",
 		Short: "Install, remove and check mesh-webhook, the validating admission webhook",
@@ -57,16 +54,11 @@ repository is needed. The release is mesh-webhook in the namespace
 		RunE: func(cmd *cobra.Command, _ []string) error { return cmd.Help() },
 	}
 	cmd.AddCommand(
-		newWebhookInstallCommand(configFlags, streams),
-		newWebhookUninstallCommand(configFlags, streams),
-		newWebhookStatusCommand(configFlags, streams),
+		newWebhookInstallCommand(env, streams),
+		newWebhookUninstallCommand(env, streams),
+		newWebhookStatusCommand(env, streams),
 	)
 	return cmd
-}
-
-// helmConfig is the Helm action configuration of the release namespace.
-func helmConfig(configFlags *genericclioptions.ConfigFlags, namespace string) (*action.Configuration, error) {
-	return helmrelease.Config(configFlags, namespace)
 }
 
 func validateReleaseNamespace(ns string) error {
@@ -94,7 +86,7 @@ func validateDryRunOutput(dryRun, output string) error {
 
 // WebhookInstallOptions holds `kubectl mesh webhook install` flags.
 type WebhookInstallOptions struct {
-	configFlags *genericclioptions.ConfigFlags
+	env *commandEnv
 	genericiooptions.IOStreams
 
 	ReleaseNamespace string
@@ -107,21 +99,20 @@ type WebhookInstallOptions struct {
 
 	chart  *chart.Chart
 	values map[string]any
-	// Tests replace these.
-	actionConfig func(namespace string) (*action.Configuration, error)
-	kubeClient   func() (kubernetes.Interface, error)
 }
 
-// NewWebhookInstallOptions returns options with defaults.
+// NewWebhookInstallOptions returns options with defaults that install into
+// the cluster kubectl's flags select.
 func NewWebhookInstallOptions(configFlags *genericclioptions.ConfigFlags, streams genericiooptions.IOStreams) *WebhookInstallOptions {
 	return &WebhookInstallOptions{
-		configFlags: configFlags, IOStreams: streams,
+		env: &commandEnv{flags: configFlags}, IOStreams: streams,
 		ReleaseNamespace: DefaultWebhookNamespace, Timeout: 5 * time.Minute, DryRun: "none",
 	}
 }
 
-func newWebhookInstallCommand(configFlags *genericclioptions.ConfigFlags, streams genericiooptions.IOStreams) *cobra.Command {
-	o := NewWebhookInstallOptions(configFlags, streams)
+func newWebhookInstallCommand(env *commandEnv, streams genericiooptions.IOStreams) *cobra.Command {
+	o := NewWebhookInstallOptions(env.flags, streams)
+	o.env = env
 	cmd := &cobra.Command{
 		Use:   "install [--set k=v] [-f values.yaml] [--wait] [--dry-run=client -o yaml]",
 		Short: "Install or upgrade mesh-webhook from the chart built into kubectl-mesh",
@@ -150,15 +141,7 @@ changing it. -o yaml|json prints the objects.`,
   # What would be applied, without a cluster
   kubectl mesh webhook install --dry-run=client -o yaml`,
 		Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			if err := o.Complete(); err != nil {
-				return err
-			}
-			if err := o.Validate(); err != nil {
-				return err
-			}
-			return o.Run(cmd.Context())
-		},
+		RunE: runOptions(o),
 	}
 	f := cmd.Flags()
 	f.StringVar(&o.ReleaseNamespace, "release-namespace", o.ReleaseNamespace, "Namespace of the mesh-webhook release and its objects")
@@ -173,7 +156,7 @@ changing it. -o yaml|json prints the objects.`,
 }
 
 // Complete loads the embedded chart and reads the values.
-func (o *WebhookInstallOptions) Complete() error {
+func (o *WebhookInstallOptions) Complete(*cobra.Command, []string) error {
 	c, err := charts.LoadMeshWebhook()
 	if err != nil {
 		return err
@@ -184,12 +167,6 @@ func (o *WebhookInstallOptions) Complete() error {
 		return err
 	}
 	o.values = vals
-	if o.actionConfig == nil {
-		o.actionConfig = func(ns string) (*action.Configuration, error) { return helmConfig(o.configFlags, ns) }
-	}
-	if o.kubeClient == nil {
-		o.kubeClient = func() (kubernetes.Interface, error) { return kubeClientFor(o.configFlags) }
-	}
 	return nil
 }
 
@@ -261,7 +238,7 @@ func (o *WebhookInstallOptions) renderClientOnly(ctx context.Context) (*release.
 // installOrUpgrade is `helm upgrade --install`, creating the release
 // namespace before a first install.
 func (o *WebhookInstallOptions) installOrUpgrade(ctx context.Context) (*release.Release, string, error) {
-	cfg, err := o.actionConfig(o.ReleaseNamespace)
+	cfg, err := o.env.helm(o.ReleaseNamespace)
 	if err != nil {
 		return nil, "", fmt.Errorf("connecting to the cluster: %w", err)
 	}
@@ -280,7 +257,7 @@ func (o *WebhookInstallOptions) installOrUpgrade(ctx context.Context) (*release.
 
 // ensureNamespace creates the release namespace when it does not exist.
 func (o *WebhookInstallOptions) ensureNamespace(ctx context.Context) error {
-	client, err := o.kubeClient()
+	client, err := o.env.kube()
 	if err != nil {
 		return fmt.Errorf("connecting to the cluster: %w", err)
 	}
@@ -331,7 +308,7 @@ func printManifest(w io.Writer, manifest, format string) error {
 
 // WebhookUninstallOptions holds `kubectl mesh webhook uninstall` flags.
 type WebhookUninstallOptions struct {
-	configFlags *genericclioptions.ConfigFlags
+	env *commandEnv
 	genericiooptions.IOStreams
 
 	ReleaseNamespace string
@@ -339,18 +316,18 @@ type WebhookUninstallOptions struct {
 	Timeout          time.Duration
 	DryRun           string
 	Output           string
-
-	actionConfig func(namespace string) (*action.Configuration, error)
 }
 
-// NewWebhookUninstallOptions returns options with defaults.
+// NewWebhookUninstallOptions returns options with defaults that uninstall
+// from the cluster kubectl's flags select.
 func NewWebhookUninstallOptions(configFlags *genericclioptions.ConfigFlags, streams genericiooptions.IOStreams) *WebhookUninstallOptions {
-	return &WebhookUninstallOptions{configFlags: configFlags, IOStreams: streams,
+	return &WebhookUninstallOptions{env: &commandEnv{flags: configFlags}, IOStreams: streams,
 		ReleaseNamespace: DefaultWebhookNamespace, Timeout: 5 * time.Minute, DryRun: "none"}
 }
 
-func newWebhookUninstallCommand(configFlags *genericclioptions.ConfigFlags, streams genericiooptions.IOStreams) *cobra.Command {
-	o := NewWebhookUninstallOptions(configFlags, streams)
+func newWebhookUninstallCommand(env *commandEnv, streams genericiooptions.IOStreams) *cobra.Command {
+	o := NewWebhookUninstallOptions(env.flags, streams)
+	o.env = env
 	cmd := &cobra.Command{
 		Use:   "uninstall",
 		Short: "Remove the mesh-webhook release (its webhook configuration first of all)",
@@ -360,13 +337,7 @@ Secret go; the namespace stays. Nothing to uninstall is not an error.`,
 		Example: `  kubectl mesh webhook uninstall
   kubectl mesh webhook uninstall --dry-run -o yaml   # what would be deleted`,
 		Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			o.Complete()
-			if err := o.Validate(); err != nil {
-				return err
-			}
-			return o.Run()
-		},
+		RunE: runOptions(o),
 	}
 	f := cmd.Flags()
 	f.StringVar(&o.ReleaseNamespace, "release-namespace", o.ReleaseNamespace, "Namespace of the mesh-webhook release")
@@ -378,12 +349,8 @@ Secret go; the namespace stays. Nothing to uninstall is not an error.`,
 	return cmd
 }
 
-// Complete fills in the Helm configuration.
-func (o *WebhookUninstallOptions) Complete() {
-	if o.actionConfig == nil {
-		o.actionConfig = func(ns string) (*action.Configuration, error) { return helmConfig(o.configFlags, ns) }
-	}
-}
+// Complete has nothing to derive: the release is read in Run.
+func (o *WebhookUninstallOptions) Complete(*cobra.Command, []string) error { return nil }
 
 // Validate checks the flags.
 func (o *WebhookUninstallOptions) Validate() error {
@@ -397,8 +364,8 @@ func (o *WebhookUninstallOptions) Validate() error {
 }
 
 // Run uninstalls the release.
-func (o *WebhookUninstallOptions) Run() error {
-	cfg, err := o.actionConfig(o.ReleaseNamespace)
+func (o *WebhookUninstallOptions) Run(context.Context) error {
+	cfg, err := o.env.helm(o.ReleaseNamespace)
 	if err != nil {
 		return fmt.Errorf("connecting to the cluster: %w", err)
 	}
@@ -437,27 +404,25 @@ func (o *WebhookUninstallOptions) Run() error {
 
 // WebhookStatusOptions holds `kubectl mesh webhook status` flags.
 type WebhookStatusOptions struct {
-	configFlags *genericclioptions.ConfigFlags
+	env *commandEnv
 	genericiooptions.IOStreams
 
 	ReleaseNamespace string
 	// Namespace is where the known-bad VirtualService is tried.
 	Namespace string
 
-	// Clients; Complete builds the missing ones from the kubeconfig flags.
-	Kube    kubernetes.Interface
-	Dynamic dynamic.Interface
-	Mapper  meta.RESTMapper
-	Now     func() time.Time
+	probe webhookstatus.Options
 }
 
-// NewWebhookStatusOptions returns options with defaults.
+// NewWebhookStatusOptions returns options with defaults that probe the
+// cluster kubectl's flags select.
 func NewWebhookStatusOptions(configFlags *genericclioptions.ConfigFlags, streams genericiooptions.IOStreams) *WebhookStatusOptions {
-	return &WebhookStatusOptions{configFlags: configFlags, IOStreams: streams, ReleaseNamespace: DefaultWebhookNamespace}
+	return &WebhookStatusOptions{env: &commandEnv{flags: configFlags}, IOStreams: streams, ReleaseNamespace: DefaultWebhookNamespace}
 }
 
-func newWebhookStatusCommand(configFlags *genericclioptions.ConfigFlags, streams genericiooptions.IOStreams) *cobra.Command {
-	o := NewWebhookStatusOptions(configFlags, streams)
+func newWebhookStatusCommand(env *commandEnv, streams genericiooptions.IOStreams) *cobra.Command {
+	o := NewWebhookStatusOptions(env.flags, streams)
+	o.env = env
 	cmd := &cobra.Command{
 		Use:   "status",
 		Short: "Check that mesh-webhook runs and that the API server calls it",
@@ -471,53 +436,28 @@ Exit status: 0 when every check passes, 1 when one fails.`,
 		Example: `  kubectl mesh webhook status
   kubectl mesh webhook status -n team-a   # try the bad VirtualService in team-a`,
 		Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			if err := o.Complete(cmd); err != nil {
-				return err
-			}
-			if err := o.Validate(); err != nil {
-				return err
-			}
-			return o.Run(cmd.Context())
-		},
+		RunE: runOptions(o),
 	}
 	cmd.Flags().StringVar(&o.ReleaseNamespace, "release-namespace", o.ReleaseNamespace, "Namespace of the mesh-webhook release")
 	return cmd
 }
 
-// Complete picks the namespace of the admission check and builds clients.
-func (o *WebhookStatusOptions) Complete(cmd *cobra.Command) error {
+// Complete picks the namespace of the admission check (-n, else default:
+// not the kubeconfig's, which would move the check unasked) and builds the
+// clients the probes read the cluster with.
+func (o *WebhookStatusOptions) Complete(cmd *cobra.Command, _ []string) error {
 	if o.Namespace == "" {
-		o.Namespace = "default"
-		if cmd != nil && cmd.Flags().Changed("namespace") && o.configFlags.Namespace != nil && *o.configFlags.Namespace != "" {
-			o.Namespace = *o.configFlags.Namespace
-		}
+		o.Namespace = explicitNamespace(cmd, o.env.flags)
 	}
-	if o.Now == nil {
-		o.Now = time.Now
-	}
-	if o.Kube != nil && o.Dynamic != nil && o.Mapper != nil {
-		return nil
-	}
-	cfg, err := o.configFlags.ToRESTConfig()
+	kube, dyn, err := o.env.clients()
 	if err != nil {
 		return fmt.Errorf("connecting to the cluster: %w", err)
 	}
-	if o.Kube == nil {
-		if o.Kube, err = kubernetes.NewForConfig(cfg); err != nil {
-			return err
-		}
+	mapper, err := o.env.mapper()
+	if err != nil {
+		return err
 	}
-	if o.Dynamic == nil {
-		if o.Dynamic, err = dynamic.NewForConfig(cfg); err != nil {
-			return err
-		}
-	}
-	if o.Mapper == nil {
-		if o.Mapper, err = o.configFlags.ToRESTMapper(); err != nil {
-			return err
-		}
-	}
+	o.probe = webhookstatus.Options{Kube: kube, Dynamic: dyn, Mapper: mapper}
 	return nil
 }
 
@@ -531,16 +471,14 @@ func (o *WebhookStatusOptions) Run(ctx context.Context) error {
 	if ctx == nil {
 		ctx = context.Background()
 	}
-	checks := webhookstatus.Run(ctx, webhookstatus.Options{
-		Kube: o.Kube, Dynamic: o.Dynamic, Mapper: o.Mapper,
-		ReleaseNamespace: o.ReleaseNamespace, Namespace: o.Namespace, Now: o.Now(),
-	})
+	probe := o.probe
+	probe.ReleaseNamespace, probe.Namespace, probe.Now = o.ReleaseNamespace, o.Namespace, o.env.clock()
 	okMark, failMark := "OK  ", "FAIL"
 	if isTerminal(o.Out) {
 		okMark, failMark = "✔", "✘"
 	}
 	failed := 0
-	for _, c := range checks {
+	for _, c := range webhookstatus.Run(ctx, probe) {
 		mark := okMark
 		if !c.OK {
 			mark, failed = failMark, failed+1
