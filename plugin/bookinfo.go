@@ -13,7 +13,6 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/labels"
-	"k8s.io/cli-runtime/pkg/genericclioptions"
 	"k8s.io/cli-runtime/pkg/genericiooptions"
 
 	"github.com/kubectl-mesh/kubectl-mesh/plugin/apply"
@@ -21,7 +20,7 @@ import (
 	"github.com/kubectl-mesh/kubectl-mesh/plugin/ingress"
 )
 
-func newBookinfoCommand(configFlags *genericclioptions.ConfigFlags, streams genericiooptions.IOStreams, env commandEnv) *cobra.Command {
+func newBookinfoCommand(env *commandEnv, streams genericiooptions.IOStreams) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "bookinfo",
 		Short: "Deploy, expose, check and remove Istio's Bookinfo sample",
@@ -31,12 +30,12 @@ Its objects are built by kubectl mesh and labelled
 app.kubernetes.io/managed-by=kubectl-mesh, so cleanup removes exactly them.`,
 	}
 	cmd.AddCommand(
-		newBookinfoDeployCommand(configFlags, streams, env),
-		newBookinfoExposeCommand(configFlags, streams, env),
-		newBookinfoURLCommand(configFlags, streams, env),
-		newBookinfoCheckCommand(configFlags, streams, env),
-		newBookinfoStatusCommand(configFlags, streams, env),
-		newBookinfoCleanupCommand(configFlags, streams, env),
+		newBookinfoDeployCommand(env, streams),
+		newBookinfoExposeCommand(env, streams),
+		newBookinfoURLCommand(env, streams),
+		newBookinfoCheckCommand(env, streams),
+		newBookinfoStatusCommand(env, streams),
+		newBookinfoCleanupCommand(env, streams),
 	)
 	return cmd
 }
@@ -54,8 +53,8 @@ type BookinfoDeployOptions struct {
 	selector labels.Selector
 }
 
-func newBookinfoDeployCommand(configFlags *genericclioptions.ConfigFlags, streams genericiooptions.IOStreams, env commandEnv) *cobra.Command {
-	o := &BookinfoDeployOptions{namespaceCommon: newNamespaceCommon(configFlags, streams, env),
+func newBookinfoDeployCommand(env *commandEnv, streams genericiooptions.IOStreams) *cobra.Command {
+	o := &BookinfoDeployOptions{namespaceCommon: newNamespaceCommon(env, streams),
 		Hub: bookinfo.DefaultHub, ImageTag: bookinfo.DefaultImageTag, Replicas: 1, deployFlags: defaultDeployFlags()}
 	cmd := &cobra.Command{
 		Use:   "deploy",
@@ -70,15 +69,7 @@ labels match, like the sample's app, version, service and account labels.`,
   kubectl mesh bookinfo deploy --image-tag 1.16.2 --timeout 10m
   kubectl mesh bookinfo deploy -n bookinfo --dry-run=client -o yaml`,
 		Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			if err := o.Complete(); err != nil {
-				return err
-			}
-			if err := o.Validate(); err != nil {
-				return err
-			}
-			return o.Run(cmd.Context())
-		},
+		RunE: runOptions(o),
 	}
 	f := cmd.Flags()
 	f.StringVarP(&o.Selector, "selector", "l", "", "Only the objects whose labels match (app=, version=, service=, account=)")
@@ -91,7 +82,7 @@ labels match, like the sample's app, version, service and account labels.`,
 }
 
 // Complete resolves the namespace and the selector.
-func (o *BookinfoDeployOptions) Complete() error {
+func (o *BookinfoDeployOptions) Complete(*cobra.Command, []string) error {
 	if err := o.complete(); err != nil {
 		return err
 	}
@@ -135,8 +126,8 @@ type BookinfoExposeOptions struct {
 	applyOutput
 }
 
-func newBookinfoExposeCommand(configFlags *genericclioptions.ConfigFlags, streams genericiooptions.IOStreams, env commandEnv) *cobra.Command {
-	o := &BookinfoExposeOptions{namespaceCommon: newNamespaceCommon(configFlags, streams, env)}
+func newBookinfoExposeCommand(env *commandEnv, streams genericiooptions.IOStreams) *cobra.Command {
+	o := &BookinfoExposeOptions{namespaceCommon: newNamespaceCommon(env, streams)}
 	cmd := &cobra.Command{
 		Use:   "expose",
 		Short: "Route the ingress gateway to productpage",
@@ -147,19 +138,17 @@ the policy core against the cluster before they are applied.`,
 		Example: `  kubectl mesh bookinfo expose -n bookinfo
   kubectl mesh bookinfo expose -n bookinfo --dry-run=client -o yaml`,
 		Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			if err := o.complete(); err != nil {
-				return err
-			}
-			if err := o.applyOutput.validate(); err != nil {
-				return err
-			}
-			return o.Run(cmd.Context())
-		},
+		RunE: runOptions(o),
 	}
 	o.applyOutput.addFlags(cmd)
 	return cmd
 }
+
+// Complete resolves the namespace.
+func (o *BookinfoExposeOptions) Complete(*cobra.Command, []string) error { return o.complete() }
+
+// Validate checks the flags.
+func (o *BookinfoExposeOptions) Validate() error { return o.applyOutput.validate() }
 
 // Run validates and applies the Gateway and VirtualService.
 func (o *BookinfoExposeOptions) Run(ctx context.Context) error {
@@ -167,7 +156,7 @@ func (o *BookinfoExposeOptions) Run(ctx context.Context) error {
 	if o.dryRun == apply.DryRunClient {
 		return o.report(o.IOStreams, objs)
 	}
-	_, dyn, err := o.clients()
+	dyn, err := o.env.dynamic()
 	if err != nil {
 		return err
 	}
@@ -178,8 +167,8 @@ func (o *BookinfoExposeOptions) Run(ctx context.Context) error {
 	return applyChange(ctx, o.IOStreams, dyn, o.dryRun, o.Output, steps, nil)
 }
 
-func newBookinfoURLCommand(configFlags *genericclioptions.ConfigFlags, streams genericiooptions.IOStreams, env commandEnv) *cobra.Command {
-	o := newIngressURLOptions(configFlags, streams, env, "/productpage")
+func newBookinfoURLCommand(env *commandEnv, streams genericiooptions.IOStreams) *cobra.Command {
+	o := newIngressURLOptions(env, streams, "/productpage")
 	cmd := &cobra.Command{
 		Use:   "url",
 		Short: "Print Bookinfo's URL through the ingress gateway",
@@ -190,12 +179,7 @@ http2 port's nodePort (see kubectl mesh ingress url).`,
   eval "$(kubectl mesh bookinfo url -o env)" && curl -s "http://$GATEWAY_URL/productpage" | grep -o "<title>.*</title>"
   kubectl mesh bookinfo url --port-forward`,
 		Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			if err := o.Validate(); err != nil {
-				return err
-			}
-			return o.Run(cmd.Context())
-		},
+		RunE: runOptions(o),
 	}
 	o.addFlags(cmd)
 	return cmd
@@ -203,17 +187,15 @@ http2 port's nodePort (see kubectl mesh ingress url).`,
 
 // BookinfoCheckOptions holds `kubectl mesh bookinfo check` flags.
 type BookinfoCheckOptions struct {
-	configFlags *genericclioptions.ConfigFlags
+	env *commandEnv
 	genericiooptions.IOStreams
 	URL     string
 	Gateway ingress.Options
 	Timeout time.Duration
-
-	clients meshClients
 }
 
-func newBookinfoCheckCommand(configFlags *genericclioptions.ConfigFlags, streams genericiooptions.IOStreams, env commandEnv) *cobra.Command {
-	o := &BookinfoCheckOptions{configFlags: configFlags, IOStreams: streams, clients: env.clients, Gateway: ingress.DefaultOptions(), Timeout: 10 * time.Second}
+func newBookinfoCheckCommand(env *commandEnv, streams genericiooptions.IOStreams) *cobra.Command {
+	o := &BookinfoCheckOptions{env: env, IOStreams: streams, Gateway: ingress.DefaultOptions(), Timeout: 10 * time.Second}
 	cmd := &cobra.Command{
 		Use:   "check",
 		Short: "Fetch /productpage through the ingress gateway and check its title",
@@ -223,23 +205,30 @@ gateway (404), no healthy upstream (503), a different page, or no answer.`,
 		Example: `  kubectl mesh bookinfo check
   kubectl mesh bookinfo check --url http://127.0.0.1:8080/productpage`,
 		Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			if o.Timeout <= 0 {
-				return usageError("--timeout must be positive, not %s", o.Timeout)
-			}
-			return o.Run(cmd.Context())
-		},
+		RunE: runOptions(o),
 	}
 	cmd.Flags().StringVar(&o.URL, "url", "", "Page to check instead of the ingress gateway's /productpage")
 	cmd.Flags().DurationVar(&o.Timeout, "timeout", o.Timeout, "How long to wait for the page")
 	return cmd
 }
 
+// Complete has nothing to derive: the gateway is looked up only when
+// --url is not given.
+func (o *BookinfoCheckOptions) Complete(*cobra.Command, []string) error { return nil }
+
+// Validate checks the flags.
+func (o *BookinfoCheckOptions) Validate() error {
+	if o.Timeout <= 0 {
+		return usageError("--timeout must be positive, not %s", o.Timeout)
+	}
+	return nil
+}
+
 // Run fetches the page.
 func (o *BookinfoCheckOptions) Run(ctx context.Context) error {
 	url := o.URL
 	if url == "" {
-		client, _, err := o.clients()
+		client, err := o.env.kube()
 		if err != nil {
 			return err
 		}
@@ -265,23 +254,15 @@ type BookinfoStatusOptions struct {
 	Output string
 }
 
-func newBookinfoStatusCommand(configFlags *genericclioptions.ConfigFlags, streams genericiooptions.IOStreams, env commandEnv) *cobra.Command {
-	o := &BookinfoStatusOptions{namespaceCommon: newNamespaceCommon(configFlags, streams, env)}
+func newBookinfoStatusCommand(env *commandEnv, streams genericiooptions.IOStreams) *cobra.Command {
+	o := &BookinfoStatusOptions{namespaceCommon: newNamespaceCommon(env, streams)}
 	cmd := &cobra.Command{
 		Use:   "status",
 		Short: "List Bookinfo's workloads with their readiness and sidecars",
 		Example: `  kubectl mesh bookinfo status -n bookinfo
   kubectl mesh bookinfo status -o json`,
 		Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			if err := o.complete(); err != nil {
-				return err
-			}
-			if o.Output != "" && o.Output != "json" {
-				return usageError("--output must be json when given, not %q", o.Output)
-			}
-			return o.Run(cmd.Context())
-		},
+		RunE: runOptions(o),
 	}
 	cmd.Flags().StringVarP(&o.Output, "output", "o", "", "json for a machine-readable list")
 	return cmd
@@ -298,9 +279,20 @@ type BookinfoWorkloadStatus struct {
 	Sidecars  int    `json:"sidecars"`
 }
 
+// Complete resolves the namespace.
+func (o *BookinfoStatusOptions) Complete(*cobra.Command, []string) error { return o.complete() }
+
+// Validate checks the flags.
+func (o *BookinfoStatusOptions) Validate() error {
+	if o.Output != "" && o.Output != "json" {
+		return usageError("--output must be json when given, not %q", o.Output)
+	}
+	return nil
+}
+
 // Run lists the Deployments and their pods' sidecars.
 func (o *BookinfoStatusOptions) Run(ctx context.Context) error {
-	client, _, err := o.clients()
+	client, err := o.env.kube()
 	if err != nil {
 		return err
 	}
@@ -358,8 +350,8 @@ type BookinfoCleanupOptions struct {
 	cleanupFlags
 }
 
-func newBookinfoCleanupCommand(configFlags *genericclioptions.ConfigFlags, streams genericiooptions.IOStreams, env commandEnv) *cobra.Command {
-	o := &BookinfoCleanupOptions{namespaceCommon: newNamespaceCommon(configFlags, streams, env)}
+func newBookinfoCleanupCommand(env *commandEnv, streams genericiooptions.IOStreams) *cobra.Command {
+	o := &BookinfoCleanupOptions{namespaceCommon: newNamespaceCommon(env, streams)}
 	cmd := &cobra.Command{
 		Use:   "cleanup",
 		Short: "Delete everything kubectl mesh created for Bookinfo",
@@ -371,23 +363,21 @@ Objects created by hand are left alone. The namespace stays.`,
 		Example: `  kubectl mesh bookinfo cleanup -n bookinfo
   kubectl mesh bookinfo cleanup --dry-run=server`,
 		Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			if err := o.complete(); err != nil {
-				return err
-			}
-			if err := o.cleanupFlags.validate(); err != nil {
-				return err
-			}
-			return o.Run(cmd.Context())
-		},
+		RunE: runOptions(o),
 	}
 	o.cleanupFlags.addFlags(cmd)
 	return cmd
 }
 
+// Complete resolves the namespace.
+func (o *BookinfoCleanupOptions) Complete(*cobra.Command, []string) error { return o.complete() }
+
+// Validate checks the flags.
+func (o *BookinfoCleanupOptions) Validate() error { return o.cleanupFlags.validate() }
+
 // Run deletes the objects.
 func (o *BookinfoCleanupOptions) Run(ctx context.Context) error {
-	_, dyn, err := o.clients()
+	dyn, err := o.env.dynamic()
 	if err != nil {
 		return err
 	}

@@ -13,10 +13,7 @@ import (
 
 	"github.com/spf13/cobra"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
-	"k8s.io/cli-runtime/pkg/genericclioptions"
 	"k8s.io/cli-runtime/pkg/genericiooptions"
-	"k8s.io/client-go/dynamic"
-	"k8s.io/client-go/kubernetes"
 	"sigs.k8s.io/yaml"
 
 	"github.com/kubectl-mesh/kubectl-mesh/plugin/apply"
@@ -25,39 +22,7 @@ import (
 	"github.com/kubectl-mesh/kubectl-mesh/plugin/stats"
 )
 
-// meshClients builds the typed and dynamic clients a command uses; tests
-// replace it with fakes.
-type meshClients func() (kubernetes.Interface, dynamic.Interface, error)
-
-func clientsFor(f *genericclioptions.ConfigFlags) meshClients {
-	return func() (kubernetes.Interface, dynamic.Interface, error) {
-		cfg, err := f.ToRESTConfig()
-		if err != nil {
-			return nil, nil, fmt.Errorf("loading kubeconfig: %w", err)
-		}
-		// A change reads the cluster's inventory (seven lists) on top of
-		// its own objects: client-go's default of 5 requests per second
-		// would make it wait.
-		cfg.QPS, cfg.Burst = 50, 100
-		kube, err := kubernetes.NewForConfig(cfg)
-		if err != nil {
-			return nil, nil, err
-		}
-		dyn, err := dynamic.NewForConfig(cfg)
-		return kube, dyn, err
-	}
-}
-
-// namespaceOf is -n, else the kubeconfig context's namespace, else default.
-func namespaceOf(f *genericclioptions.ConfigFlags) (string, error) {
-	ns, _, err := f.ToRawKubeConfigLoader().Namespace()
-	if err != nil {
-		return "", usageError("reading the namespace from the kubeconfig: %v", err)
-	}
-	return ns, nil
-}
-
-func newCanaryCommand(configFlags *genericclioptions.ConfigFlags, streams genericiooptions.IOStreams, env commandEnv) *cobra.Command {
+func newCanaryCommand(env *commandEnv, streams genericiooptions.IOStreams) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "canary set|step|promote|rollback|status|verify SERVICE",
 		Short: "Shift traffic between the versions of a service and check the split",
@@ -79,19 +44,19 @@ kubectl-mesh.io/canary-history of the VirtualService (the last 10).`,
 		RunE: func(cmd *cobra.Command, _ []string) error { return cmd.Help() },
 	}
 	cmd.AddCommand(
-		newCanaryChangeCommand(configFlags, streams, env, "set"),
-		newCanaryChangeCommand(configFlags, streams, env, "step"),
-		newCanaryChangeCommand(configFlags, streams, env, "promote"),
-		newCanaryChangeCommand(configFlags, streams, env, "rollback"),
-		newCanaryStatusCommand(configFlags, streams, env),
-		newCanaryVerifyCommand(configFlags, streams, env),
+		newCanaryChangeCommand(env, streams, "set"),
+		newCanaryChangeCommand(env, streams, "step"),
+		newCanaryChangeCommand(env, streams, "promote"),
+		newCanaryChangeCommand(env, streams, "rollback"),
+		newCanaryStatusCommand(env, streams),
+		newCanaryVerifyCommand(env, streams),
 	)
 	return cmd
 }
 
 // CanaryOptions holds the flags of `kubectl mesh canary set|step|promote|rollback`.
 type CanaryOptions struct {
-	clusterAccess
+	env *commandEnv
 	genericiooptions.IOStreams
 
 	Op             string
@@ -110,9 +75,9 @@ type CanaryOptions struct {
 	DryRun         string
 	Output         string
 
-	change canary.Change
-	dryRun apply.DryRun
-	now    func() time.Time
+	namespace string
+	change    canary.Change
+	dryRun    apply.DryRun
 }
 
 var canaryChangeDocs = map[string]struct{ use, short, long, example string }{
@@ -166,8 +131,8 @@ its labels first.`,
 	},
 }
 
-func newCanaryChangeCommand(configFlags *genericclioptions.ConfigFlags, streams genericiooptions.IOStreams, env commandEnv, op string) *cobra.Command {
-	o := &CanaryOptions{clusterAccess: clusterAccess{configFlags: configFlags, clients: env.clients}, IOStreams: streams, Op: op, By: 10, DryRun: "none", now: env.now}
+func newCanaryChangeCommand(env *commandEnv, streams genericiooptions.IOStreams, op string) *cobra.Command {
+	o := &CanaryOptions{env: env, IOStreams: streams, Op: op, By: 10, DryRun: "none"}
 	doc := canaryChangeDocs[op]
 	args := cobra.ExactArgs(1)
 	if op == "set" {
@@ -180,7 +145,7 @@ func newCanaryChangeCommand(configFlags *genericclioptions.ConfigFlags, streams 
 		Example: doc.example,
 		Args:    args,
 		// SERVICE from the namespace; set's weights are typed, not chosen.
-		ValidArgsFunction: completeArgs(completeServices(configFlags)),
+		ValidArgsFunction: completeArgs(completeServices(env)),
 		RunE:              runOptions(o),
 	}
 	f := cmd.Flags()
@@ -197,7 +162,7 @@ func newCanaryChangeCommand(configFlags *genericclioptions.ConfigFlags, streams 
 	}
 	if f.Lookup("to") != nil {
 		// Cannot fail: the flag exists and has no completion yet.
-		_ = cmd.RegisterFlagCompletionFunc("to", completeSubsets(configFlags, 0))
+		_ = cmd.RegisterFlagCompletionFunc("to", completeSubsets(env, 0))
 	}
 	if op != "rollback" {
 		f.StringVar(&o.SubsetLabel, "subset-label", "", "Pod label that a new subset selects: subset v2 selects LABEL=v2 (default "+canary.DefaultSubsetLabel+", or the one label that tells the service's Deployments apart)")
@@ -210,19 +175,15 @@ func newCanaryChangeCommand(configFlags *genericclioptions.ConfigFlags, streams 
 	return cmd
 }
 
-// Complete reads the arguments.
-func (o *CanaryOptions) Complete(args []string) error {
+// Complete reads the arguments and resolves the namespace.
+func (o *CanaryOptions) Complete(_ *cobra.Command, args []string) error {
 	o.Service = args[0]
 	if o.Op == "set" {
 		o.Weights = args[1]
 	}
-	if err := o.complete(); err != nil {
-		return err
-	}
-	if o.now == nil {
-		o.now = time.Now
-	}
-	return nil
+	ns, err := o.env.namespace()
+	o.namespace = ns
+	return err
 }
 
 // Validate checks the flags and builds the change.
@@ -286,7 +247,7 @@ func (o *CanaryOptions) Run(ctx context.Context) error {
 	if ctx == nil {
 		ctx = context.Background()
 	}
-	kube, dyn, err := o.clients()
+	kube, dyn, err := o.env.clients()
 	if err != nil {
 		return err
 	}
@@ -295,7 +256,7 @@ func (o *CanaryOptions) Run(ctx context.Context) error {
 	if err != nil {
 		return canaryError(err)
 	}
-	o.change.Now = o.now()
+	o.change.Now = o.env.clock()
 	plan, err := canary.Compute(target, state, o.change)
 	if err != nil {
 		return canaryError(err)
@@ -349,17 +310,19 @@ func printApplied(w io.Writer, format string, mode apply.DryRun, objs []*unstruc
 
 // CanaryStatusOptions holds `kubectl mesh canary status` flags.
 type CanaryStatusOptions struct {
-	clusterAccess
+	env *commandEnv
 	genericiooptions.IOStreams
 
 	Service        string
 	Route          string
 	VirtualService string
 	Output         string
+
+	namespace string
 }
 
-func newCanaryStatusCommand(configFlags *genericclioptions.ConfigFlags, streams genericiooptions.IOStreams, env commandEnv) *cobra.Command {
-	o := &CanaryStatusOptions{clusterAccess: clusterAccess{configFlags: configFlags, clients: env.clients}, IOStreams: streams, Output: "text"}
+func newCanaryStatusCommand(env *commandEnv, streams genericiooptions.IOStreams) *cobra.Command {
+	o := &CanaryStatusOptions{env: env, IOStreams: streams, Output: "text"}
 	cmd := &cobra.Command{
 		Use:   "status SERVICE [-o text|json|yaml]",
 		Short: "Show the subsets, weights and ready workloads of a service",
@@ -370,13 +333,8 @@ rollback walks back through.`,
 		Example: `  kubectl mesh canary status canary
   kubectl mesh canary status reviews -n bookinfo -o json`,
 		Args:              cobra.ExactArgs(1),
-		ValidArgsFunction: completeArgs(completeServices(configFlags)),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := o.Complete(args); err != nil {
-				return err
-			}
-			return o.Run(cmd.Context())
-		},
+		ValidArgsFunction: completeArgs(completeServices(env)),
+		RunE:              runOptions(o),
 	}
 	cmd.Flags().StringVar(&o.Route, "route", "", "Name of the http route to show (default: the last route without match)")
 	cmd.Flags().StringVar(&o.VirtualService, "virtual-service", "", "The VirtualService to read (default: the one routing to SERVICE)")
@@ -384,21 +342,24 @@ rollback walks back through.`,
 	return cmd
 }
 
-// Complete reads the arguments and checks the flags.
-func (o *CanaryStatusOptions) Complete(args []string) error {
+// Complete reads the arguments and resolves the namespace.
+func (o *CanaryStatusOptions) Complete(_ *cobra.Command, args []string) error {
 	o.Service = args[0]
+	ns, err := o.env.namespace()
+	o.namespace = ns
+	return err
+}
+
+// Validate checks the argument and the flags.
+func (o *CanaryStatusOptions) Validate() error {
 	if err := validateServiceName(o.Service); err != nil {
 		return err
 	}
 	switch o.Output {
 	case "text", "json", "yaml":
-	default:
-		return usageError("--output must be text, json or yaml, not %q", o.Output)
+		return nil
 	}
-	if err := o.complete(); err != nil {
-		return err
-	}
-	return nil
+	return usageError("--output must be text, json or yaml, not %q", o.Output)
 }
 
 // Run reads and prints the split.
@@ -406,7 +367,7 @@ func (o *CanaryStatusOptions) Run(ctx context.Context) error {
 	if ctx == nil {
 		ctx = context.Background()
 	}
-	kube, dyn, err := o.clients()
+	kube, dyn, err := o.env.clients()
 	if err != nil {
 		return err
 	}
@@ -502,7 +463,7 @@ func writeCanaryStatus(w io.Writer, st *canary.Status) error {
 
 // CanaryVerifyOptions holds `kubectl mesh canary verify` flags.
 type CanaryVerifyOptions struct {
-	clusterAccess
+	env *commandEnv
 	genericiooptions.IOStreams
 
 	Service        string
@@ -518,11 +479,12 @@ type CanaryVerifyOptions struct {
 	VirtualService string
 	Output         string
 
-	verify canary.VerifyOptions
+	namespace string
+	verify    canary.VerifyOptions
 }
 
-func newCanaryVerifyCommand(configFlags *genericclioptions.ConfigFlags, streams genericiooptions.IOStreams, env commandEnv) *cobra.Command {
-	o := &CanaryVerifyOptions{clusterAccess: clusterAccess{configFlags: configFlags, clients: env.clients}, IOStreams: streams, Requests: 100, Concurrency: 4, Timeout: 10 * time.Second, Output: "text"}
+func newCanaryVerifyCommand(env *commandEnv, streams genericiooptions.IOStreams) *cobra.Command {
+	o := &CanaryVerifyOptions{env: env, IOStreams: streams, Requests: 100, Concurrency: 4, Timeout: 10 * time.Second, Output: "text"}
 	cmd := &cobra.Command{
 		Use:   "verify SERVICE --url URL [-n 100] [--match SUBSET=REGEX ...]",
 		Short: "Send requests and test the observed split against the weights",
@@ -550,7 +512,7 @@ answered, or no answer could be classified; 2 for bad flags.`,
   # By a response header, without reading the cluster
   kubectl mesh canary verify canary --url http://$GATEWAY_URL/ --weights v1=90,v2=10 --match-header x-version --match v1=^v1 --match v2=^v2 -o json`,
 		Args:              cobra.ExactArgs(1),
-		ValidArgsFunction: completeArgs(completeServices(configFlags)),
+		ValidArgsFunction: completeArgs(completeServices(env)),
 		RunE:              runOptions(o),
 	}
 	f := cmd.Flags()
@@ -567,19 +529,18 @@ answered, or no answer could be classified; 2 for bad flags.`,
 	f.StringVarP(&o.Output, "output", "o", o.Output, "Output format: text or json")
 	// -n is the number of requests here, as in load: a local --namespace
 	// without shorthand keeps kubectl's -n/--namespace out of this command.
-	f.StringVar(configFlags.Namespace, "namespace", *configFlags.Namespace,
+	f.StringVar(env.flags.Namespace, "namespace", *env.flags.Namespace,
 		"If present, the namespace scope for this CLI request (-n is the number of requests in this command)")
-	_ = cmd.RegisterFlagCompletionFunc("namespace", completeNamespaces(configFlags)) // the local flag needs its own
+	_ = cmd.RegisterFlagCompletionFunc("namespace", completeNamespaces(env)) // the local flag needs its own
 	return cmd
 }
 
-// Complete reads the arguments.
-func (o *CanaryVerifyOptions) Complete(args []string) error {
+// Complete reads the arguments and resolves the namespace.
+func (o *CanaryVerifyOptions) Complete(_ *cobra.Command, args []string) error {
 	o.Service = args[0]
-	if err := o.complete(); err != nil {
-		return err
-	}
-	return nil
+	ns, err := o.env.namespace()
+	o.namespace = ns
+	return err
 }
 
 // Validate checks the flags and builds the engine's options.
@@ -639,7 +600,7 @@ func (o *CanaryVerifyOptions) Run(ctx context.Context) error {
 	ctx, stop := signal.NotifyContext(ctx, os.Interrupt)
 	defer stop()
 	if o.verify.Weights == nil {
-		kube, dyn, err := o.clients()
+		kube, dyn, err := o.env.clients()
 		if err != nil {
 			return err
 		}

@@ -7,35 +7,12 @@ import (
 	"strings"
 
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
-	"k8s.io/cli-runtime/pkg/genericclioptions"
 	"k8s.io/cli-runtime/pkg/genericiooptions"
 	"k8s.io/client-go/dynamic"
 
 	"github.com/kubectl-mesh/kubectl-mesh/plugin/apply"
 	"github.com/kubectl-mesh/kubectl-mesh/policies"
 )
-
-// clusterAccess is what the commands reading the cluster share: the
-// namespace (-n, else the kubeconfig's) and the clients.
-type clusterAccess struct {
-	configFlags *genericclioptions.ConfigFlags
-	namespace   string
-	clients     meshClients
-}
-
-// complete resolves the namespace and, unless a test gave fakes, builds
-// the clients from kubectl's flags.
-func (c *clusterAccess) complete() error {
-	ns, err := namespaceOf(c.configFlags)
-	if err != nil {
-		return err
-	}
-	c.namespace = ns
-	if c.clients == nil {
-		c.clients = clientsFor(c.configFlags)
-	}
-	return nil
-}
 
 // applyChange is the tail every changing command shares: check each stage
 // of the steps with the policy core (a rejection applies nothing and exits

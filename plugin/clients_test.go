@@ -42,11 +42,8 @@ func TestRESTConfigFromKubectlFlags(t *testing.T) {
 			if cfg.Host != tc.host || cfg.Timeout != tc.timeout || cfg.BearerToken != tc.token {
 				t.Errorf("host %s, timeout %v, token %q; want %s, %v, %q", cfg.Host, cfg.Timeout, cfg.BearerToken, tc.host, tc.timeout, tc.token)
 			}
-			if _, err := kubeClientFor(flags); err != nil {
-				t.Errorf("typed client: %v", err)
-			}
-			if _, err := dynamicClientFor(flags); err != nil {
-				t.Errorf("dynamic client: %v", err)
+			if _, _, err := clientsFor(flags)(); err != nil {
+				t.Errorf("clients: %v", err)
 			}
 		})
 	}
@@ -60,7 +57,7 @@ func TestBadRequestTimeout(t *testing.T) {
 	if err := fs.Parse([]string{"--kubeconfig", testKubeconfig(t), "--request-timeout", "soon"}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := kubeClientFor(flags); err == nil {
+	if _, _, err := clientsFor(flags)(); err == nil {
 		t.Error("--request-timeout=soon accepted")
 	}
 }

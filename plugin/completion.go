@@ -16,7 +16,6 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
-	"k8s.io/cli-runtime/pkg/genericclioptions"
 	"k8s.io/cli-runtime/pkg/genericiooptions"
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/kubernetes"
@@ -28,8 +27,19 @@ import (
 // completionShells are the shells cobra writes completion scripts for.
 var completionShells = []string{"bash", "zsh", "fish", "powershell"}
 
+// CompletionOptions holds `kubectl mesh completion` flags.
+type CompletionOptions struct {
+	genericiooptions.IOStreams
+
+	Shell          string
+	NoDescriptions bool
+
+	// root is the command the script completes.
+	root *cobra.Command
+}
+
 func newCompletionCommand(streams genericiooptions.IOStreams) *cobra.Command {
-	var noDescriptions bool
+	o := &CompletionOptions{IOStreams: streams}
 	cmd := &cobra.Command{
 		Use:   "completion bash|zsh|fish|powershell",
 		Short: "Print the shell completion script of kubectl-mesh",
@@ -58,12 +68,27 @@ kubeconfig and the cluster; commands complete Services and subsets.`,
 		ValidArgs:             completionShells,
 		Args:                  cobra.MatchAll(cobra.ExactArgs(1), cobra.OnlyValidArgs),
 		DisableFlagsInUseLine: true,
-		RunE: func(cmd *cobra.Command, args []string) error {
-			return writeCompletionScript(cmd.Root(), args[0], streams.Out, !noDescriptions)
-		},
+		RunE:                  runOptions(o),
 	}
-	cmd.Flags().BoolVar(&noDescriptions, "no-descriptions", false, "Leave the descriptions of the choices out")
+	cmd.Flags().BoolVar(&o.NoDescriptions, "no-descriptions", false, "Leave the descriptions of the choices out")
 	return cmd
+}
+
+// Complete reads the shell and finds the root: the script completes the
+// whole program, not this command.
+func (o *CompletionOptions) Complete(cmd *cobra.Command, args []string) error {
+	o.Shell = args[0]
+	o.root = cmd.Root()
+	return nil
+}
+
+// Validate has nothing to check: cobra took only the shells it knows, and
+// writeCompletionScript refuses any other.
+func (o *CompletionOptions) Validate() error { return nil }
+
+// Run writes the script.
+func (o *CompletionOptions) Run(context.Context) error {
+	return writeCompletionScript(o.root, o.Shell, o.Out, !o.NoDescriptions)
 }
 
 // writeCompletionScript writes cobra's script for shell. The scripts are
@@ -96,24 +121,16 @@ const completionTimeout = 5 * time.Second
 // flags select. Completions never fail loudly: when a look-up fails they
 // offer nothing, and the shell falls back to nothing either.
 type completer struct {
-	flags   *genericclioptions.ConfigFlags
-	kube    func() (kubernetes.Interface, error)
-	dynamic func() (dynamic.Interface, error)
+	env *commandEnv
 }
 
-func newCompleter(f *genericclioptions.ConfigFlags) *completer {
-	return &completer{
-		flags:   f,
-		kube:    func() (kubernetes.Interface, error) { return kubeClientFor(f) },
-		dynamic: func() (dynamic.Interface, error) { return dynamicClientFor(f) },
-	}
-}
+func newCompleter(env *commandEnv) *completer { return &completer{env: env} }
 
 // registerFlagCompletions completes kubectl's flags that name things:
 // --namespace from the cluster, --context, --cluster and --user from the
 // kubeconfig. It is called on the root, whose persistent flags they are.
-func registerFlagCompletions(root *cobra.Command, f *genericclioptions.ConfigFlags) error {
-	c := newCompleter(f)
+func registerFlagCompletions(root *cobra.Command, env *commandEnv) error {
+	c := newCompleter(env)
 	for flag, fn := range map[string]cobra.CompletionFunc{
 		"namespace": c.namespaces,
 		"context":   c.kubeconfigNames(func(cfg *clientcmdapi.Config) []string { return slices.Collect(maps.Keys(cfg.Contexts)) }),
@@ -129,27 +146,27 @@ func registerFlagCompletions(root *cobra.Command, f *genericclioptions.ConfigFla
 
 // completeNamespaces completes namespace names, for a positional argument
 // (inject's NAMESPACE, for one).
-func completeNamespaces(f *genericclioptions.ConfigFlags) cobra.CompletionFunc {
-	return newCompleter(f).namespaces
+func completeNamespaces(env *commandEnv) cobra.CompletionFunc {
+	return newCompleter(env).namespaces
 }
 
 // completeServices completes the names of the Services in the namespace
 // that kubectl's flags select (-n, else the context's).
-func completeServices(f *genericclioptions.ConfigFlags) cobra.CompletionFunc {
-	return newCompleter(f).services
+func completeServices(env *commandEnv) cobra.CompletionFunc {
+	return newCompleter(env).services
 }
 
 // completeSubsets completes the subset names that DestinationRules define
 // for the Service named by positional argument serviceArg (a short name,
 // resolved in the selected namespace, or a host).
-func completeSubsets(f *genericclioptions.ConfigFlags, serviceArg int) cobra.CompletionFunc {
-	return newCompleter(f).subsets(serviceArg)
+func completeSubsets(env *commandEnv, serviceArg int) cobra.CompletionFunc {
+	return newCompleter(env).subsets(serviceArg)
 }
 
 // completeArgs completes positional argument i with fns[i] and offers
 // nothing past them, e.g. for `canary set SERVICE SUBSET`:
 //
-//	ValidArgsFunction: completeArgs(completeServices(f), completeSubsets(f, 0))
+//	ValidArgsFunction: completeArgs(completeServices(env), completeSubsets(env, 0))
 func completeArgs(fns ...cobra.CompletionFunc) cobra.CompletionFunc {
 	return func(cmd *cobra.Command, args []string, toComplete string) ([]cobra.Completion, cobra.ShellCompDirective) {
 		if len(args) >= len(fns) || fns[len(args)] == nil {
@@ -171,7 +188,7 @@ func lookupContext(cmd *cobra.Command) (context.Context, context.CancelFunc) {
 // namespace is the namespace kubectl's flags select: -n, else the
 // context's, else default.
 func (c *completer) namespace() string {
-	ns, _, err := c.flags.ToRawKubeConfigLoader().Namespace()
+	ns, _, err := c.env.flags.ToRawKubeConfigLoader().Namespace()
 	if err != nil || ns == "" {
 		return metav1.NamespaceDefault
 	}
@@ -203,7 +220,7 @@ func (c *completer) clusterNames(list func(context.Context, kubernetes.Interface
 	return func(cmd *cobra.Command, _ []string, toComplete string) ([]cobra.Completion, cobra.ShellCompDirective) {
 		ctx, cancel := lookupContext(cmd)
 		defer cancel()
-		client, err := c.kube()
+		client, err := c.env.kube()
 		if err != nil {
 			return nil, cobra.ShellCompDirectiveNoFileComp
 		}
@@ -230,7 +247,7 @@ func (c *completer) subsets(serviceArg int) cobra.CompletionFunc {
 		}
 		ctx, cancel := lookupContext(cmd)
 		defer cancel()
-		client, err := c.dynamic()
+		client, err := c.env.dynamic()
 		if err != nil {
 			return nil, cobra.ShellCompDirectiveNoFileComp
 		}
@@ -318,7 +335,7 @@ func listDestinationRules(ctx context.Context, client dynamic.Interface, ns stri
 // kubectl's flags load (--kubeconfig, else KUBECONFIG, else ~/.kube/config).
 func (c *completer) kubeconfigNames(pick func(*clientcmdapi.Config) []string) cobra.CompletionFunc {
 	return func(_ *cobra.Command, _ []string, toComplete string) ([]cobra.Completion, cobra.ShellCompDirective) {
-		cfg, err := c.flags.ToRawKubeConfigLoader().RawConfig()
+		cfg, err := c.env.flags.ToRawKubeConfigLoader().RawConfig()
 		if err != nil {
 			return nil, cobra.ShellCompDirectiveNoFileComp
 		}

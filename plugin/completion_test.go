@@ -69,10 +69,7 @@ func testCompleter(t *testing.T, kube kubernetes.Interface, dyn dynamic.Interfac
 	if err := fs.Parse(append([]string{"--kubeconfig", testKubeconfig(t)}, args...)); err != nil {
 		t.Fatal(err)
 	}
-	c := newCompleter(flags)
-	c.kube = func() (kubernetes.Interface, error) { return kube, nil }
-	c.dynamic = func() (dynamic.Interface, error) { return dyn, nil }
-	return c
+	return newCompleter(&commandEnv{flags: flags, newClients: func() (kubernetes.Interface, dynamic.Interface, error) { return kube, dyn, nil }})
 }
 
 func services(names ...string) []runtime.Object {
@@ -137,8 +134,7 @@ func TestCompletionWithoutCluster(t *testing.T) {
 			t.Errorf("%s on a refusing cluster: %q, %v", name, got, directive)
 		}
 	}
-	c.kube = func() (kubernetes.Interface, error) { return nil, errors.New("no kubeconfig") }
-	c.dynamic = func() (dynamic.Interface, error) { return nil, errors.New("no kubeconfig") }
+	c.env.newClients = func() (kubernetes.Interface, dynamic.Interface, error) { return nil, nil, errors.New("no kubeconfig") }
 	for name, fn := range map[string]cobra.CompletionFunc{"services": c.services, "namespaces": c.namespaces, "subsets": c.subsets(0)} {
 		if got, directive := fn(nil, []string{"reviews"}, ""); got != nil || directive != cobra.ShellCompDirectiveNoFileComp {
 			t.Errorf("%s without a client: %q, %v", name, got, directive)

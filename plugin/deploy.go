@@ -14,7 +14,6 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime/schema"
-	"k8s.io/cli-runtime/pkg/genericclioptions"
 	"k8s.io/cli-runtime/pkg/genericiooptions"
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/kubernetes"
@@ -31,12 +30,20 @@ import (
 // namespaceCommon is what the bookinfo and sample subcommands share: the streams,
 // the namespace and the clients.
 type namespaceCommon struct {
-	clusterAccess
+	env *commandEnv
 	genericiooptions.IOStreams
+	namespace string
 }
 
-func newNamespaceCommon(configFlags *genericclioptions.ConfigFlags, streams genericiooptions.IOStreams, env commandEnv) namespaceCommon {
-	return namespaceCommon{clusterAccess: clusterAccess{configFlags: configFlags, clients: env.clients}, IOStreams: streams}
+func newNamespaceCommon(env *commandEnv, streams genericiooptions.IOStreams) namespaceCommon {
+	return namespaceCommon{env: env, IOStreams: streams}
+}
+
+// complete resolves the namespace: -n, else the kubeconfig's.
+func (c *namespaceCommon) complete() error {
+	ns, err := c.env.namespace()
+	c.namespace = ns
+	return err
 }
 
 // applyOutput are the --dry-run and -o flags of commands that apply.
@@ -150,7 +157,7 @@ func (c *namespaceCommon) deploy(ctx context.Context, a *applyOutput, d *deployF
 	if a.dryRun == apply.DryRunClient {
 		return a.report(c.IOStreams, objs)
 	}
-	client, dyn, err := c.clients()
+	client, dyn, err := c.env.clients()
 	if err != nil {
 		return err
 	}
@@ -158,13 +165,13 @@ func (c *namespaceCommon) deploy(ctx context.Context, a *applyOutput, d *deployF
 		return err
 	}
 	if !d.NoInject {
-		inject := &InjectOptions{configFlags: c.configFlags, IOStreams: c.IOStreams, Enable: true, Namespace: c.namespace,
-			Revision: d.Revision, DryRun: string(a.dryRun), client: func() (kubernetes.Interface, error) { return client, nil }, now: time.Now}
+		inject := &InjectOptions{env: c.env, IOStreams: c.IOStreams, Enable: true, Namespace: c.namespace,
+			Revision: d.Revision, DryRun: string(a.dryRun)}
 		if a.Output != "" {
 			// Keep -o output a clean document stream.
 			inject.Out = c.ErrOut
 		}
-		if err := inject.Run(ctx); err != nil {
+		if err := inject.label(ctx, client); err != nil {
 			return err
 		}
 	}

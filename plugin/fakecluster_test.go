@@ -133,9 +133,9 @@ func runOn(t *testing.T, c *fakeCluster, args ...string) (string, string, int) {
 	t.Helper()
 	var out, errOut bytes.Buffer
 	streams := genericiooptions.IOStreams{In: strings.NewReader(""), Out: &out, ErrOut: &errOut}
-	env := commandEnv{now: func() time.Time { return time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC) }}
+	env := &commandEnv{now: func() time.Time { return time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC) }}
 	if c != nil {
-		env.clients = c.clients
+		env.newClients = c.clients
 	}
 	cmd := newRootCommand(streams, "kubectl-mesh", env)
 	cmd.SetArgs(args)

@@ -6,7 +6,6 @@ import (
 	"fmt"
 
 	"github.com/spf13/cobra"
-	"k8s.io/cli-runtime/pkg/genericclioptions"
 	"k8s.io/cli-runtime/pkg/genericiooptions"
 
 	"github.com/kubectl-mesh/kubectl-mesh/plugin/ingress"
@@ -15,7 +14,7 @@ import (
 // IngressURLOptions holds the flags of `kubectl mesh ingress url` and
 // `kubectl mesh bookinfo url`, which differ only in the path they print.
 type IngressURLOptions struct {
-	configFlags *genericclioptions.ConfigFlags
+	env *commandEnv
 	genericiooptions.IOStreams
 
 	Gateway     ingress.Options
@@ -24,12 +23,10 @@ type IngressURLOptions struct {
 	Output      string
 	// Path is appended to the printed URL (/productpage for Bookinfo).
 	Path string
-
-	clients meshClients
 }
 
-func newIngressURLOptions(configFlags *genericclioptions.ConfigFlags, streams genericiooptions.IOStreams, env commandEnv, path string) *IngressURLOptions {
-	return &IngressURLOptions{configFlags: configFlags, IOStreams: streams, clients: env.clients, Gateway: ingress.DefaultOptions(), Path: path, Output: "url"}
+func newIngressURLOptions(env *commandEnv, streams genericiooptions.IOStreams, path string) *IngressURLOptions {
+	return &IngressURLOptions{env: env, IOStreams: streams, Gateway: ingress.DefaultOptions(), Path: path, Output: "url"}
 }
 
 func (o *IngressURLOptions) addFlags(cmd *cobra.Command) {
@@ -42,6 +39,9 @@ func (o *IngressURLOptions) addFlags(cmd *cobra.Command) {
 	f.IntVar(&o.LocalPort, "local-port", 0, "Local port of --port-forward (0 picks a free one)")
 	f.StringVarP(&o.Output, "output", "o", o.Output, "url, env (export GATEWAY_URL=host:port) or json")
 }
+
+// Complete has nothing to derive: the gateway is found in Run.
+func (o *IngressURLOptions) Complete(*cobra.Command, []string) error { return nil }
 
 // Validate checks the flags.
 func (o *IngressURLOptions) Validate() error {
@@ -61,7 +61,7 @@ func (o *IngressURLOptions) Validate() error {
 
 // Run finds the address (or opens the tunnel) and prints it.
 func (o *IngressURLOptions) Run(ctx context.Context) error {
-	client, _, err := o.clients()
+	client, err := o.env.kube()
 	if err != nil {
 		return err
 	}
@@ -72,9 +72,9 @@ func (o *IngressURLOptions) Run(ctx context.Context) error {
 		}
 		return o.print(addr)
 	}
-	config, err := o.configFlags.ToRESTConfig()
+	config, err := o.env.restConfig()
 	if err != nil {
-		return fmt.Errorf("loading kubeconfig: %w", err)
+		return err
 	}
 	addr, done, err := ingress.Forward(ctx, config, client, o.Gateway, o.LocalPort, o.ErrOut)
 	if err != nil {
@@ -111,12 +111,12 @@ func (o *IngressURLOptions) print(addr ingress.Address) error {
 	return err
 }
 
-func newIngressCommand(configFlags *genericclioptions.ConfigFlags, streams genericiooptions.IOStreams, env commandEnv) *cobra.Command {
+func newIngressCommand(env *commandEnv, streams genericiooptions.IOStreams) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "ingress",
 		Short: "Find the address of Istio's ingress gateway",
 	}
-	o := newIngressURLOptions(configFlags, streams, env, "")
+	o := newIngressURLOptions(env, streams, "")
 	url := &cobra.Command{
 		Use:   "url",
 		Short: "Print the ingress gateway's external address",
@@ -130,12 +130,7 @@ external IP. --port-forward opens a local port to a gateway pod instead.`,
   kubectl mesh ingress url --port-name https
   kubectl mesh ingress url --port-forward --local-port 8080`,
 		Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			if err := o.Validate(); err != nil {
-				return err
-			}
-			return o.Run(cmd.Context())
-		},
+		RunE: runOptions(o),
 	}
 	o.addFlags(url)
 	cmd.AddCommand(url)

@@ -13,7 +13,6 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/types"
-	"k8s.io/cli-runtime/pkg/genericclioptions"
 	"k8s.io/cli-runtime/pkg/genericiooptions"
 	corev1ac "k8s.io/client-go/applyconfigurations/core/v1"
 	"k8s.io/client-go/kubernetes"
@@ -29,7 +28,7 @@ const (
 
 // InjectOptions holds `kubectl mesh inject enable|disable NAMESPACE` flags.
 type InjectOptions struct {
-	configFlags *genericclioptions.ConfigFlags
+	env *commandEnv
 	genericiooptions.IOStreams
 
 	Enable    bool
@@ -38,13 +37,10 @@ type InjectOptions struct {
 	Restart   bool
 	DryRun    string
 	Output    string
-
-	client func() (kubernetes.Interface, error)
-	now    func() time.Time
 }
 
-func newInjectCommand(configFlags *genericclioptions.ConfigFlags, streams genericiooptions.IOStreams) *cobra.Command {
-	o := &InjectOptions{configFlags: configFlags, IOStreams: streams, DryRun: "none"}
+func newInjectCommand(env *commandEnv, streams genericiooptions.IOStreams) *cobra.Command {
+	o := &InjectOptions{env: env, IOStreams: streams, DryRun: "none"}
 	cmd := &cobra.Command{
 		Use:   "inject enable|disable NAMESPACE",
 		Short: "Turn Istio sidecar injection on or off for a namespace",
@@ -59,7 +55,7 @@ whose pods do not match the new setting; without it they are listed.`,
 		Args: cobra.ExactArgs(2),
 		ValidArgsFunction: completeArgs(
 			cobra.FixedCompletions([]cobra.Completion{"enable", "disable"}, cobra.ShellCompDirectiveNoFileComp),
-			completeNamespaces(configFlags),
+			completeNamespaces(env),
 		),
 		RunE: runOptions(o),
 	}
@@ -71,7 +67,7 @@ whose pods do not match the new setting; without it they are listed.`,
 }
 
 // Complete reads the arguments.
-func (o *InjectOptions) Complete(args []string) error {
+func (o *InjectOptions) Complete(_ *cobra.Command, args []string) error {
 	switch args[0] {
 	case "enable":
 		o.Enable = true
@@ -81,12 +77,6 @@ func (o *InjectOptions) Complete(args []string) error {
 		return usageError("the first argument must be enable or disable, not %q", args[0])
 	}
 	o.Namespace = args[1]
-	if o.client == nil {
-		o.client = func() (kubernetes.Interface, error) { return kubeClientFor(o.configFlags) }
-	}
-	if o.now == nil {
-		o.now = time.Now
-	}
 	return nil
 }
 
@@ -113,10 +103,16 @@ func (o *InjectOptions) Run(ctx context.Context) error {
 	if ctx == nil {
 		ctx = context.Background()
 	}
-	client, err := o.client()
+	client, err := o.env.kube()
 	if err != nil {
 		return err
 	}
+	return o.label(ctx, client)
+}
+
+// label labels the namespace and restarts or lists the Deployments to
+// recreate; deploy calls it with the client it already holds.
+func (o *InjectOptions) label(ctx context.Context, client kubernetes.Interface) error {
 	ns, err := client.CoreV1().Namespaces().Get(ctx, o.Namespace, metav1.GetOptions{})
 	if err != nil {
 		return fmt.Errorf("reading namespace %s: %w", o.Namespace, err)
@@ -214,7 +210,7 @@ func (o *InjectOptions) restartStale(ctx context.Context, client kubernetes.Inte
 			continue
 		}
 		patch, _ := json.Marshal(map[string]any{"spec": map[string]any{"template": map[string]any{"metadata": map[string]any{
-			"annotations": map[string]string{restartedAt: o.now().UTC().Format(time.RFC3339)},
+			"annotations": map[string]string{restartedAt: o.env.clock().UTC().Format(time.RFC3339)},
 		}}}})
 		opts := metav1.PatchOptions{FieldManager: FieldManager}
 		if o.DryRun == "server" {

@@ -12,6 +12,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/cli-runtime/pkg/genericclioptions"
 	"k8s.io/cli-runtime/pkg/genericiooptions"
+	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/kubernetes/fake"
 )
@@ -38,14 +39,16 @@ func injectFixture(nsLabels map[string]string, sidecar bool) *fake.Clientset {
 func inject(t *testing.T, client kubernetes.Interface, o InjectOptions, args ...string) (string, string, error) {
 	t.Helper()
 	var out, errOut bytes.Buffer
-	o.configFlags = genericclioptions.NewConfigFlags(false)
 	o.IOStreams = genericiooptions.IOStreams{Out: &out, ErrOut: &errOut}
 	if o.DryRun == "" {
 		o.DryRun = "none"
 	}
-	o.client = func() (kubernetes.Interface, error) { return client, nil }
-	o.now = func() time.Time { return time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC) }
-	if err := o.Complete(args); err != nil {
+	o.env = &commandEnv{
+		flags:      genericclioptions.NewConfigFlags(false),
+		newClients: func() (kubernetes.Interface, dynamic.Interface, error) { return client, nil, nil },
+		now:        func() time.Time { return time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC) },
+	}
+	if err := o.Complete(nil, args); err != nil {
 		return "", "", err
 	}
 	if err := o.Validate(); err != nil {

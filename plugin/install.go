@@ -22,7 +22,7 @@ import (
 
 // InstallOptions holds `kubectl mesh install` flags.
 type InstallOptions struct {
-	configFlags *genericclioptions.ConfigFlags
+	env *commandEnv
 	genericiooptions.IOStreams
 
 	Profile    string
@@ -41,20 +41,21 @@ type InstallOptions struct {
 	// profileSet is true when --profile was given.
 	profileSet bool
 	releases   []istioinstall.Release
-	releaseAccess
 }
 
-// NewInstallOptions returns options with defaults.
+// NewInstallOptions returns options with defaults that install into the
+// cluster kubectl's flags select.
 func NewInstallOptions(configFlags *genericclioptions.ConfigFlags, streams genericiooptions.IOStreams) *InstallOptions {
 	return &InstallOptions{
-		configFlags: configFlags, IOStreams: streams,
+		env: &commandEnv{flags: configFlags}, IOStreams: streams,
 		Profile: istioinstall.ProfileDefault, Version: istioinstall.DefaultVersion,
 		Timeout: istioinstall.DefaultTimeout, DryRun: "none",
 	}
 }
 
-func newInstallCommand(configFlags *genericclioptions.ConfigFlags, streams genericiooptions.IOStreams) *cobra.Command {
-	o := NewInstallOptions(configFlags, streams)
+func newInstallCommand(env *commandEnv, streams genericiooptions.IOStreams) *cobra.Command {
+	o := NewInstallOptions(env.flags, streams)
+	o.env = env
 	cmd := &cobra.Command{
 		Use:   "install [--profile demo|default|minimal] [--charts DIR] [--set k=v] [-f values.yaml] [--timeout D]",
 		Short: "Install or upgrade Istio from its Helm charts, with istioctl-style progress",
@@ -95,17 +96,7 @@ not ready and their pods' reasons), and exits 1.`,
   # Every object it would apply, without a cluster
   kubectl mesh install --profile minimal --dry-run=client -o yaml`,
 		Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			o.versionSet = cmd.Flags().Changed("version")
-			o.profileSet = cmd.Flags().Changed("profile")
-			if err := o.Validate(); err != nil {
-				return err
-			}
-			if err := o.Complete(); err != nil {
-				return err
-			}
-			return o.Run(cmd.Context())
-		},
+		RunE: runOptions(o),
 	}
 	f := cmd.Flags()
 	f.StringVar(&o.Profile, "profile", o.Profile, "Components and values: "+strings.Join(istioinstall.Profiles(), ", "))
@@ -120,6 +111,19 @@ not ready and their pods' reasons), and exits 1.`,
 	f.Lookup("dry-run").NoOptDefVal = "client"
 	f.StringVarP(&o.Output, "output", "o", "", "Print the objects: yaml or json (progress then goes to stderr)")
 	return cmd
+}
+
+// Complete records which of --version and --profile were given, and the
+// chart repository $KUBECTL_MESH_ISTIO_REPO names when no flag does.
+func (o *InstallOptions) Complete(cmd *cobra.Command, _ []string) error {
+	if cmd != nil {
+		o.versionSet = cmd.Flags().Changed("version")
+		o.profileSet = cmd.Flags().Changed("profile")
+	}
+	if o.Repo == "" && o.ChartsDir == "" {
+		o.Repo = os.Getenv(istioinstall.RepoEnv)
+	}
+	return nil
 }
 
 // Validate checks the flags before anything is read.
@@ -171,11 +175,10 @@ func (o *InstallOptions) profileFromSet() error {
 	return nil
 }
 
-// Complete reads the values, loads the charts and plans the releases.
-func (o *InstallOptions) Complete() error {
-	if o.Repo == "" && o.ChartsDir == "" {
-		o.Repo = os.Getenv(istioinstall.RepoEnv)
-	}
+// plan reads the values, loads the charts and plans the releases: the
+// first thing Run does, once the flags are known to be valid, because it
+// reads files and may fetch charts.
+func (o *InstallOptions) plan() error {
 	vals, err := readValues(o.In, o.ValueFiles, o.SetValues)
 	if err != nil {
 		return err
@@ -192,7 +195,6 @@ func (o *InstallOptions) Complete() error {
 	if o.releases, err = istioinstall.Plan(opts, charts); err != nil {
 		return usageError("%v", err)
 	}
-	o.defaults(o.configFlags)
 	return nil
 }
 
@@ -222,6 +224,9 @@ func (o *InstallOptions) Run(ctx context.Context) error {
 	if ctx == nil {
 		ctx = context.Background()
 	}
+	if err := o.plan(); err != nil {
+		return err
+	}
 	if o.DryRun == "client" {
 		rels, err := istioinstall.Render(ctx, o.releases)
 		if err != nil {
@@ -229,7 +234,7 @@ func (o *InstallOptions) Run(ctx context.Context) error {
 		}
 		return o.print(rels)
 	}
-	kube, err := o.kubeClient()
+	kube, err := o.env.kube()
 	if err != nil {
 		return fmt.Errorf("connecting to the cluster: %w", err)
 	}
@@ -241,7 +246,7 @@ func (o *InstallOptions) Run(ctx context.Context) error {
 		progressOut = io.Discard
 	}
 	in := &istioinstall.Installer{
-		Config: o.actionConfig, Kube: kube, Progress: progress.New(progressOut),
+		Config: o.env.helm, Kube: kube, Progress: progress.New(progressOut),
 		Timeout: o.Timeout, DryRun: o.DryRun,
 	}
 	rels, err := in.Install(ctx, o.releases)

@@ -34,7 +34,7 @@ const (
 // LoadOptions holds `kubectl mesh load` flags and what Complete derives
 // from them.
 type LoadOptions struct {
-	configFlags *genericclioptions.ConfigFlags
+	env *commandEnv
 	genericiooptions.IOStreams
 
 	URL         string
@@ -58,13 +58,13 @@ type LoadOptions struct {
 	durationSet bool
 	engine      loadgen.Options
 	dryRun      apply.DryRun
-	clients     meshClients
 }
 
-// NewLoadOptions returns options with defaults.
+// NewLoadOptions returns options with defaults that reach the cluster
+// kubectl's flags select.
 func NewLoadOptions(configFlags *genericclioptions.ConfigFlags, streams genericiooptions.IOStreams) *LoadOptions {
 	return &LoadOptions{
-		configFlags: configFlags,
+		env:         &commandEnv{flags: configFlags},
 		IOStreams:   streams,
 		Connections: defaultLoadConnections,
 		Duration:    defaultLoadDuration,
@@ -74,9 +74,9 @@ func NewLoadOptions(configFlags *genericclioptions.ConfigFlags, streams generici
 	}
 }
 
-func newLoadCommand(configFlags *genericclioptions.ConfigFlags, streams genericiooptions.IOStreams, env commandEnv) *cobra.Command {
-	o := NewLoadOptions(configFlags, streams)
-	o.clients = env.clients
+func newLoadCommand(env *commandEnv, streams genericiooptions.IOStreams) *cobra.Command {
+	o := NewLoadOptions(env.flags, streams)
+	o.env = env
 	cmd := &cobra.Command{
 		Use:   "load URL [-c N] [-n N | -t D] [--qps Q] [-H 'Name: value'] [-o text|json]",
 		Short: "Send HTTP load to a URL with the Fortio engine and report latencies and return codes",
@@ -124,15 +124,7 @@ flags or a malformed URL.`,
   # The Job that would run, without running it
   kubectl mesh load http://httpbin:8000/get --in-cluster -c 2 -n 20 --qps 0 --dry-run=client`,
 		Args: cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := o.Complete(cmd, args); err != nil {
-				return err
-			}
-			if err := o.Validate(); err != nil {
-				return err
-			}
-			return o.Run(cmd.Context())
-		},
+		RunE: runOptions(o),
 	}
 	f := cmd.Flags()
 	f.IntVarP(&o.Connections, "connections", "c", o.Connections, "Number of connections, each making its share of the calls")
@@ -151,9 +143,9 @@ flags or a malformed URL.`,
 	// -n is the number of calls here, as in fortio and the command-line
 	// contract: a local --namespace without shorthand keeps cobra from
 	// merging kubectl's -n/--namespace into this command.
-	f.StringVar(configFlags.Namespace, "namespace", *configFlags.Namespace,
+	f.StringVar(env.flags.Namespace, "namespace", *env.flags.Namespace,
 		"If present, the namespace scope for this CLI request (-n is the number of calls in this command)")
-	_ = cmd.RegisterFlagCompletionFunc("namespace", completeNamespaces(configFlags)) // the local flag needs its own
+	_ = cmd.RegisterFlagCompletionFunc("namespace", completeNamespaces(env)) // the local flag needs its own
 	return cmd
 }
 
@@ -161,9 +153,6 @@ flags or a malformed URL.`,
 func (o *LoadOptions) Complete(cmd *cobra.Command, args []string) error {
 	if len(args) == 1 {
 		o.URL = args[0]
-	}
-	if o.clients == nil {
-		o.clients = clientsFor(o.configFlags)
 	}
 	o.requestsSet = cmd.Flags().Changed("requests")
 	o.durationSet = cmd.Flags().Changed("duration")
@@ -344,7 +333,7 @@ func writeLoadText(w io.Writer, target string, res *loadgen.Result) error {
 // runInCluster runs the load from a Job in the namespace and prints its
 // result as a local run's.
 func (o *LoadOptions) runInCluster(ctx context.Context) error {
-	ns, err := namespaceOf(o.configFlags)
+	ns, err := o.env.namespace()
 	if err != nil {
 		return err
 	}
@@ -356,7 +345,7 @@ func (o *LoadOptions) runInCluster(ctx context.Context) error {
 		}
 		return printObject(o.Out, format, loadjob.Job(opts))
 	}
-	kube, _, err := o.clients()
+	kube, err := o.env.kube()
 	if err != nil {
 		return err
 	}

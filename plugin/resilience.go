@@ -12,7 +12,6 @@ import (
 
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
-	"k8s.io/cli-runtime/pkg/genericclioptions"
 	"k8s.io/cli-runtime/pkg/genericiooptions"
 	"k8s.io/client-go/kubernetes"
 
@@ -23,7 +22,7 @@ import (
 	"github.com/kubectl-mesh/kubectl-mesh/policies"
 )
 
-func newResilienceCommand(configFlags *genericclioptions.ConfigFlags, streams genericiooptions.IOStreams, env commandEnv) *cobra.Command {
+func newResilienceCommand(env *commandEnv, streams genericiooptions.IOStreams) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "resilience circuit-breaker|timeout|retry|fault|clear HOST",
 		Short: "Add circuit breakers, timeouts, retries and injected faults to a host",
@@ -45,14 +44,14 @@ that take at least the injected delay, the share of injected aborts.`,
 		RunE: func(cmd *cobra.Command, _ []string) error { return cmd.Help() },
 	}
 	for _, action := range []string{"circuit-breaker", "timeout", "retry", "fault", "clear"} {
-		cmd.AddCommand(newResilienceActionCommand(configFlags, streams, env, action))
+		cmd.AddCommand(newResilienceActionCommand(env, streams, action))
 	}
 	return cmd
 }
 
 // ResilienceOptions holds the flags of `kubectl mesh resilience ACTION HOST`.
 type ResilienceOptions struct {
-	clusterAccess
+	env *commandEnv
 	genericiooptions.IOStreams
 
 	Action         string
@@ -97,6 +96,7 @@ type ResilienceOptions struct {
 	InCluster   bool
 	Image       string
 
+	namespace   string
 	flags       *pflag.FlagSet
 	dryRun      apply.DryRun
 	expectation resilience.Expectation
@@ -140,9 +140,9 @@ var resilienceDocs = map[string]struct{ use, short, example string }{
 	},
 }
 
-func newResilienceActionCommand(configFlags *genericclioptions.ConfigFlags, streams genericiooptions.IOStreams, env commandEnv, action string) *cobra.Command {
+func newResilienceActionCommand(env *commandEnv, streams genericiooptions.IOStreams, action string) *cobra.Command {
 	o := &ResilienceOptions{
-		clusterAccess: clusterAccess{configFlags: configFlags, clients: env.clients}, IOStreams: streams, Action: action, DryRun: "none",
+		env: env, IOStreams: streams, Action: action, DryRun: "none",
 		DelayPercent: 100, AbortPercent: 100, What: resilience.AllSettings,
 		Image: loadjob.DefaultImage, VerifyWait: 5 * time.Second,
 	}
@@ -157,7 +157,7 @@ func newResilienceActionCommand(configFlags *genericclioptions.ConfigFlags, stre
 		Example: doc.example,
 		Args:    args,
 		// HOST from the namespace's Services; timeout's DURATION is typed.
-		ValidArgsFunction: completeArgs(completeServices(configFlags)),
+		ValidArgsFunction: completeArgs(completeServices(env)),
 		RunE:              runOptions(o),
 	}
 	if action == "clear" {
@@ -168,8 +168,6 @@ app.kubernetes.io/managed-by=kubectl-mesh) that is left with nothing else,
 no other field manager, label or annotation, is deleted rather than left
 behind empty.`
 	}
-	// Complete asks which flags were given; the set is the one cobra parses.
-	o.flags = cmd.Flags()
 	f := cmd.Flags()
 	switch action {
 	case "circuit-breaker":
@@ -213,16 +211,18 @@ behind empty.`
 	return cmd
 }
 
-// Complete reads the arguments.
-func (o *ResilienceOptions) Complete(args []string) error {
+// Complete reads the arguments, keeps the flag set (Validate asks which
+// flags were given: 0 is a setting, not their absence) and resolves the
+// namespace.
+func (o *ResilienceOptions) Complete(cmd *cobra.Command, args []string) error {
 	o.Host = args[0]
 	if o.Action == "timeout" {
 		o.Timeout = args[1]
 	}
-	if err := o.complete(); err != nil {
-		return err
-	}
-	return nil
+	o.flags = cmd.Flags()
+	ns, err := o.env.namespace()
+	o.namespace = ns
+	return err
 }
 
 // durationFlag checks an Istio duration (at least 1ms, as the CRD's
@@ -413,7 +413,7 @@ func (o *ResilienceOptions) Run(ctx context.Context) error {
 	if ctx == nil {
 		ctx = context.Background()
 	}
-	kube, dyn, err := o.clients()
+	kube, dyn, err := o.env.clients()
 	if err != nil {
 		return err
 	}

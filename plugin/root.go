@@ -7,7 +7,6 @@ import (
 	"errors"
 	"path/filepath"
 	"strings"
-	"time"
 
 	"github.com/spf13/cobra"
 	"k8s.io/cli-runtime/pkg/genericclioptions"
@@ -17,27 +16,14 @@ import (
 // NewRootCommand builds `kubectl mesh` with every subcommand. argv0 is the
 // program name, so usage says "kubectl mesh" when kubectl runs the plugin.
 func NewRootCommand(streams genericiooptions.IOStreams, argv0 string) *RootCommand {
-	return newRootCommand(streams, argv0, commandEnv{})
+	return newRootCommand(streams, argv0, &commandEnv{})
 }
 
-// commandEnv is what commands take from their surroundings; tests replace
-// it with fakes. Zero fields mean the real thing.
-type commandEnv struct {
-	// clients replaces the clients built from kubectl's flags.
-	clients meshClients
-	// now replaces the clock.
-	now func() time.Time
-}
-
-// newRootCommand builds the root command in an environment.
-func newRootCommand(streams genericiooptions.IOStreams, argv0 string, env commandEnv) *RootCommand {
+// newRootCommand builds the root command in an environment, whose flags
+// become kubectl's flags of the root; every command shares it.
+func newRootCommand(streams genericiooptions.IOStreams, argv0 string, env *commandEnv) *RootCommand {
 	configFlags := genericclioptions.NewConfigFlags(true)
-	if env.clients == nil {
-		env.clients = clientsFor(configFlags)
-	}
-	if env.now == nil {
-		env.now = time.Now
-	}
+	env.flags = configFlags
 	cmd := &cobra.Command{
 		Use:   "kubectl-mesh",
 		Short: "Install Istio, release canaries, harden services and validate Istio traffic config",
@@ -64,21 +50,21 @@ configuration offline (in CI) with the same policies the admission webhook runs.
 	})
 	cmd.AddCommand(
 		newVersionCommand(streams),
-		newValidateCommand(configFlags, streams),
-		newInjectCommand(configFlags, streams),
-		newWebhookCommand(configFlags, streams),
-		newLoadCommand(configFlags, streams, env),
-		newCanaryCommand(configFlags, streams, env),
-		newResilienceCommand(configFlags, streams, env),
-		newBookinfoCommand(configFlags, streams, env),
-		newSampleCommand(configFlags, streams, env),
-		newIngressCommand(configFlags, streams, env),
-		newInstallCommand(configFlags, streams),
-		newUninstallCommand(configFlags, streams),
-		newMeshStatusCommand(configFlags, streams),
+		newValidateCommand(env, streams),
+		newInjectCommand(env, streams),
+		newWebhookCommand(env, streams),
+		newLoadCommand(env, streams),
+		newCanaryCommand(env, streams),
+		newResilienceCommand(env, streams),
+		newBookinfoCommand(env, streams),
+		newSampleCommand(env, streams),
+		newIngressCommand(env, streams),
+		newInstallCommand(env, streams),
+		newUninstallCommand(env, streams),
+		newMeshStatusCommand(env, streams),
 	)
 	cmd.AddCommand(newCompletionCommand(streams))
-	if err := registerFlagCompletions(cmd, configFlags); err != nil {
+	if err := registerFlagCompletions(cmd, env); err != nil {
 		panic(err) // a programming error: ConfigFlags added these flags above
 	}
 	return &RootCommand{Command: cmd, started: &started}
@@ -103,18 +89,19 @@ func (r *RootCommand) Execute() error {
 	return err
 }
 
-// argsOptions is kubectl's command shape: options that complete themselves
-// from the arguments, check themselves, then run.
-type argsOptions interface {
-	Complete(args []string) error
+// commandOptions is kubectl's command shape, every command's: options
+// that complete themselves from the command line (which flags were given,
+// the arguments), check themselves, then run.
+type commandOptions interface {
+	Complete(cmd *cobra.Command, args []string) error
 	Validate() error
 	Run(ctx context.Context) error
 }
 
-// runOptions is the RunE of a command whose options have that shape.
-func runOptions(o argsOptions) func(*cobra.Command, []string) error {
+// runOptions is the RunE of every command that does more than print help.
+func runOptions(o commandOptions) func(*cobra.Command, []string) error {
 	return func(cmd *cobra.Command, args []string) error {
-		if err := o.Complete(args); err != nil {
+		if err := o.Complete(cmd, args); err != nil {
 			return err
 		}
 		if err := o.Validate(); err != nil {

@@ -8,13 +8,12 @@ import (
 
 	"github.com/spf13/cobra"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
-	"k8s.io/cli-runtime/pkg/genericclioptions"
 	"k8s.io/cli-runtime/pkg/genericiooptions"
 
 	"github.com/kubectl-mesh/kubectl-mesh/plugin/sample"
 )
 
-func newSampleCommand(configFlags *genericclioptions.ConfigFlags, streams genericiooptions.IOStreams, env commandEnv) *cobra.Command {
+func newSampleCommand(env *commandEnv, streams genericiooptions.IOStreams) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "sample",
 		Short: "Deploy and remove sample workloads: Istio's httpbin, fortio and curl, the tutorial's canary, tomcat and nginx",
@@ -26,8 +25,8 @@ app.kubernetes.io/managed-by=kubectl-mesh and kubectl-mesh.io/sample=NAME,
 so cleanup removes exactly them.`,
 	}
 	cmd.AddCommand(
-		newSampleDeployCommand(configFlags, streams, env),
-		newSampleCleanupCommand(configFlags, streams, env),
+		newSampleDeployCommand(env, streams),
+		newSampleCleanupCommand(env, streams),
 	)
 	return cmd
 }
@@ -60,8 +59,8 @@ type SampleDeployOptions struct {
 	names []string
 }
 
-func newSampleDeployCommand(configFlags *genericclioptions.ConfigFlags, streams genericiooptions.IOStreams, env commandEnv) *cobra.Command {
-	o := &SampleDeployOptions{namespaceCommon: newNamespaceCommon(configFlags, streams, env), deployFlags: defaultDeployFlags()}
+func newSampleDeployCommand(env *commandEnv, streams genericiooptions.IOStreams) *cobra.Command {
+	o := &SampleDeployOptions{namespaceCommon: newNamespaceCommon(env, streams), deployFlags: defaultDeployFlags()}
 	cmd := &cobra.Command{
 		Use:   "deploy NAME...",
 		Short: "Deploy sample workloads (" + strings.Join(sample.Names(), ", ") + ") and wait until they are available",
@@ -77,15 +76,7 @@ Deployment is available. The samples:
   kubectl mesh sample deploy curl --no-inject --timeout 10m
   kubectl mesh sample deploy httpbin --dry-run=client -o yaml`,
 		ValidArgs: sample.Names(),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := o.Complete(args); err != nil {
-				return err
-			}
-			if err := o.Validate(); err != nil {
-				return err
-			}
-			return o.Run(cmd.Context())
-		},
+		RunE:      runOptions(o),
 	}
 	o.deployFlags.addFlags(cmd.Flags())
 	o.applyOutput.addFlags(cmd)
@@ -93,7 +84,7 @@ Deployment is available. The samples:
 }
 
 // Complete resolves the namespace and the samples' names.
-func (o *SampleDeployOptions) Complete(args []string) error {
+func (o *SampleDeployOptions) Complete(_ *cobra.Command, args []string) error {
 	if len(args) == 0 {
 		return usageError("name the samples to deploy: %s", strings.Join(sample.Names(), ", "))
 	}
@@ -131,8 +122,8 @@ type SampleCleanupOptions struct {
 	names []string
 }
 
-func newSampleCleanupCommand(configFlags *genericclioptions.ConfigFlags, streams genericiooptions.IOStreams, env commandEnv) *cobra.Command {
-	o := &SampleCleanupOptions{namespaceCommon: newNamespaceCommon(configFlags, streams, env)}
+func newSampleCleanupCommand(env *commandEnv, streams genericiooptions.IOStreams) *cobra.Command {
+	o := &SampleCleanupOptions{namespaceCommon: newNamespaceCommon(env, streams)}
 	cmd := &cobra.Command{
 		Use:   "cleanup [NAME...]",
 		Short: "Delete the sample workloads kubectl mesh deployed",
@@ -146,31 +137,32 @@ The namespace stays.`,
   kubectl mesh sample cleanup fortio -n default
   kubectl mesh sample cleanup --dry-run=server`,
 		ValidArgs: sample.Names(),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			names := sample.Names()
-			if len(args) > 0 {
-				var err error
-				if names, err = sampleNames(args); err != nil {
-					return err
-				}
-			}
-			o.names = names
-			if err := o.complete(); err != nil {
-				return err
-			}
-			if err := o.cleanupFlags.validate(); err != nil {
-				return err
-			}
-			return o.Run(cmd.Context())
-		},
+		RunE:      runOptions(o),
 	}
 	o.cleanupFlags.addFlags(cmd)
 	return cmd
 }
 
+// Complete resolves the samples' names, every sample when none is given,
+// and the namespace.
+func (o *SampleCleanupOptions) Complete(_ *cobra.Command, args []string) error {
+	o.names = sample.Names()
+	if len(args) > 0 {
+		names, err := sampleNames(args)
+		if err != nil {
+			return err
+		}
+		o.names = names
+	}
+	return o.complete()
+}
+
+// Validate checks the flags.
+func (o *SampleCleanupOptions) Validate() error { return o.cleanupFlags.validate() }
+
 // Run deletes the objects.
 func (o *SampleCleanupOptions) Run(ctx context.Context) error {
-	_, dyn, err := o.clients()
+	dyn, err := o.env.dynamic()
 	if err != nil {
 		return err
 	}

@@ -8,7 +8,6 @@ import (
 	"text/tabwriter"
 
 	"github.com/spf13/cobra"
-	"k8s.io/cli-runtime/pkg/genericclioptions"
 	"k8s.io/cli-runtime/pkg/genericiooptions"
 
 	"github.com/kubectl-mesh/kubectl-mesh/plugin/istioinstall"
@@ -16,16 +15,14 @@ import (
 
 // MeshStatusOptions holds `kubectl mesh status` flags.
 type MeshStatusOptions struct {
-	configFlags *genericclioptions.ConfigFlags
+	env *commandEnv
 	genericiooptions.IOStreams
 
 	Output string
-
-	releaseAccess
 }
 
-func newMeshStatusCommand(configFlags *genericclioptions.ConfigFlags, streams genericiooptions.IOStreams) *cobra.Command {
-	o := &MeshStatusOptions{configFlags: configFlags, IOStreams: streams}
+func newMeshStatusCommand(env *commandEnv, streams genericiooptions.IOStreams) *cobra.Command {
+	o := &MeshStatusOptions{env: env, IOStreams: streams}
 	cmd := &cobra.Command{
 		Use:   "status [-o json]",
 		Short: "Show Istio's components, their versions and readiness, injection and mesh-webhook",
@@ -40,17 +37,14 @@ otherwise.`,
 		Example: `  kubectl mesh status
   kubectl mesh status -o json`,
 		Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			if err := o.Validate(); err != nil {
-				return err
-			}
-			o.Complete()
-			return o.Run(cmd.Context())
-		},
+		RunE: runOptions(o),
 	}
 	cmd.Flags().StringVarP(&o.Output, "output", "o", "", "Output format: json (default: text)")
 	return cmd
 }
+
+// Complete has nothing to derive: the status is read in Run.
+func (o *MeshStatusOptions) Complete(*cobra.Command, []string) error { return nil }
 
 // Validate checks the flags.
 func (o *MeshStatusOptions) Validate() error {
@@ -61,19 +55,16 @@ func (o *MeshStatusOptions) Validate() error {
 	return usageError("--output must be text or json, not %q", o.Output)
 }
 
-// Complete fills in the clients.
-func (o *MeshStatusOptions) Complete() { o.defaults(o.configFlags) }
-
 // Run prints the status.
 func (o *MeshStatusOptions) Run(ctx context.Context) error {
 	if ctx == nil {
 		ctx = context.Background()
 	}
-	kube, err := o.kubeClient()
+	kube, err := o.env.kube()
 	if err != nil {
 		return fmt.Errorf("connecting to the cluster: %w", err)
 	}
-	reader := &istioinstall.StatusReader{Config: o.actionConfig, Kube: kube, WebhookRelease: WebhookRelease}
+	reader := &istioinstall.StatusReader{Config: o.env.helm, Kube: kube, WebhookRelease: WebhookRelease}
 	st, err := reader.Read(ctx)
 	if err != nil {
 		return err

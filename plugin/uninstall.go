@@ -16,7 +16,7 @@ import (
 
 // UninstallOptions holds `kubectl mesh uninstall` flags.
 type UninstallOptions struct {
-	configFlags *genericclioptions.ConfigFlags
+	env *commandEnv
 	genericiooptions.IOStreams
 
 	Purge    bool
@@ -24,17 +24,17 @@ type UninstallOptions struct {
 	Timeout  time.Duration
 	DryRun   string
 	Output   string
-
-	releaseAccess
 }
 
-// NewUninstallOptions returns options with defaults.
+// NewUninstallOptions returns options with defaults that uninstall from
+// the cluster kubectl's flags select.
 func NewUninstallOptions(configFlags *genericclioptions.ConfigFlags, streams genericiooptions.IOStreams) *UninstallOptions {
-	return &UninstallOptions{configFlags: configFlags, IOStreams: streams, Timeout: istioinstall.DefaultTimeout, DryRun: "none"}
+	return &UninstallOptions{env: &commandEnv{flags: configFlags}, IOStreams: streams, Timeout: istioinstall.DefaultTimeout, DryRun: "none"}
 }
 
-func newUninstallCommand(configFlags *genericclioptions.ConfigFlags, streams genericiooptions.IOStreams) *cobra.Command {
-	o := NewUninstallOptions(configFlags, streams)
+func newUninstallCommand(env *commandEnv, streams genericiooptions.IOStreams) *cobra.Command {
+	o := NewUninstallOptions(env.flags, streams)
+	o.env = env
 	cmd := &cobra.Command{
 		Use:   "uninstall [--purge] [--revision R]",
 		Short: "Remove Istio's releases (gateways, istiod, then Istio core)",
@@ -50,13 +50,7 @@ The namespace istio-system stays. Nothing to uninstall is not an error.`,
   kubectl mesh uninstall --revision canary
   kubectl mesh uninstall --dry-run -o yaml  # what would be deleted`,
 		Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			if err := o.Validate(); err != nil {
-				return err
-			}
-			o.Complete()
-			return o.Run(cmd.Context())
-		},
+		RunE: runOptions(o),
 	}
 	f := cmd.Flags()
 	f.BoolVar(&o.Purge, "purge", false, "Also delete Istio's CRDs, and with them every Istio resource in the cluster")
@@ -67,6 +61,9 @@ The namespace istio-system stays. Nothing to uninstall is not an error.`,
 	f.StringVarP(&o.Output, "output", "o", "", "Print the objects of the releases deleted (or that would be): yaml or json")
 	return cmd
 }
+
+// Complete has nothing to derive: the releases are read in Run.
+func (o *UninstallOptions) Complete(*cobra.Command, []string) error { return nil }
 
 // Validate checks the flags.
 func (o *UninstallOptions) Validate() error {
@@ -87,15 +84,12 @@ func (o *UninstallOptions) Validate() error {
 	return nil
 }
 
-// Complete fills in the clients.
-func (o *UninstallOptions) Complete() { o.defaults(o.configFlags) }
-
 // Run uninstalls.
 func (o *UninstallOptions) Run(ctx context.Context) error {
 	if ctx == nil {
 		ctx = context.Background()
 	}
-	dyn, err := o.dynamicClient()
+	dyn, err := o.env.dynamic()
 	if err != nil {
 		return err
 	}
@@ -104,7 +98,7 @@ func (o *UninstallOptions) Run(ctx context.Context) error {
 		progressOut = o.ErrOut
 	}
 	un := &istioinstall.Uninstaller{
-		Config: o.actionConfig, Dynamic: dyn, Progress: progress.New(progressOut),
+		Config: o.env.helm, Dynamic: dyn, Progress: progress.New(progressOut),
 		Timeout: o.Timeout, DryRun: o.DryRun != "none",
 	}
 	removed, err := un.Uninstall(ctx, o.Revision, o.Purge)

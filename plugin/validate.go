@@ -10,7 +10,6 @@ import (
 	"github.com/spf13/cobra"
 	"k8s.io/cli-runtime/pkg/genericclioptions"
 	"k8s.io/cli-runtime/pkg/genericiooptions"
-	"k8s.io/client-go/dynamic"
 
 	"github.com/kubectl-mesh/kubectl-mesh/policies"
 )
@@ -18,7 +17,7 @@ import (
 // ValidateOptions holds `kubectl mesh validate` flags and what Complete
 // derives from them.
 type ValidateOptions struct {
-	configFlags *genericclioptions.ConfigFlags
+	env *commandEnv
 	genericiooptions.IOStreams
 
 	Filenames     []string
@@ -32,17 +31,17 @@ type ValidateOptions struct {
 
 	namespace string
 	settings  policies.Settings
-	// newDynamic builds the client --cluster uses; tests replace it.
-	newDynamic func() (dynamic.Interface, error)
 }
 
-// NewValidateOptions returns options with defaults.
+// NewValidateOptions returns options with defaults; --cluster reaches the
+// cluster kubectl's flags select.
 func NewValidateOptions(configFlags *genericclioptions.ConfigFlags, streams genericiooptions.IOStreams) *ValidateOptions {
-	return &ValidateOptions{configFlags: configFlags, IOStreams: streams, Output: "text"}
+	return &ValidateOptions{env: &commandEnv{flags: configFlags}, IOStreams: streams, Output: "text"}
 }
 
-func newValidateCommand(configFlags *genericclioptions.ConfigFlags, streams genericiooptions.IOStreams) *cobra.Command {
-	o := NewValidateOptions(configFlags, streams)
+func newValidateCommand(env *commandEnv, streams genericiooptions.IOStreams) *cobra.Command {
+	o := NewValidateOptions(env.flags, streams)
+	o.env = env
 	cmd := &cobra.Command{
 		Use:   "validate -f PATH [-f PATH ...]",
 		Short: "Check Istio traffic config offline with the webhook's policies",
@@ -66,15 +65,7 @@ cannot be read.`,
   # Resolve references against the live cluster too
   kubectl mesh validate -f canary.yaml --cluster`,
 		Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			if err := o.Complete(cmd); err != nil {
-				return err
-			}
-			if err := o.Validate(); err != nil {
-				return err
-			}
-			return o.Run(cmd.Context())
-		},
+		RunE: runOptions(o),
 	}
 	f := cmd.Flags()
 	f.StringArrayVarP(&o.Filenames, "filename", "f", nil, "File, directory or - (stdin) to validate; repeatable")
@@ -89,11 +80,8 @@ cannot be read.`,
 }
 
 // Complete derives the namespace and settings from flags and config.
-func (o *ValidateOptions) Complete(cmd *cobra.Command) error {
-	o.namespace = "default"
-	if cmd.Flags().Changed("namespace") && o.configFlags.Namespace != nil && *o.configFlags.Namespace != "" {
-		o.namespace = *o.configFlags.Namespace
-	}
+func (o *ValidateOptions) Complete(cmd *cobra.Command, _ []string) error {
+	o.namespace = explicitNamespace(cmd, o.env.flags)
 	if o.ConfigFile != "" {
 		s, err := policies.LoadConfig(o.ConfigFile)
 		if err != nil {
@@ -102,9 +90,6 @@ func (o *ValidateOptions) Complete(cmd *cobra.Command) error {
 		o.settings = s
 	}
 	o.settings = o.settings.Merge(policies.Settings{ClusterDomain: o.ClusterDomain, RootNamespace: o.RootNamespace})
-	if o.newDynamic == nil {
-		o.newDynamic = func() (dynamic.Interface, error) { return dynamicClientFor(o.configFlags) }
-	}
 	return nil
 }
 
@@ -173,7 +158,7 @@ func (o *ValidateOptions) Run(ctx context.Context) error {
 	}
 	liveIstio := map[string]*policies.Object{}
 	if o.Cluster {
-		client, err := o.newDynamic()
+		client, err := o.env.dynamic()
 		if err != nil {
 			return fmt.Errorf("connecting to the cluster: %w", err)
 		}

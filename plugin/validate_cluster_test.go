@@ -12,6 +12,7 @@ import (
 	"k8s.io/cli-runtime/pkg/genericiooptions"
 	"k8s.io/client-go/dynamic"
 	dynamicfake "k8s.io/client-go/dynamic/fake"
+	"k8s.io/client-go/kubernetes"
 )
 
 func clusterObject(apiVersion, kind, ns, name string, spec map[string]any) *unstructured.Unstructured {
@@ -86,9 +87,9 @@ spec:
 			var out bytes.Buffer
 			o := NewValidateOptions(genericclioptions.NewConfigFlags(false), genericiooptions.IOStreams{In: strings.NewReader(tc.input), Out: &out, ErrOut: &out})
 			o.Filenames, o.Cluster, o.Output = []string{"-"}, tc.cluster, "text"
-			o.newDynamic = func() (dynamic.Interface, error) { return client, nil }
-			cmd := newValidateCommand(genericclioptions.NewConfigFlags(false), genericiooptions.IOStreams{})
-			if err := o.Complete(cmd); err != nil {
+			o.env.newClients = func() (kubernetes.Interface, dynamic.Interface, error) { return nil, client, nil }
+			cmd := newValidateCommand(&commandEnv{flags: genericclioptions.NewConfigFlags(false)}, genericiooptions.IOStreams{})
+			if err := o.Complete(cmd, nil); err != nil {
 				t.Fatal(err)
 			}
 			err := o.Run(context.Background())

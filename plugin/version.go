@@ -1,6 +1,7 @@
 package plugin
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"runtime"
@@ -58,16 +59,14 @@ func newVersionCommand(streams genericiooptions.IOStreams) *cobra.Command {
 		Example: `  kubectl mesh version
   kubectl mesh version -o json`,
 		Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			if err := o.Validate(); err != nil {
-				return err
-			}
-			return o.Run()
-		},
+		RunE: runOptions(o),
 	}
 	cmd.Flags().StringVarP(&o.Output, "output", "o", "", "Output format: empty for text, or json")
 	return cmd
 }
+
+// Complete has nothing to derive: the version is the build's.
+func (o *VersionOptions) Complete(*cobra.Command, []string) error { return nil }
 
 // Validate checks the flags.
 func (o *VersionOptions) Validate() error {
@@ -78,7 +77,7 @@ func (o *VersionOptions) Validate() error {
 }
 
 // Run prints the version.
-func (o *VersionOptions) Run() error {
+func (o *VersionOptions) Run(context.Context) error {
 	v := CurrentVersion()
 	if o.Output == "json" {
 		b, err := json.MarshalIndent(v, "", "  ")

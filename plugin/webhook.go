@@ -2,15 +2,10 @@ package plugin
 
 import (
 	"context"
-	"crypto/x509"
-	"encoding/pem"
 	"errors"
 	"fmt"
 	"io"
 	"os"
-	"regexp"
-	"slices"
-	"sort"
 	"strings"
 	"time"
 
@@ -20,43 +15,31 @@ import (
 	"helm.sh/helm/v3/pkg/chart"
 	"helm.sh/helm/v3/pkg/release"
 	"helm.sh/helm/v3/pkg/storage/driver"
-	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
-	appsv1 "k8s.io/api/apps/v1"
-	corev1 "k8s.io/api/core/v1"
-	"k8s.io/apimachinery/pkg/api/meta"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
-	"k8s.io/apimachinery/pkg/labels"
-	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/util/validation"
 	"k8s.io/cli-runtime/pkg/genericclioptions"
 	"k8s.io/cli-runtime/pkg/genericiooptions"
-	"k8s.io/client-go/dynamic"
-	"k8s.io/client-go/kubernetes"
 
 	"github.com/kubectl-mesh/kubectl-mesh/charts"
 	"github.com/kubectl-mesh/kubectl-mesh/plugin/helmrelease"
+	"github.com/kubectl-mesh/kubectl-mesh/plugin/webhookstatus"
 )
 
 // The release `kubectl mesh webhook` manages, and what the chart names.
 const (
-	WebhookRelease          = "mesh-webhook"
+	WebhookRelease          = webhookstatus.Release
 	DefaultWebhookNamespace = "kubectl-mesh-system"
 	// WebhookName is the chart's webhook for CREATE and UPDATE; DELETE has
 	// one of its own, with its own failure policy.
-	WebhookName = "validate.mesh.kubectl-mesh.io"
+	WebhookName = webhookstatus.WebhookName
 	// FieldManager is kubectl-mesh's server-side apply field manager.
 	FieldManager = helmrelease.FieldManager
 	// dryRunKubeVersion is the Kubernetes version `--dry-run=client`
 	// renders for.
 	dryRunKubeVersion = helmrelease.DryRunKubeVersion
-	// webhookSelector finds the release's objects (the chart's labels).
-	webhookSelector = "app.kubernetes.io/instance=" + WebhookRelease + ",app.kubernetes.io/part-of=kubectl-mesh"
-	// breakGlassLabel=disabled on a namespace keeps the webhook out of it.
-	breakGlassLabel = "kubectl-mesh.io/validation"
 )
 
-func newWebhookCommand(configFlags *genericclioptions.ConfigFlags, streams genericiooptions.IOStreams) *cobra.Command {
+func newWebhookCommand(env *commandEnv, streams genericiooptions.IOStreams) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "webhook install|uninstall|status",
 		Short: "Install, remove and check mesh-webhook, the validating admission webhook",
@@ -71,16 +54,11 @@ repository is needed. The release is mesh-webhook in the namespace
 		RunE: func(cmd *cobra.Command, _ []string) error { return cmd.Help() },
 	}
 	cmd.AddCommand(
-		newWebhookInstallCommand(configFlags, streams),
-		newWebhookUninstallCommand(configFlags, streams),
-		newWebhookStatusCommand(configFlags, streams),
+		newWebhookInstallCommand(env, streams),
+		newWebhookUninstallCommand(env, streams),
+		newWebhookStatusCommand(env, streams),
 	)
 	return cmd
-}
-
-// helmConfig is the Helm action configuration of the release namespace.
-func helmConfig(configFlags *genericclioptions.ConfigFlags, namespace string) (*action.Configuration, error) {
-	return helmrelease.Config(configFlags, namespace)
 }
 
 func validateReleaseNamespace(ns string) error {
@@ -108,7 +86,7 @@ func validateDryRunOutput(dryRun, output string) error {
 
 // WebhookInstallOptions holds `kubectl mesh webhook install` flags.
 type WebhookInstallOptions struct {
-	configFlags *genericclioptions.ConfigFlags
+	env *commandEnv
 	genericiooptions.IOStreams
 
 	ReleaseNamespace string
@@ -121,21 +99,20 @@ type WebhookInstallOptions struct {
 
 	chart  *chart.Chart
 	values map[string]any
-	// Tests replace these.
-	actionConfig func(namespace string) (*action.Configuration, error)
-	kubeClient   func() (kubernetes.Interface, error)
 }
 
-// NewWebhookInstallOptions returns options with defaults.
+// NewWebhookInstallOptions returns options with defaults that install into
+// the cluster kubectl's flags select.
 func NewWebhookInstallOptions(configFlags *genericclioptions.ConfigFlags, streams genericiooptions.IOStreams) *WebhookInstallOptions {
 	return &WebhookInstallOptions{
-		configFlags: configFlags, IOStreams: streams,
+		env: &commandEnv{flags: configFlags}, IOStreams: streams,
 		ReleaseNamespace: DefaultWebhookNamespace, Timeout: 5 * time.Minute, DryRun: "none",
 	}
 }
 
-func newWebhookInstallCommand(configFlags *genericclioptions.ConfigFlags, streams genericiooptions.IOStreams) *cobra.Command {
-	o := NewWebhookInstallOptions(configFlags, streams)
+func newWebhookInstallCommand(env *commandEnv, streams genericiooptions.IOStreams) *cobra.Command {
+	o := NewWebhookInstallOptions(env.flags, streams)
+	o.env = env
 	cmd := &cobra.Command{
 		Use:   "install [--set k=v] [-f values.yaml] [--wait] [--dry-run=client -o yaml]",
 		Short: "Install or upgrade mesh-webhook from the chart built into kubectl-mesh",
@@ -164,15 +141,7 @@ changing it. -o yaml|json prints the objects.`,
   # What would be applied, without a cluster
   kubectl mesh webhook install --dry-run=client -o yaml`,
 		Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			if err := o.Complete(); err != nil {
-				return err
-			}
-			if err := o.Validate(); err != nil {
-				return err
-			}
-			return o.Run(cmd.Context())
-		},
+		RunE: runOptions(o),
 	}
 	f := cmd.Flags()
 	f.StringVar(&o.ReleaseNamespace, "release-namespace", o.ReleaseNamespace, "Namespace of the mesh-webhook release and its objects")
@@ -187,7 +156,7 @@ changing it. -o yaml|json prints the objects.`,
 }
 
 // Complete loads the embedded chart and reads the values.
-func (o *WebhookInstallOptions) Complete() error {
+func (o *WebhookInstallOptions) Complete(*cobra.Command, []string) error {
 	c, err := charts.LoadMeshWebhook()
 	if err != nil {
 		return err
@@ -198,12 +167,6 @@ func (o *WebhookInstallOptions) Complete() error {
 		return err
 	}
 	o.values = vals
-	if o.actionConfig == nil {
-		o.actionConfig = func(ns string) (*action.Configuration, error) { return helmConfig(o.configFlags, ns) }
-	}
-	if o.kubeClient == nil {
-		o.kubeClient = func() (kubernetes.Interface, error) { return kubeClientFor(o.configFlags) }
-	}
 	return nil
 }
 
@@ -275,7 +238,7 @@ func (o *WebhookInstallOptions) renderClientOnly(ctx context.Context) (*release.
 // installOrUpgrade is `helm upgrade --install`, creating the release
 // namespace before a first install.
 func (o *WebhookInstallOptions) installOrUpgrade(ctx context.Context) (*release.Release, string, error) {
-	cfg, err := o.actionConfig(o.ReleaseNamespace)
+	cfg, err := o.env.helm(o.ReleaseNamespace)
 	if err != nil {
 		return nil, "", fmt.Errorf("connecting to the cluster: %w", err)
 	}
@@ -294,7 +257,7 @@ func (o *WebhookInstallOptions) installOrUpgrade(ctx context.Context) (*release.
 
 // ensureNamespace creates the release namespace when it does not exist.
 func (o *WebhookInstallOptions) ensureNamespace(ctx context.Context) error {
-	client, err := o.kubeClient()
+	client, err := o.env.kube()
 	if err != nil {
 		return fmt.Errorf("connecting to the cluster: %w", err)
 	}
@@ -345,7 +308,7 @@ func printManifest(w io.Writer, manifest, format string) error {
 
 // WebhookUninstallOptions holds `kubectl mesh webhook uninstall` flags.
 type WebhookUninstallOptions struct {
-	configFlags *genericclioptions.ConfigFlags
+	env *commandEnv
 	genericiooptions.IOStreams
 
 	ReleaseNamespace string
@@ -353,18 +316,18 @@ type WebhookUninstallOptions struct {
 	Timeout          time.Duration
 	DryRun           string
 	Output           string
-
-	actionConfig func(namespace string) (*action.Configuration, error)
 }
 
-// NewWebhookUninstallOptions returns options with defaults.
+// NewWebhookUninstallOptions returns options with defaults that uninstall
+// from the cluster kubectl's flags select.
 func NewWebhookUninstallOptions(configFlags *genericclioptions.ConfigFlags, streams genericiooptions.IOStreams) *WebhookUninstallOptions {
-	return &WebhookUninstallOptions{configFlags: configFlags, IOStreams: streams,
+	return &WebhookUninstallOptions{env: &commandEnv{flags: configFlags}, IOStreams: streams,
 		ReleaseNamespace: DefaultWebhookNamespace, Timeout: 5 * time.Minute, DryRun: "none"}
 }
 
-func newWebhookUninstallCommand(configFlags *genericclioptions.ConfigFlags, streams genericiooptions.IOStreams) *cobra.Command {
-	o := NewWebhookUninstallOptions(configFlags, streams)
+func newWebhookUninstallCommand(env *commandEnv, streams genericiooptions.IOStreams) *cobra.Command {
+	o := NewWebhookUninstallOptions(env.flags, streams)
+	o.env = env
 	cmd := &cobra.Command{
 		Use:   "uninstall",
 		Short: "Remove the mesh-webhook release (its webhook configuration first of all)",
@@ -374,13 +337,7 @@ Secret go; the namespace stays. Nothing to uninstall is not an error.`,
 		Example: `  kubectl mesh webhook uninstall
   kubectl mesh webhook uninstall --dry-run -o yaml   # what would be deleted`,
 		Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			o.Complete()
-			if err := o.Validate(); err != nil {
-				return err
-			}
-			return o.Run()
-		},
+		RunE: runOptions(o),
 	}
 	f := cmd.Flags()
 	f.StringVar(&o.ReleaseNamespace, "release-namespace", o.ReleaseNamespace, "Namespace of the mesh-webhook release")
@@ -392,12 +349,8 @@ Secret go; the namespace stays. Nothing to uninstall is not an error.`,
 	return cmd
 }
 
-// Complete fills in the Helm configuration.
-func (o *WebhookUninstallOptions) Complete() {
-	if o.actionConfig == nil {
-		o.actionConfig = func(ns string) (*action.Configuration, error) { return helmConfig(o.configFlags, ns) }
-	}
-}
+// Complete has nothing to derive: the release is read in Run.
+func (o *WebhookUninstallOptions) Complete(*cobra.Command, []string) error { return nil }
 
 // Validate checks the flags.
 func (o *WebhookUninstallOptions) Validate() error {
@@ -411,8 +364,8 @@ func (o *WebhookUninstallOptions) Validate() error {
 }
 
 // Run uninstalls the release.
-func (o *WebhookUninstallOptions) Run() error {
-	cfg, err := o.actionConfig(o.ReleaseNamespace)
+func (o *WebhookUninstallOptions) Run(context.Context) error {
+	cfg, err := o.env.helm(o.ReleaseNamespace)
 	if err != nil {
 		return fmt.Errorf("connecting to the cluster: %w", err)
 	}
@@ -451,27 +404,25 @@ func (o *WebhookUninstallOptions) Run() error {
 
 // WebhookStatusOptions holds `kubectl mesh webhook status` flags.
 type WebhookStatusOptions struct {
-	configFlags *genericclioptions.ConfigFlags
+	env *commandEnv
 	genericiooptions.IOStreams
 
 	ReleaseNamespace string
 	// Namespace is where the known-bad VirtualService is tried.
 	Namespace string
 
-	// Clients; Complete builds the missing ones from the kubeconfig flags.
-	Kube    kubernetes.Interface
-	Dynamic dynamic.Interface
-	Mapper  meta.RESTMapper
-	Now     func() time.Time
+	probe webhookstatus.Options
 }
 
-// NewWebhookStatusOptions returns options with defaults.
+// NewWebhookStatusOptions returns options with defaults that probe the
+// cluster kubectl's flags select.
 func NewWebhookStatusOptions(configFlags *genericclioptions.ConfigFlags, streams genericiooptions.IOStreams) *WebhookStatusOptions {
-	return &WebhookStatusOptions{configFlags: configFlags, IOStreams: streams, ReleaseNamespace: DefaultWebhookNamespace}
+	return &WebhookStatusOptions{env: &commandEnv{flags: configFlags}, IOStreams: streams, ReleaseNamespace: DefaultWebhookNamespace}
 }
 
-func newWebhookStatusCommand(configFlags *genericclioptions.ConfigFlags, streams genericiooptions.IOStreams) *cobra.Command {
-	o := NewWebhookStatusOptions(configFlags, streams)
+func newWebhookStatusCommand(env *commandEnv, streams genericiooptions.IOStreams) *cobra.Command {
+	o := NewWebhookStatusOptions(env.flags, streams)
+	o.env = env
 	cmd := &cobra.Command{
 		Use:   "status",
 		Short: "Check that mesh-webhook runs and that the API server calls it",
@@ -485,53 +436,28 @@ Exit status: 0 when every check passes, 1 when one fails.`,
 		Example: `  kubectl mesh webhook status
   kubectl mesh webhook status -n team-a   # try the bad VirtualService in team-a`,
 		Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			if err := o.Complete(cmd); err != nil {
-				return err
-			}
-			if err := o.Validate(); err != nil {
-				return err
-			}
-			return o.Run(cmd.Context())
-		},
+		RunE: runOptions(o),
 	}
 	cmd.Flags().StringVar(&o.ReleaseNamespace, "release-namespace", o.ReleaseNamespace, "Namespace of the mesh-webhook release")
 	return cmd
 }
 
-// Complete picks the namespace of the admission check and builds clients.
-func (o *WebhookStatusOptions) Complete(cmd *cobra.Command) error {
+// Complete picks the namespace of the admission check (-n, else default:
+// not the kubeconfig's, which would move the check unasked) and builds the
+// clients the probes read the cluster with.
+func (o *WebhookStatusOptions) Complete(cmd *cobra.Command, _ []string) error {
 	if o.Namespace == "" {
-		o.Namespace = "default"
-		if cmd != nil && cmd.Flags().Changed("namespace") && o.configFlags.Namespace != nil && *o.configFlags.Namespace != "" {
-			o.Namespace = *o.configFlags.Namespace
-		}
+		o.Namespace = explicitNamespace(cmd, o.env.flags)
 	}
-	if o.Now == nil {
-		o.Now = time.Now
-	}
-	if o.Kube != nil && o.Dynamic != nil && o.Mapper != nil {
-		return nil
-	}
-	cfg, err := o.configFlags.ToRESTConfig()
+	kube, dyn, err := o.env.clients()
 	if err != nil {
 		return fmt.Errorf("connecting to the cluster: %w", err)
 	}
-	if o.Kube == nil {
-		if o.Kube, err = kubernetes.NewForConfig(cfg); err != nil {
-			return err
-		}
+	mapper, err := o.env.mapper()
+	if err != nil {
+		return err
 	}
-	if o.Dynamic == nil {
-		if o.Dynamic, err = dynamic.NewForConfig(cfg); err != nil {
-			return err
-		}
-	}
-	if o.Mapper == nil {
-		if o.Mapper, err = o.configFlags.ToRESTMapper(); err != nil {
-			return err
-		}
-	}
+	o.probe = webhookstatus.Options{Kube: kube, Dynamic: dyn, Mapper: mapper}
 	return nil
 }
 
@@ -540,37 +466,24 @@ func (o *WebhookStatusOptions) Validate() error {
 	return validateReleaseNamespace(o.ReleaseNamespace)
 }
 
-type statusCheck struct {
-	ok   bool
-	text string
-}
-
 // Run prints one line per check; any failure makes it exit 1.
 func (o *WebhookStatusOptions) Run(ctx context.Context) error {
 	if ctx == nil {
 		ctx = context.Background()
 	}
-	deploy, checks := o.checkDeployment(ctx)
-	webhookConfig, certSecret, policy := "mesh-webhook", "mesh-webhook-tls", ""
-	if deploy != nil {
-		webhookConfig, certSecret, policy = deploymentNames(deploy, webhookConfig, certSecret)
-	}
-	wh, c := o.checkWebhookConfiguration(ctx, webhookConfig, policy)
-	checks = append(checks, c)
-	checks = append(checks, o.checkCertificate(ctx, certSecret, wh))
-	checks = append(checks, o.checkAdmission(ctx, wh))
-
+	probe := o.probe
+	probe.ReleaseNamespace, probe.Namespace, probe.Now = o.ReleaseNamespace, o.Namespace, o.env.clock()
 	okMark, failMark := "OK  ", "FAIL"
 	if isTerminal(o.Out) {
 		okMark, failMark = "✔", "✘"
 	}
 	failed := 0
-	for _, c := range checks {
+	for _, c := range webhookstatus.Run(ctx, probe) {
 		mark := okMark
-		if !c.ok {
+		if !c.OK {
 			mark, failed = failMark, failed+1
 		}
-		fmt.Fprintf(o.Out, "%s %s\n", mark, c.text)
+		fmt.Fprintf(o.Out, "%s %s\n", mark, c.Text)
 	}
 	if failed > 0 {
 		return &ExitError{Code: ExitFailed}
@@ -581,238 +494,4 @@ func (o *WebhookStatusOptions) Run(ctx context.Context) error {
 func isTerminal(w io.Writer) bool {
 	f, ok := w.(*os.File)
 	return ok && term.IsTerminal(int(f.Fd()))
-}
-
-func (o *WebhookStatusOptions) checkDeployment(ctx context.Context) (*appsv1.Deployment, []statusCheck) {
-	list, err := o.Kube.AppsV1().Deployments(o.ReleaseNamespace).List(ctx, metav1.ListOptions{LabelSelector: webhookSelector})
-	if err != nil {
-		return nil, []statusCheck{{false, fmt.Sprintf("mesh-webhook Deployment: %v", err)}}
-	}
-	if len(list.Items) == 0 {
-		return nil, []statusCheck{{false, fmt.Sprintf("mesh-webhook Deployment: none in namespace %s (kubectl mesh webhook install)", o.ReleaseNamespace)}}
-	}
-	d := &list.Items[0]
-	want := int32(1)
-	if d.Spec.Replicas != nil {
-		want = *d.Spec.Replicas
-	}
-	ready := d.Status.ReadyReplicas
-	text := fmt.Sprintf("Deployment %s/%s: %d/%d replicas ready", d.Namespace, d.Name, ready, want)
-	ok := ready > 0 && ready >= want
-	if ready == 0 {
-		text += " (no pod serves the webhook)"
-	}
-	return d, []statusCheck{{ok, text}}
-}
-
-// deploymentNames reads the webhook configuration and certificate Secret
-// names from mesh-webhook's arguments and volumes, and the failure policy
-// it gives the CREATE/UPDATE webhook (--failure-policy; "" when none).
-func deploymentNames(d *appsv1.Deployment, webhookConfig, certSecret string) (string, string, string) {
-	policy := ""
-	pod := d.Spec.Template.Spec
-	certDir := ""
-	for _, c := range pod.Containers {
-		for _, a := range c.Args {
-			name, val, _ := strings.Cut(strings.TrimLeft(a, "-"), "=")
-			switch name {
-			case "webhook-config":
-				webhookConfig = val
-			case "cert-secret":
-				certSecret = val
-			case "cert-dir":
-				certDir = val
-			case "failure-policy":
-				policy = val
-			}
-		}
-		for _, m := range c.VolumeMounts {
-			if m.MountPath != certDir {
-				continue
-			}
-			for _, v := range pod.Volumes {
-				if v.Name == m.Name && v.Secret != nil {
-					certSecret = v.Secret.SecretName
-				}
-			}
-		}
-	}
-	return webhookConfig, certSecret, policy
-}
-
-// checkWebhookConfiguration reports the failure policy per operation
-// (CREATE/UPDATE and DELETE are separate entries) and whether every entry
-// has a caBundle; want is the policy mesh-webhook sets on the
-// CREATE/UPDATE entry once it serves. It returns that entry.
-func (o *WebhookStatusOptions) checkWebhookConfiguration(ctx context.Context, name, want string) (*admissionregistrationv1.ValidatingWebhook, statusCheck) {
-	vwc, err := o.Kube.AdmissionregistrationV1().ValidatingWebhookConfigurations().Get(ctx, name, metav1.GetOptions{})
-	if err != nil {
-		return nil, statusCheck{false, fmt.Sprintf("ValidatingWebhookConfiguration %s: %v", name, err)}
-	}
-	var main *admissionregistrationv1.ValidatingWebhook
-	var policies []string
-	caMissing := false
-	for i := range vwc.Webhooks {
-		wh := &vwc.Webhooks[i]
-		if wh.Name == WebhookName {
-			main = wh
-		}
-		fp := admissionregistrationv1.Fail
-		if wh.FailurePolicy != nil {
-			fp = *wh.FailurePolicy
-		}
-		var ops []string
-		for _, r := range wh.Rules {
-			for _, op := range r.Operations {
-				if !slices.Contains(ops, string(op)) {
-					ops = append(ops, string(op))
-				}
-			}
-		}
-		policies = append(policies, fmt.Sprintf("%s %s", strings.Join(ops, "/"), fp))
-		caMissing = caMissing || len(wh.ClientConfig.CABundle) == 0
-	}
-	if main == nil {
-		return nil, statusCheck{false, fmt.Sprintf("ValidatingWebhookConfiguration %s: no webhook %s", name, WebhookName)}
-	}
-	text := fmt.Sprintf("ValidatingWebhookConfiguration %s: failurePolicy %s", name, strings.Join(policies, ", "))
-	if caMissing {
-		return main, statusCheck{false, text + "; no caBundle yet (the API server cannot call the webhook)"}
-	}
-	if want != "" && main.FailurePolicy != nil && string(*main.FailurePolicy) != want {
-		return main, statusCheck{false, fmt.Sprintf("%s; caBundle set, but %s is still %s: mesh-webhook sets %s once it serves", text, WebhookName, *main.FailurePolicy, want)}
-	}
-	return main, statusCheck{true, text + "; caBundle set"}
-}
-
-func (o *WebhookStatusOptions) checkCertificate(ctx context.Context, name string, wh *admissionregistrationv1.ValidatingWebhook) statusCheck {
-	what := fmt.Sprintf("serving certificate (Secret %s/%s)", o.ReleaseNamespace, name)
-	secret, err := o.Kube.CoreV1().Secrets(o.ReleaseNamespace).Get(ctx, name, metav1.GetOptions{})
-	if err != nil {
-		return statusCheck{false, fmt.Sprintf("%s: %v", what, err)}
-	}
-	data := secret.Data[corev1.TLSCertKey]
-	if len(data) == 0 {
-		return statusCheck{false, what + ": no tls.crt yet"}
-	}
-	block, _ := pem.Decode(data)
-	if block == nil {
-		return statusCheck{false, what + ": tls.crt is not PEM"}
-	}
-	cert, err := x509.ParseCertificate(block.Bytes)
-	if err != nil {
-		return statusCheck{false, fmt.Sprintf("%s: %v", what, err)}
-	}
-	now := o.Now()
-	left := cert.NotAfter.Sub(now)
-	text := fmt.Sprintf("%s: expires %s (in %s)", what, cert.NotAfter.UTC().Format(time.RFC3339), humanDuration(left))
-	switch {
-	case left <= 0:
-		return statusCheck{false, fmt.Sprintf("%s: expired %s", what, cert.NotAfter.UTC().Format(time.RFC3339))}
-	case now.Before(cert.NotBefore):
-		return statusCheck{false, fmt.Sprintf("%s: not valid before %s", what, cert.NotBefore.UTC().Format(time.RFC3339))}
-	}
-	// Does the API server's CA bundle vouch for it?
-	if wh != nil && len(wh.ClientConfig.CABundle) > 0 {
-		pool := x509.NewCertPool()
-		if !pool.AppendCertsFromPEM(wh.ClientConfig.CABundle) {
-			return statusCheck{false, text + "; the caBundle holds no certificate"}
-		}
-		opts := x509.VerifyOptions{Roots: pool, CurrentTime: now, KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}}
-		if svc := wh.ClientConfig.Service; svc != nil {
-			opts.DNSName = svc.Name + "." + svc.Namespace + ".svc"
-		}
-		if _, err := cert.Verify(opts); err != nil {
-			return statusCheck{false, fmt.Sprintf("%s; the webhook's caBundle does not verify it: %v", text, err)}
-		}
-	}
-	return statusCheck{true, text}
-}
-
-func humanDuration(d time.Duration) string {
-	switch {
-	case d >= 48*time.Hour:
-		return fmt.Sprintf("%d days", int(d.Hours()/24))
-	case d >= 2*time.Hour:
-		return fmt.Sprintf("%d hours", int(d.Hours()))
-	default:
-		return d.Round(time.Second).String()
-	}
-}
-
-// badVirtualService is a VirtualService every kubectl-mesh policy set
-// denies: its weights add up to 110 (MESH0104).
-func badVirtualService(gv schema.GroupVersion, namespace string) *unstructured.Unstructured {
-	route := func(host string, weight int64) map[string]any {
-		return map[string]any{"destination": map[string]any{"host": host}, "weight": weight}
-	}
-	return &unstructured.Unstructured{Object: map[string]any{
-		"apiVersion": gv.String(),
-		"kind":       "VirtualService",
-		"metadata": map[string]any{
-			"name":      "kubectl-mesh-webhook-check",
-			"namespace": namespace,
-			"labels":    map[string]any{"app.kubernetes.io/managed-by": "kubectl-mesh"},
-		},
-		"spec": map[string]any{
-			"hosts": []any{"kubectl-mesh-webhook-check"},
-			"http": []any{map[string]any{"route": []any{
-				route("kubectl-mesh-webhook-check-a", 90),
-				route("kubectl-mesh-webhook-check-b", 20),
-			}}},
-		},
-	}}
-}
-
-var findingCode = regexp.MustCompile(`\[(MESH[0-9]{4})\]`)
-
-func (o *WebhookStatusOptions) checkAdmission(ctx context.Context, wh *admissionregistrationv1.ValidatingWebhook) statusCheck {
-	what := fmt.Sprintf("admission: a VirtualService with weights 90/20 in namespace %s", o.Namespace)
-	mapping, err := o.Mapper.RESTMapping(schema.GroupKind{Group: "networking.istio.io", Kind: "VirtualService"})
-	if err != nil {
-		return statusCheck{false, fmt.Sprintf("%s: the cluster does not serve VirtualServices (is Istio installed?): %v", what, err)}
-	}
-	vs := badVirtualService(mapping.GroupVersionKind.GroupVersion(), o.Namespace)
-	_, err = o.Dynamic.Resource(mapping.Resource).Namespace(o.Namespace).Create(ctx, vs, metav1.CreateOptions{
-		DryRun: []string{metav1.DryRunAll}, FieldManager: FieldManager,
-	})
-	if err == nil {
-		return statusCheck{false, what + " was admitted: " + o.admittedBecause(ctx, wh)}
-	}
-	msg := err.Error()
-	if codes := findingCode.FindAllStringSubmatch(msg, -1); len(codes) > 0 && strings.Contains(msg, "denied the request") {
-		var list []string
-		for _, c := range codes {
-			if !slices.Contains(list, c[1]) {
-				list = append(list, c[1])
-			}
-		}
-		sort.Strings(list)
-		return statusCheck{true, fmt.Sprintf("%s was denied by mesh-webhook (%s)", what, strings.Join(list, ", "))}
-	}
-	return statusCheck{false, fmt.Sprintf("%s was not denied by mesh-webhook: %s", what, firstLine(msg))}
-}
-
-// admittedBecause guesses why the known-bad VirtualService got through.
-func (o *WebhookStatusOptions) admittedBecause(ctx context.Context, wh *admissionregistrationv1.ValidatingWebhook) string {
-	if wh == nil {
-		return "no mesh-webhook configuration is registered"
-	}
-	if wh.NamespaceSelector != nil {
-		ns, err := o.Kube.CoreV1().Namespaces().Get(ctx, o.Namespace, metav1.GetOptions{})
-		sel, serr := metav1.LabelSelectorAsSelector(wh.NamespaceSelector)
-		if err == nil && serr == nil && !sel.Matches(labels.Set(ns.Labels)) {
-			return fmt.Sprintf("the webhook's namespaceSelector leaves namespace %s out (an excluded namespace, or labelled %s=disabled); check another with -n",
-				o.Namespace, breakGlassLabel)
-		}
-	}
-	if wh.FailurePolicy != nil && *wh.FailurePolicy == admissionregistrationv1.Ignore {
-		return "the API server could not call mesh-webhook and failurePolicy Ignore let the object through"
-	}
-	return "mesh-webhook allowed it (are MESH0104 and the host checks turned off?)"
-}
-
-func firstLine(s string) string {
-	line, _, _ := strings.Cut(s, "\n")
-	return line
 }

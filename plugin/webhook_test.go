@@ -33,6 +33,7 @@ import (
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/cli-runtime/pkg/genericclioptions"
 	"k8s.io/cli-runtime/pkg/genericiooptions"
+	"k8s.io/client-go/dynamic"
 	dynamicfake "k8s.io/client-go/dynamic/fake"
 	"k8s.io/client-go/kubernetes"
 	kubernetesfake "k8s.io/client-go/kubernetes/fake"
@@ -40,6 +41,7 @@ import (
 	"sigs.k8s.io/yaml"
 
 	"github.com/kubectl-mesh/kubectl-mesh/plugin/helmrelease"
+	"github.com/kubectl-mesh/kubectl-mesh/plugin/webhookstatus"
 )
 
 // noCluster makes sure a command never reaches for a cluster.
@@ -94,7 +96,7 @@ func configuredPolicy(t *testing.T, objs map[string]*unstructured.Unstructured) 
 	if fp := failurePolicy(webhookOf(t, objs, "mesh-webhook")); fp != "Ignore" {
 		t.Errorf("installed with failurePolicy %q, want Ignore until mesh-webhook serves", fp)
 	}
-	_, _, policy := deploymentNames(deploymentOf(t, objs), "", "")
+	_, _, policy := webhookstatus.DeploymentNames(deploymentOf(t, objs), "", "")
 	return policy
 }
 
@@ -330,9 +332,9 @@ func TestWebhookInstallUpgradeUninstall(t *testing.T) {
 		out.Reset()
 		o := NewWebhookInstallOptions(flags, streams)
 		o.SetValues = sets
-		o.actionConfig = helmCfg
-		o.kubeClient = func() (kubernetes.Interface, error) { return kube, nil }
-		if err := o.Complete(); err != nil {
+		o.env.newHelm = helmCfg
+		o.env.newClients = func() (kubernetes.Interface, dynamic.Interface, error) { return kube, nil, nil }
+		if err := o.Complete(nil, nil); err != nil {
 			t.Fatal(err)
 		}
 		if err := o.Validate(); err != nil {
@@ -381,13 +383,15 @@ func TestWebhookInstallUpgradeUninstall(t *testing.T) {
 		t.Helper()
 		out.Reset()
 		o := NewWebhookUninstallOptions(flags, streams)
-		o.actionConfig = helmCfg
+		o.env.newHelm = helmCfg
 		o.DryRun = dryRun
-		o.Complete()
+		if err := o.Complete(nil, nil); err != nil {
+			t.Fatal(err)
+		}
 		if err := o.Validate(); err != nil {
 			t.Fatal(err)
 		}
-		if err := o.Run(); err != nil {
+		if err := o.Run(context.Background()); err != nil {
 			t.Fatal(err)
 		}
 		return out.String()
@@ -499,8 +503,10 @@ func runStatus(t *testing.T, kube kubernetes.Interface, dyn *dynamicfake.FakeDyn
 	t.Helper()
 	streams, _, out, _ := genericiooptions.NewTestIOStreams()
 	o := NewWebhookStatusOptions(genericclioptions.NewConfigFlags(false), streams)
-	o.Kube, o.Dynamic, o.Mapper, o.Namespace = kube, dyn, mapper, namespace
-	if err := o.Complete(nil); err != nil {
+	o.env.newClients = func() (kubernetes.Interface, dynamic.Interface, error) { return kube, dyn, nil }
+	o.env.newMapper = func() (meta.RESTMapper, error) { return mapper, nil }
+	o.Namespace = namespace
+	if err := o.Complete(nil, nil); err != nil {
 		t.Fatal(err)
 	}
 	if err := o.Validate(); err != nil {
@@ -659,7 +665,7 @@ func TestWebhookStatusFailures(t *testing.T) {
 func TestWebhookStatusCertManagerNames(t *testing.T) {
 	// With cert-manager the Secret is the cert dir's volume.
 	objs := dryRunObjects(t, "", "--set", "certificates.mode=cert-manager", "--set", "webhookConfigurationName=mesh-prod")
-	wc, secret, policy := deploymentNames(deploymentOf(t, objs), "", "")
+	wc, secret, policy := webhookstatus.DeploymentNames(deploymentOf(t, objs), "", "")
 	if wc != "mesh-prod" || secret != "mesh-webhook-tls" || policy != "Fail" {
 		t.Errorf("names %q %q, failure policy %q", wc, secret, policy)
 	}
