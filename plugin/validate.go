@@ -6,12 +6,14 @@ import (
 	"fmt"
 	"os"
 	"runtime/debug"
+	"slices"
 
 	"github.com/spf13/cobra"
 	"k8s.io/cli-runtime/pkg/genericclioptions"
 	"k8s.io/cli-runtime/pkg/genericiooptions"
 
 	"github.com/kubectl-mesh/kubectl-mesh/policies"
+	"github.com/kubectl-mesh/kubectl-mesh/policies/report"
 )
 
 // ValidateOptions holds `kubectl mesh validate` flags and what Complete
@@ -98,9 +100,7 @@ func (o *ValidateOptions) Validate() error {
 	if len(o.Filenames) == 0 {
 		return usageError("at least one -f PATH is required (a file, a directory, or - for stdin)")
 	}
-	switch o.Output {
-	case "text", "json", "sarif":
-	default:
+	if !slices.Contains(report.Formats(), o.Output) {
 		return usageError("--output must be text, json or sarif, not %q", o.Output)
 	}
 	return nil
@@ -181,16 +181,7 @@ func (o *ValidateOptions) Run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	report := policies.Report{Findings: findings, Resources: resources}
-	switch o.Output {
-	case "json":
-		err = report.WriteJSON(o.Out)
-	case "sarif":
-		err = report.WriteSARIF(o.Out, Version)
-	default:
-		err = report.WriteText(o.Out)
-	}
-	if err != nil {
+	if err := report.Write(o.Out, o.Output, report.Report{Findings: findings, Resources: resources}, Version); err != nil {
 		return err
 	}
 	if policies.CountErrors(findings) > 0 {

@@ -1,4 +1,7 @@
-package policies
+// Package report writes validation findings as text, JSON or SARIF: the
+// output formats of `kubectl mesh validate`, apart from the policy core
+// that produces the findings.
+package report
 
 import (
 	"encoding/json"
@@ -6,45 +9,15 @@ import (
 	"io"
 	"path/filepath"
 	"sort"
-	"strings"
+
+	"github.com/kubectl-mesh/kubectl-mesh/policies"
 )
 
 // Report is the outcome of validating a set of resources.
 type Report struct {
-	Findings []Finding `json:"findings"`
+	Findings []policies.Finding `json:"findings"`
 	// Resources counts the objects read, every kind included.
 	Resources int `json:"resources"`
-}
-
-// Location is "file:line" of a finding, or "" when it has none.
-func (f Finding) Location() string {
-	switch {
-	case f.File == "":
-		return ""
-	case f.Line > 0:
-		return fmt.Sprintf("%s:%d", f.File, f.Line)
-	}
-	return f.File
-}
-
-// Text is the one-line form shared by `validate -o text` and webhook denials:
-// Error [MESH0301] VirtualService default/reviews (apps/reviews.yaml:34) spec...: message
-func (f Finding) Text() string {
-	var b strings.Builder
-	if f.IsError() {
-		b.WriteString("Error")
-	} else {
-		b.WriteString("Warning")
-	}
-	fmt.Fprintf(&b, " [%s] %s %s/%s", f.Code, f.Kind, f.Namespace, f.Name)
-	if loc := f.Location(); loc != "" {
-		fmt.Fprintf(&b, " (%s)", loc)
-	}
-	if f.Field != "" {
-		fmt.Fprintf(&b, " %s", f.Field)
-	}
-	fmt.Fprintf(&b, ": %s", f.Message)
-	return b.String()
 }
 
 // WriteText prints one line per finding, then a summary line.
@@ -54,7 +27,7 @@ func (r Report) WriteText(w io.Writer) error {
 			return err
 		}
 	}
-	errs := CountErrors(r.Findings)
+	errs := policies.CountErrors(r.Findings)
 	warns := len(r.Findings) - errs
 	var err error
 	if len(r.Findings) == 0 {
@@ -75,7 +48,7 @@ func plural(n int, word string) string {
 // WriteJSON prints the report in the documented shape (docs/validate.md).
 func (r Report) WriteJSON(w io.Writer) error {
 	if r.Findings == nil {
-		r.Findings = []Finding{}
+		r.Findings = []policies.Finding{}
 	}
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")
@@ -169,9 +142,9 @@ func (r Report) WriteSARIF(w io.Writer, toolVersion string) error {
 	}
 	sort.Strings(sorted)
 	for _, code := range sorted {
-		c, ok := CheckByCode(code)
+		c, ok := policies.CheckByCode(code)
 		if !ok {
-			c = Check{Code: code, Name: "CustomPolicy", Category: "other", Severity: SeverityError, Summary: "A finding of a user policy.", Fix: "See the policy that reports it."}
+			c = policies.Check{Code: code, Name: "CustomPolicy", Category: "other", Severity: policies.SeverityError, Summary: "A finding of a user policy.", Fix: "See the policy that reports it."}
 		}
 		ruleIndex[code] = len(rules)
 		rules = append(rules, sarifRule{
@@ -190,7 +163,7 @@ func (r Report) WriteSARIF(w io.Writer, toolVersion string) error {
 			FullyQualifiedName: fmt.Sprintf("%s/%s/%s", f.Kind, f.Namespace, f.Name) + fieldSuffix(f.Field),
 			Kind:               "resource",
 		}}}
-		if f.File != "" && f.File != StdinName {
+		if f.File != "" && f.File != policies.StdinName {
 			p := &sarifPhysical{ArtifactLocation: sarifArtifact{URI: filepath.ToSlash(filepath.Clean(f.File)), URIBaseID: "%SRCROOT%"}}
 			if f.Line > 0 {
 				p.Region = &sarifRegion{StartLine: f.Line}
@@ -228,9 +201,25 @@ func fieldSuffix(field string) string {
 	return "/" + field
 }
 
-func sarifLevel(s Severity) string {
-	if s == SeverityWarning {
+func sarifLevel(s policies.Severity) string {
+	if s == policies.SeverityWarning {
 		return "warning"
 	}
 	return "error"
+}
+
+// Formats lists the formats Write takes, the first the default.
+func Formats() []string { return []string{"text", "json", "sarif"} }
+
+// Write prints r in format (one of Formats); toolVersion goes into SARIF.
+func Write(w io.Writer, format string, r Report, toolVersion string) error {
+	switch format {
+	case "text":
+		return r.WriteText(w)
+	case "json":
+		return r.WriteJSON(w)
+	case "sarif":
+		return r.WriteSARIF(w, toolVersion)
+	}
+	return fmt.Errorf("unknown report format %q (want text, json or sarif)", format)
 }
