@@ -19,13 +19,15 @@ import (
 
 // dataKeyed are the maps of input.facts whose keys are data (hosts, ports,
 // subset names, label names) rather than field names; "*" stands for any key.
-var dataKeyed = []string{
-	"facts.hosts",
-	"facts.byHost",
-	"facts.hosts.*.portSet",
-	"facts.hosts.*.destinationRule.subsets",
-	"facts.hosts.*.destinationRule.subsets.*.labels",
-	"facts.reach[].hosts",
+func dataKeyed() []string {
+	return []string{
+		"facts.hosts",
+		"facts.byHost",
+		"facts.hosts.*.portSet",
+		"facts.hosts.*.destinationRule.subsets",
+		"facts.hosts.*.destinationRule.subsets.*.labels",
+		"facts.reach[].hosts",
+	}
 }
 
 func TestInputContract(t *testing.T) {
@@ -151,7 +153,7 @@ func inputPaths(t *testing.T, v any) map[string]bool {
 		switch v := v.(type) {
 		case map[string]any:
 			keyed := false
-			for _, d := range dataKeyed {
+			for _, d := range dataKeyed() {
 				keyed = keyed || d == path
 			}
 			for k, e := range v {
