@@ -123,74 +123,39 @@ func (o *ValidateOptions) Run(ctx context.Context) error {
 	if os.Getenv("GOGC") == "" {
 		defer debug.SetGCPercent(debug.SetGCPercent(validateGCPercent))
 	}
-	// The index takes each object as it is decoded, and objects under
-	// review keep only what the policies read (unless user policies, which
-	// read them as written, are given): a large input is never held whole.
-	index := policies.NewIndex(o.settings.ClusterDomain)
-	compact := len(o.PolicyDirs) == 0
-	var reviewed []*policies.Object
-	resources := 0
-	err := policies.LoadEach(o.Filenames, policies.LoadOptions{
-		Recursive:        o.Recursive,
-		DefaultNamespace: o.namespace,
-		Stdin:            o.In,
-	}, func(obj *policies.Object) error {
-		resources++
-		index.Add(obj)
-		if obj.IsReviewed() {
-			if compact {
-				obj.Compact()
-			}
-			reviewed = append(reviewed, obj)
-		}
-		return nil
-	})
-	if err != nil {
-		var ie *policies.InputError
-		if errors.As(err, &ie) {
-			return &ExitError{Code: ExitUsage, Err: err}
-		}
-		return err
-	}
 	engine, err := policies.NewEngine(ctx, policies.Options{Settings: o.settings, PolicyDirs: o.PolicyDirs})
 	if err != nil {
 		return &ExitError{Code: ExitUsage, Err: err}
 	}
-	liveIstio := map[string]*policies.Object{}
+	// Objects under review keep only what the built-in policies read,
+	// unless user policies, which read them as written, are given.
+	change := policies.Change{
+		Files:       o.Filenames,
+		Load:        policies.LoadOptions{Recursive: o.Recursive, DefaultNamespace: o.namespace, Stdin: o.In},
+		KeepObjects: len(o.PolicyDirs) > 0,
+	}
 	if o.Cluster {
 		client, err := o.env.dynamic()
 		if err != nil {
 			return fmt.Errorf("connecting to the cluster: %w", err)
 		}
-		live, err := policies.ListCluster(ctx, client)
-		if err != nil {
+		if change.Live, err = policies.ListCluster(ctx, client); err != nil {
 			return err
 		}
-		// Files win over cluster objects of the same identity, and are
-		// reviewed as updates of them.
-		for _, obj := range live {
-			index.AddUnlessPresent(obj)
-			if obj.IsReviewed() {
-				liveIstio[identity(obj)] = obj
-			}
-		}
 	}
-	findings, err := engine.ReviewChanges(ctx, reviewed, index, 0, func(obj *policies.Object) *policies.Object {
-		return liveIstio[identity(obj)]
-	})
+	outcome, err := engine.Check(ctx, change)
+	var ie *policies.InputError
+	if errors.As(err, &ie) {
+		return &ExitError{Code: ExitUsage, Err: err}
+	}
 	if err != nil {
 		return err
 	}
-	if err := report.Write(o.Out, o.Output, report.Report{Findings: findings, Resources: resources}, Version); err != nil {
+	if err := report.Write(o.Out, o.Output, report.Report{Findings: outcome.Findings, Resources: outcome.Resources}, Version); err != nil {
 		return err
 	}
-	if policies.CountErrors(findings) > 0 {
+	if policies.CountErrors(outcome.Findings) > 0 {
 		return &ExitError{Code: ExitFailed}
 	}
 	return nil
-}
-
-// identity is an object's group, kind, namespace and name.
-func identity(obj *policies.Object) string {
-	return obj.Group() + "/" + obj.Kind() + "/" + obj.Namespace() + "/" + obj.Name()
 }

@@ -10,7 +10,6 @@ import (
 	"maps"
 	"os"
 	"path/filepath"
-	"runtime"
 	"slices"
 	"sort"
 	"strings"
@@ -558,8 +557,9 @@ func (e *Engine) Settings() Settings { return e.settings }
 // Packages lists the policy packages that contribute findings.
 func (e *Engine) Packages() []string { return append([]string(nil), e.packages...) }
 
-// Review checks one object against the inventory. Objects of kinds the
-// policies do not review give no findings.
+// Review checks one object against the inventory, keeping every finding:
+// Check for a single review. Objects of kinds the policies do not review
+// give no findings.
 func (e *Engine) Review(ctx context.Context, r Review, inv Inventory) ([]Finding, error) {
 	return e.review(ctx, r, inv, nil)
 }
@@ -568,7 +568,7 @@ func (e *Engine) review(ctx context.Context, r Review, inv Inventory, hosts *hos
 	return e.reviewInto(ctx, r, inv, hosts, &keeper{})
 }
 
-// reviewInto reviews r, handing findings to k (see ReviewLimit).
+// reviewInto reviews r, handing findings to k (see Change.Limit).
 func (e *Engine) reviewInto(ctx context.Context, r Review, inv Inventory, hosts *hostCache, k *keeper) ([]Finding, error) {
 	obj := r.subject()
 	if obj == nil {
@@ -838,78 +838,18 @@ func (e *Engine) finding(t *ast.Term, obj *Object) Finding {
 	return f
 }
 
-// ReviewAll checks every reviewable object with up to workers goroutines
-// (GOMAXPROCS when workers <= 0) and returns the findings sorted. The
-// inventory must not change during the call: the reviews share what they
-// resolve in it (see hostCache). Review serves an inventory that changes.
+// ReviewAll reviews every reviewable object as a creation over inv with
+// up to workers goroutines (GOMAXPROCS when workers <= 0) and returns the
+// findings sorted. The inventory must not change during the call: the
+// reviews share what they resolve in it (see hostCache). Check is the
+// entry point for changes over live objects.
 func (e *Engine) ReviewAll(ctx context.Context, objs []*Object, inv Inventory, workers int) ([]Finding, error) {
-	return e.ReviewChanges(ctx, objs, inv, workers, nil)
-}
-
-// ReviewChanges is ReviewAll for objects some of which replace stored ones:
-// stored returns an object's stored version, or nil. Objects with a stored
-// version are reviewed as UPDATEs of it, so the checks of the referenced
-// side (a DestinationRule losing a subset still routed to) apply, as the
-// webhook applies them on admission.
-func (e *Engine) ReviewChanges(ctx context.Context, objs []*Object, inv Inventory, workers int, stored func(*Object) *Object) ([]Finding, error) {
-	if workers <= 0 {
-		workers = runtime.GOMAXPROCS(0)
-	}
-	var todo []*Object
+	var reviews []Review
 	for _, o := range objs {
 		if o.IsReviewed() {
-			todo = append(todo, o)
+			reviews = append(reviews, Review{Operation: OperationCreate, Object: o})
 		}
 	}
-	// The inventory stays as it is during the call, so reviews share the
-	// facts of the hosts they resolve.
-	hosts := newHostCache()
-	results := make([][]Finding, len(todo))
-	errs := make([]error, len(todo))
-	parent := ctx
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	var wg sync.WaitGroup
-	next := make(chan int)
-	for w := 0; w < workers; w++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for i := range next {
-				r := Review{Operation: OperationCreate, Object: todo[i]}
-				if stored != nil {
-					if old := stored(todo[i]); old != nil {
-						r.Operation, r.OldObject = OperationUpdate, old
-					}
-				}
-				results[i], errs[i] = e.review(ctx, r, inv, hosts)
-				if errs[i] != nil {
-					cancel()
-				}
-			}
-		}()
-	}
-feed:
-	for i := range todo {
-		select {
-		case next <- i:
-		case <-ctx.Done():
-			break feed
-		}
-	}
-	close(next)
-	wg.Wait()
-	if err := errors.Join(errs...); err != nil {
-		return nil, err
-	}
-	// A cancelled caller must not get a partial report that looks whole.
-	if err := parent.Err(); err != nil {
-		return nil, err
-	}
-	var out []Finding
-	for _, r := range results {
-		out = append(out, r...)
-	}
-	SortFindings(out)
-	return out, nil
+	fs, _, err := e.reviewEach(ctx, reviews, inv, newHostCache(), 0, workers)
+	return fs, err
 }

@@ -1,7 +1,5 @@
 package policies
 
-import "context"
-
 // Omitted counts the findings a limited review left out.
 type Omitted struct {
 	Findings int // all left out, errors included
@@ -9,17 +7,6 @@ type Omitted struct {
 	// Stopped is set when evaluation stopped early (the kept findings were
 	// all errors already), so Findings and Errors are lower bounds.
 	Stopped bool
-}
-
-// ReviewLimit is Review keeping at most limit findings (all when limit is
-// 0 or less), errors before warnings, so a decision made from the kept
-// findings is the decision all of them would give. Once limit errors are
-// kept, the policy packages not evaluated yet are skipped: a denial is
-// certain and more findings would only be left out.
-func (e *Engine) ReviewLimit(ctx context.Context, r Review, inv Inventory, limit int) ([]Finding, Omitted, error) {
-	k := &keeper{limit: limit}
-	fs, err := e.reviewInto(ctx, r, inv, nil, k)
-	return fs, k.omitted, err
 }
 
 // keeper collects findings up to a limit, errors first.

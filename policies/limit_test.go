@@ -62,7 +62,8 @@ func TestReviewLimit(t *testing.T) {
 	if err != nil || len(all) < 30 {
 		t.Fatalf("unlimited: %d findings, %v", len(all), err)
 	}
-	kept, omitted, err := e.ReviewLimit(context.Background(), r, NewIndex(""), 10)
+	outcome, err := e.Check(context.Background(), Change{Reviews: []Review{r}, Inventory: NewIndex(""), Limit: 10})
+	kept, omitted := outcome.Findings, outcome.Omitted
 	if err != nil || len(kept) != 10 || omitted.Findings != len(all)-10 {
 		t.Fatalf("limited: kept %d, omitted %+v of %d, %v", len(kept), omitted, len(all), err)
 	}

@@ -438,14 +438,16 @@ func (h *Handler) review(ctx context.Context, req *admissionv1.AdmissionRequest)
 	if why := h.optOut(subject); why != "" {
 		return h.admitUnchecked(req, subject, "opt-out", why), "bypassed"
 	}
-	findings, omitted, err := h.Engine.ReviewLimit(ctx, r, h.Inventory, h.maxFindings())
+	outcome, err := h.Engine.Check(ctx, policies.Change{Reviews: []policies.Review{r}, Inventory: h.Inventory, Limit: h.maxFindings()})
+	findings, omitted := outcome.Findings, outcome.Omitted
 	if err == nil && h.Live != nil && needsLiveCheck(findings) {
 		h.Metrics.liveRead(subject.Kind())
 		inv, lerr := h.Live.Overlay(ctx, r, h.Inventory)
 		if lerr != nil {
 			h.Log.Error(lerr, "live read failed; deciding on the cache", "object", subject.Ref())
 		} else {
-			findings, omitted, err = h.Engine.ReviewLimit(ctx, r, inv, h.maxFindings())
+			outcome, err = h.Engine.Check(ctx, policies.Change{Reviews: []policies.Review{r}, Inventory: inv, Limit: h.maxFindings()})
+			findings, omitted = outcome.Findings, outcome.Omitted
 		}
 	}
 	if err != nil {

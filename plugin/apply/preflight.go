@@ -73,55 +73,22 @@ func (p *Preflight) prepare(ctx context.Context) (*policies.Engine, []*policies.
 	return engine, live, nil
 }
 
-// check reviews objs over the live objects, with the deleted ones gone.
+// check reviews objs and the deletions over the live objects, as the
+// webhook would review each write of the change.
 func (p *Preflight) check(ctx context.Context, engine *policies.Engine, live []*policies.Object, objs, deleted []*unstructured.Unstructured) ([]policies.Finding, error) {
-	index := policies.NewIndex(engine.Settings().ClusterDomain)
-	stored := map[string]*policies.Object{}
-	for _, obj := range live {
-		index.Add(obj)
-		stored[objectKey(obj)] = obj
-	}
-	// A deletion is reviewed as the webhook would review it, over the
-	// inventory without it: a DestinationRule whose subsets a route still
-	// names, or a Gateway a VirtualService is bound to, is refused.
-	var reviews []policies.Review
-	for _, d := range deleted {
-		gvk := d.GroupVersionKind()
-		index.Remove(gvk.Kind, gvk.Group, d.GetNamespace(), d.GetName())
-		if old, ok := stored[gvk.Group+"/"+gvk.Kind+"/"+d.GetNamespace()+"/"+d.GetName()]; ok && old.Group() == policies.IstioNetworkingGroup { // objectKey's form
-			reviews = append(reviews, policies.Review{Operation: policies.OperationDelete, OldObject: old})
-		}
-	}
-	// An object that exists is reviewed as an UPDATE of the stored one, as
-	// the webhook would: a DestinationRule losing a subset that another
-	// VirtualService still routes to is caught (MESH0601).
+	change := policies.Change{Live: live, KeepObjects: true}
 	for _, obj := range objs {
-		o := policies.NewObject(obj.DeepCopy().Object, policies.Source{})
-		index.Add(o)
-		if o.Group() != policies.IstioNetworkingGroup {
-			continue
-		}
-		review := policies.Review{Operation: policies.OperationCreate, Object: o}
-		if old, ok := stored[objectKey(o)]; ok {
-			review = policies.Review{Operation: policies.OperationUpdate, Object: o, OldObject: old}
-		}
-		reviews = append(reviews, review)
+		change.Apply = append(change.Apply, policies.NewObject(obj.DeepCopy().Object, policies.Source{}))
 	}
-	var findings []policies.Finding
-	for _, review := range reviews {
-		fs, err := engine.Review(ctx, review, index)
-		if err != nil {
-			return nil, err
-		}
-		findings = append(findings, fs...)
+	for _, obj := range deleted {
+		change.Delete = append(change.Delete, policies.NewObject(obj.Object, policies.Source{}))
 	}
-	policies.SortFindings(findings)
-	if policies.CountErrors(findings) > 0 {
-		return findings, &RejectedError{Findings: findings}
+	outcome, err := engine.Check(ctx, change)
+	if err != nil {
+		return nil, err
 	}
-	return findings, nil
-}
-
-func objectKey(o *policies.Object) string {
-	return o.Group() + "/" + o.Kind() + "/" + o.Namespace() + "/" + o.Name()
+	if policies.CountErrors(outcome.Findings) > 0 {
+		return outcome.Findings, &RejectedError{Findings: outcome.Findings}
+	}
+	return outcome.Findings, nil
 }
