@@ -58,6 +58,26 @@ func TestInputContract(t *testing.T) {
 			t.Errorf("policies/rego/inputs_test.rego's defaults have %s, which term.go does not send", k)
 		}
 	}
+
+	// The constructors of one destination and one host give the keys
+	// term.go gives them (a host's destinationRule only when one applies).
+	for query, prefix := range map[string]string{
+		`data.mesh.test_inputs.destination({})`: "facts.destinations[].",
+		`data.mesh.test_inputs.host("h", {})`:   "facts.hosts.*.",
+	} {
+		keys := regoKeys(t, query)
+		for _, p := range sortedKeys(built) {
+			k, ok := strings.CutPrefix(p, prefix)
+			if ok && !strings.ContainsAny(k, ".[*") && k != "destinationRule" && !keys[k] {
+				t.Errorf("%s lacks %s", query, p)
+			}
+		}
+		for k := range keys {
+			if !built[prefix+k] {
+				t.Errorf("%s has %s, which term.go does not send", query, k)
+			}
+		}
+	}
 }
 
 // builtFacts returns input.facts as term.go builds it from Facts with one
@@ -184,20 +204,26 @@ func inputPaths(t *testing.T, v any) map[string]bool {
 
 // regoDefaultFacts returns the keys mesh.test_inputs.defaults gives.
 func regoDefaultFacts(t *testing.T) map[string]bool {
+	return regoKeys(t, `data.mesh.test_inputs.defaults({})`)
+}
+
+// regoKeys returns the keys of the object a query of the Rego tests'
+// input helpers gives.
+func regoKeys(t *testing.T, query string) map[string]bool {
 	src, err := os.ReadFile("rego/inputs_test.rego")
 	if err != nil {
 		t.Fatal(err)
 	}
 	rs, err := rego.New(
-		rego.Query(`data.mesh.test_inputs.defaults({})`),
+		rego.Query(query),
 		rego.Module("inputs_test.rego", string(src)),
 	).Eval(context.Background())
 	if err != nil || len(rs) == 0 || len(rs[0].Expressions) == 0 {
-		t.Fatalf("evaluating mesh.test_inputs.defaults: %v", err)
+		t.Fatalf("evaluating %s: %v", query, err)
 	}
 	m, ok := rs[0].Expressions[0].Value.(map[string]any)
 	if !ok {
-		t.Fatalf("mesh.test_inputs.defaults is %T, not an object", rs[0].Expressions[0].Value)
+		t.Fatalf("%s is %T, not an object", query, rs[0].Expressions[0].Value)
 	}
 	keys := map[string]bool{}
 	for k := range m {

@@ -35,18 +35,13 @@ existing(key, served, unserved, server_hosts) := object.union(gateway(key, "spec
 
 hidden(g) := object.union(g, {"visible": false})
 
-input_of(kind, gws, export_to) := {
-	"kind": kind,
-	"operation": "CREATE",
-	"settings": {"clusterDomain": "cluster.local", "rootNamespace": "istio-system"},
-	"facts": inputs.facts({"namespace": "team", "gateways": gws, "exportTo": export_to, "meshBound": false}),
-}
+input_of(kind, gws, export_to) := inputs.create(kind, {"namespace": "team", "gateways": gws, "exportTo": export_to, "meshBound": false})
 
 vs_input(gws) := input_of("VirtualService", gws, [])
 
 ingress := "istio-system/ingress"
 
-codes(fs) := {f.code | some f in fs}
+codes(fs) := inputs.codes(fs)
 
 test_constructors if {
 	g := missing("bookinfo-gateway", "team/bookinfo-gateway")

@@ -5,30 +5,10 @@ import data.mesh.test_inputs as inputs
 
 # Input constructors, shaped as policies/term.go builds the input.
 
-dest(field, host) := {
-	"field": field,
-	"host": host,
-	"subset": "",
-	"port": null,
-	"portKey": "",
-	"weight": null,
-	"mirror": false,
-}
+dest(field, host) := inputs.destination({"field": field, "host": host})
 
 # unknown_host is a host that resolves to nothing.
-unknown_host(fqdn) := {
-	"fqdn": fqdn,
-	"wildcard": contains(fqdn, "*"),
-	"resolved": false,
-	"kind": "",
-	"name": "",
-	"ports": [],
-	"portSet": {},
-	"hiddenBy": [],
-	"candidates": [],
-	"workloadsKnown": false,
-	"otherDestinationRules": [],
-}
+unknown_host(fqdn) := inputs.host(fqdn, {})
 
 service_host(fqdn, name) := object.union(unknown_host(fqdn), {
 	"resolved": true,
@@ -45,12 +25,7 @@ facts(ns, destinations, host_facts) := inputs.facts({
 	"hosts": host_facts,
 })
 
-input_of(kind, f) := {
-	"kind": kind,
-	"operation": "CREATE",
-	"settings": {"clusterDomain": "cluster.local", "rootNamespace": "istio-system"},
-	"facts": f,
-}
+input_of(kind, f) := inputs.create(kind, f)
 
 route0 := "spec.http[0].route[0].destination"
 
@@ -60,7 +35,7 @@ vs_input(host, host_facts) := input_of("VirtualService", facts("team", [dest(rou
 # dr_input is a DestinationRule for host; the Go side gives no destinations.
 dr_input(host, host_facts) := input_of("DestinationRule", facts("team", [], {host: host_facts}))
 
-codes(fs) := {f.code | some f in fs}
+codes(fs) := inputs.codes(fs)
 
 # MESH0201
 

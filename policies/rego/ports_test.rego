@@ -5,15 +5,7 @@ import data.mesh.test_inputs as inputs
 
 # Input constructors, shaped as policies/term.go builds the input.
 
-dest(host, port) := {
-	"field": "spec.http[0].route[0].destination",
-	"host": host,
-	"subset": "",
-	"port": port,
-	"portKey": port_key(port),
-	"weight": null,
-	"mirror": false,
-}
+dest(host, port) := inputs.destination({"host": host, "port": port, "portKey": port_key(port)})
 
 port_key(port) := sprintf("%d", [port]) if port != null
 
@@ -21,18 +13,14 @@ else := ""
 
 port(name, number) := {"name": name, "number": number, "protocol": "HTTP"}
 
-host_facts(kind, name, port_list) := {
-	"fqdn": "web.default.svc.cluster.local",
+host_facts(kind, name, port_list) := inputs.host("web.default.svc.cluster.local", {
 	"resolved": true,
 	"kind": kind,
 	"name": name,
 	"ports": port_list,
 	"portSet": {sprintf("%d", [p.number]): true | some p in port_list},
-	"hiddenBy": [],
-	"candidates": [],
 	"workloadsKnown": true,
-	"otherDestinationRules": [],
-}
+})
 
 service(port_list) := host_facts("Service", "default/web", port_list)
 
@@ -40,16 +28,11 @@ service(port_list) := host_facts("Service", "default/web", port_list)
 # it could not resolve, so that the rule's own resolved check is tested.
 unresolved := object.union(host_facts("", "", [port("http", 9080)]), {"resolved": false})
 
-input_of(kind, d, facts) := {
-	"kind": kind,
-	"operation": "CREATE",
-	"settings": {"clusterDomain": "cluster.local", "rootNamespace": "istio-system"},
-	"facts": inputs.facts({"destinations": [d], "hosts": {d.host: facts}}),
-}
+input_of(kind, d, facts) := inputs.create(kind, {"destinations": [d], "hosts": {d.host: facts}})
 
 vs_input(d, facts) := input_of("VirtualService", d, facts)
 
-codes(fs) := {f.code | some f in fs}
+codes(fs) := inputs.codes(fs)
 
 test_constructors if {
 	service([port("http", 80), port("https", 443)]).portSet == {"80": true, "443": true}

@@ -1,27 +1,11 @@
 package mesh.schema_test
 
 import data.mesh.schema
+import data.mesh.test_inputs as inputs
 
 # Input constructors, shaped as policies/term.go builds the input.
 
-input_of(kind, malformed, missing) := {
-	"kind": kind,
-	"operation": "CREATE",
-	"settings": {"clusterDomain": "cluster.local", "rootNamespace": "istio-system"},
-	"facts": {
-		"namespace": "default",
-		"malformed": malformed,
-		"missing": missing,
-		"destinations": [],
-		"routes": [],
-		"hosts": {},
-		"gateways": [],
-		"exportTo": [],
-		"subsetNames": [],
-		"oldSubsetNames": [],
-		"usedBy": [],
-	},
-}
+input_of(kind, malformed, missing) := inputs.create(kind, {"malformed": malformed, "missing": missing})
 
 wrong(field, want, got) := {"field": field, "want": want, "got": got}
 

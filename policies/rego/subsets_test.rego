@@ -7,35 +7,22 @@ import data.mesh.test_inputs as inputs
 
 reviews := "reviews.default.svc.cluster.local"
 
-dest(field, subset) := {
-	"field": field,
-	"host": "reviews",
-	"subset": subset,
-	"port": null,
-	"portKey": "",
-	"weight": null,
-	"mirror": false,
-}
+dest(field, subset) := inputs.destination({"field": field, "subset": subset})
 
 route0 := "spec.http[0].route[0].destination"
 
 # host_facts resolves reviews to a Service; applied_rule is the applied
 # DestinationRule (null for none), others those that are not applied.
-host_facts(applied_rule, others) := object.union(base, applied) if {
-	base := {
-		"fqdn": reviews,
+host_facts(applied_rule, others) := inputs.host(reviews, object.union(
+	{
 		"resolved": true,
 		"kind": "Service",
 		"name": "default/reviews",
-		"ports": [],
-		"portSet": {},
-		"hiddenBy": [],
-		"candidates": [],
 		"workloadsKnown": true,
 		"otherDestinationRules": others,
-	}
-	applied := {"destinationRule": applied_rule | applied_rule != null}
-}
+	},
+	{"destinationRule": applied_rule | applied_rule != null},
+))
 
 # rule is an applied DestinationRule; subsets are [name, labels, workloads].
 rule(names, subset_list) := {
@@ -53,18 +40,13 @@ reviews_rule := rule(["default/reviews"], [v1, v2])
 
 other(name, subset_names, reason) := {"name": name, "subsetNames": subset_names, "reason": reason}
 
-input_of(kind, f) := {
-	"kind": kind,
-	"operation": "CREATE",
-	"settings": {"clusterDomain": "cluster.local", "rootNamespace": "istio-system"},
-	"facts": inputs.facts(f),
-}
+input_of(kind, f) := inputs.create(kind, f)
 
 vs_input(destinations, facts) := input_of("VirtualService", {"destinations": destinations, "hosts": {"reviews": facts}})
 
 dr_input(names) := input_of("DestinationRule", {"subsetNames": names})
 
-codes(fs) := {f.code | some f in fs}
+codes(fs) := inputs.codes(fs)
 
 test_constructors if {
 	host_facts(null, []).resolved

@@ -1,19 +1,13 @@
 package mesh.weights_test
 
+import data.mesh.test_inputs as inputs
 import data.mesh.weights
 
 # Input constructors. They build the document policies/term.go builds: a
 # destination's weight is null when none is written, and the route's
 # weights then carry 0; targets are host|subset|port.
 
-dest(host, subset, weight) := {
-	"host": host,
-	"subset": subset,
-	"port": null,
-	"portKey": "",
-	"weight": weight,
-	"mirror": false,
-}
+dest(host, subset, weight) := inputs.destination({"host": host, "subset": subset, "weight": weight})
 
 dest_port(host, subset, port, weight) := object.union(dest(host, subset, weight), {"port": port, "portKey": sprintf("%d", [port])})
 
@@ -30,24 +24,10 @@ else := 0
 
 http_route(ds) := route("spec.http[0].route", ds)
 
-input_of(kind, routes) := {
-	"kind": kind,
-	"operation": "CREATE",
-	"settings": {"clusterDomain": "cluster.local", "rootNamespace": "istio-system"},
-	"facts": {
-		"namespace": "default",
-		"malformed": [],
-		"missing": [],
-		"destinations": [d | some r in routes; some d in r.destinations],
-		"routes": routes,
-		"hosts": {},
-		"gateways": [],
-		"exportTo": [],
-		"subsetNames": [],
-		"oldSubsetNames": [],
-		"usedBy": [],
-	},
-}
+input_of(kind, routes) := inputs.create(kind, {
+	"destinations": [d | some r in routes; some d in r.destinations],
+	"routes": routes,
+})
 
 vs_input(routes) := input_of("VirtualService", routes)
 
@@ -57,7 +37,7 @@ findings_for(routes) := fs if {
 
 with_code(fs, code) := {f | some f in fs; f.code == code}
 
-codes(fs) := {f.code | some f in fs}
+codes(fs) := inputs.codes(fs)
 
 # The constructors themselves, so the tests below build what they mean to.
 test_constructors if {
