@@ -162,6 +162,9 @@ type BackendRefShape struct {
 type BackendRuleShape struct {
 	Field   string
 	Weights []int64
+	// Written: some backendRef has a weight written. Unwritten weights
+	// split the traffic evenly, which is meant, whatever their sum.
+	Written bool
 }
 
 // gatewayRoute walks an HTTPRoute or GRPCRoute: its parentRefs and the
@@ -253,6 +256,7 @@ func (w *shapeWalker) gatewayRoute(spec map[string]any) {
 		r := BackendRuleShape{Field: rf + ".backendRefs"}
 		for k := first; k < len(w.s.BackendRefs); k++ {
 			r.Weights = append(r.Weights, w.s.BackendRefs[k].Weight)
+			r.Written = r.Written || w.s.BackendRefs[k].HasWeight
 		}
 		for k := first; k < len(w.s.BackendRefs) && len(r.Weights) > 1; k++ {
 			w.s.BackendRefs[k].Dropped = w.s.BackendRefs[k].Weight == 0

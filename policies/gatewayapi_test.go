@@ -57,6 +57,11 @@ func TestGatewayAPIRoutes(t *testing.T) {
 		{
 			name: "a mesh route with a Service parent and relative weights",
 			docs: []string{reviewsService, httpRoute("default", "  parentRefs: [{group: \"\", kind: Service, name: reviews, port: 9080}]\n  rules:\n  - backendRefs: [{name: reviews, port: 9080, weight: 90}, {name: reviews, port: 9080, weight: 20}]\n")},
+			want: []want{{"MESH0809", "spec.rules[0].backendRefs", "add up to 110, not 100 (90/20)"}},
+		},
+		{
+			name: "backendRefs without weights split evenly and are not reported",
+			docs: []string{reviewsService, httpRoute("default", "  parentRefs: [{group: \"\", kind: Service, name: reviews, port: 9080}]\n  rules:\n  - backendRefs: [{name: reviews, port: 9080}, {name: reviews, port: 9080}, {name: reviews, port: 9080}]\n")},
 		},
 		{
 			name: "a backendRef to a Service that does not exist",
@@ -148,6 +153,30 @@ func TestGatewayAPIRoutes(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			checkFindings(t, runCase(t, tc.docs, Settings{}), tc.want)
 		})
+	}
+}
+
+// TestBackendWeightsSeverity: relative weights are a warning by default,
+// and the config file's rules turn MESH0809 off or up.
+func TestBackendWeightsSeverity(t *testing.T) {
+	docs := []string{reviewsService, httpRoute("default", "  parentRefs: [{group: \"\", kind: Service, name: reviews, port: 9080}]\n  rules:\n  - backendRefs: [{name: reviews, port: 9080, weight: 90}, {name: reviews, port: 9080, weight: 20}]\n")}
+	for _, tc := range []struct {
+		rules map[string]Severity
+		want  Severity
+	}{
+		{nil, SeverityWarning},
+		{map[string]Severity{"MESH0809": SeverityOff}, ""},
+		{map[string]Severity{"MESH0809": SeverityError}, SeverityError},
+	} {
+		var got Severity
+		for _, f := range runCase(t, docs, Settings{Rules: tc.rules}) {
+			if f.Code == "MESH0809" {
+				got = f.Severity
+			}
+		}
+		if got != tc.want {
+			t.Errorf("rules %v: MESH0809 is %q, want %q", tc.rules, got, tc.want)
+		}
 	}
 }
 

@@ -22,7 +22,7 @@ var inputKeys = []string{
 	"ref", "key", "exists", "visible", "servedHosts", "unservedHosts", "serverHosts", "virtualService",
 	"byHost", "meshBound", "listenerPorts", "via", "sidecar", "reach", "dropped", "wildcard",
 	"backendRefs", "parentRefs", "backendRules", "supported", "crossNamespace", "permitted", "portExists",
-	"listenerFound", "admitted", "sectionName", "hasPort", "HTTPRoute", "GRPCRoute",
+	"listenerFound", "admitted", "sectionName", "hasPort", "written", "HTTPRoute", "GRPCRoute",
 	"", "Service", "ServiceEntry", "VirtualService", "DestinationRule", "Gateway", "CREATE", "UPDATE", "DELETE",
 }
 
@@ -240,7 +240,7 @@ func backendRulesTerm(rules []BackendRuleShape) *ast.Term {
 		for j, w := range r.Weights {
 			weights[j] = ast.IntNumberTerm(int(w))
 		}
-		terms[i] = objectTerm(item("field", strTerm(r.Field)), item("weights", arrayTerm(weights...)))
+		terms[i] = objectTerm(item("field", strTerm(r.Field)), item("weights", arrayTerm(weights...)), item("written", ast.BooleanTerm(r.Written)))
 	}
 	return arrayTerm(terms...)
 }
