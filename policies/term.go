@@ -22,7 +22,7 @@ var inputKeys = []string{
 	"ref", "key", "exists", "visible", "servedHosts", "unservedHosts", "serverHosts", "virtualService",
 	"byHost", "meshBound", "listenerPorts", "via", "sidecar", "reach", "dropped", "wildcard",
 	"backendRefs", "parentRefs", "backendRules", "supported", "crossNamespace", "permitted", "portExists",
-	"listenerFound", "admitted", "sectionName", "hasPort", "written", "HTTPRoute", "GRPCRoute",
+	"listenerFound", "admitted", "sectionName", "hasPort", "written", "routeUses", "route", "HTTPRoute", "GRPCRoute",
 	"", "Service", "ServiceEntry", "VirtualService", "DestinationRule", "Gateway", "CREATE", "UPDATE", "DELETE",
 }
 
@@ -200,7 +200,16 @@ func (f *Facts) term() *ast.Term {
 		item("backendRefs", backendRefsTerm(f.BackendRefs)),
 		item("parentRefs", parentRefsTerm(f.ParentRefs)),
 		item("backendRules", backendRulesTerm(f.BackendRules)),
+		item("routeUses", routeUsesTerm(f.RouteUses)),
 	)
+}
+
+func routeUsesTerm(uses []RouteUseFacts) *ast.Term {
+	terms := make([]*ast.Term, len(uses))
+	for i, u := range uses {
+		terms[i] = objectTerm(item("route", strTerm(u.Route)), item("namespace", strTerm(u.Namespace)), item("field", strTerm(u.Field)))
+	}
+	return arrayTerm(terms...)
 }
 
 func backendRefsTerm(refs []BackendRefFacts) *ast.Term {
