@@ -369,8 +369,23 @@ func TestDeleteWebhook(t *testing.T) {
 			if deref(del.FailurePolicy) != tc.want {
 				t.Errorf("DELETE failurePolicy %v, want %v", deref(del.FailurePolicy), tc.want)
 			}
-			if len(del.Rules) != 1 || !slices.Equal(ops(del.Rules[0].Operations), []string{"DELETE"}) {
-				t.Errorf("DELETE rules %+v", del.Rules)
+			// Istio's kinds, Services, and the Gateway API objects routes
+			// refer to (never the routes: deleting one breaks nothing).
+			if len(del.Rules) != 3 {
+				t.Fatalf("DELETE rules %+v", del.Rules)
+			}
+			for i, want := range []struct {
+				group     string
+				resources []string
+			}{
+				{"networking.istio.io", []string{"virtualservices", "destinationrules", "gateways", "serviceentries"}},
+				{"", []string{"services"}},
+				{"gateway.networking.k8s.io", []string{"gateways", "referencegrants"}},
+			} {
+				rule := del.Rules[i]
+				if !slices.Equal(rule.APIGroups, []string{want.group}) || !sameSet(rule.Resources, want.resources) || !slices.Equal(ops(rule.Operations), []string{"DELETE"}) {
+					t.Errorf("DELETE rule %+v", rule)
+				}
 			}
 			if len(del.MatchConditions) != 1 {
 				t.Fatalf("matchConditions %+v", del.MatchConditions)
@@ -422,21 +437,24 @@ func TestWebhookConfiguration(t *testing.T) {
 	if len(wh.ClientConfig.CABundle) != 0 || wh.ClientConfig.URL != nil {
 		t.Errorf("clientConfig must name the Service only (caBundle is injected): %+v", wh.ClientConfig)
 	}
-	if len(wh.Rules) != 2 {
+	if len(wh.Rules) != 3 {
 		t.Fatalf("rules %+v", wh.Rules)
 	}
-	// Istio's kinds, and the Gateway API routes (never Gateway API
-	// Gateways, which share the kind name with Istio's).
+	// Istio's kinds, the Gateway API routes, and updates of the Gateway
+	// API objects routes refer to (not their creation, which breaks
+	// nothing).
 	for i, want := range []struct {
-		group     string
-		resources []string
+		group      string
+		resources  []string
+		operations []string
 	}{
-		{"networking.istio.io", []string{"virtualservices", "destinationrules", "gateways", "serviceentries"}},
-		{"gateway.networking.k8s.io", []string{"httproutes", "grpcroutes"}},
+		{"networking.istio.io", []string{"virtualservices", "destinationrules", "gateways", "serviceentries"}, []string{"CREATE", "UPDATE"}},
+		{"gateway.networking.k8s.io", []string{"httproutes", "grpcroutes"}, []string{"CREATE", "UPDATE"}},
+		{"gateway.networking.k8s.io", []string{"gateways", "referencegrants"}, []string{"UPDATE"}},
 	} {
 		rule := wh.Rules[i]
 		if !slices.Equal(rule.APIGroups, []string{want.group}) || !slices.Equal(rule.APIVersions, []string{"*"}) ||
-			!sameSet(rule.Resources, want.resources) || !sameSet(ops(rule.Operations), []string{"CREATE", "UPDATE"}) {
+			!sameSet(rule.Resources, want.resources) || !sameSet(ops(rule.Operations), want.operations) {
 			t.Errorf("rule %+v", rule)
 		}
 	}
@@ -808,7 +826,7 @@ func TestRBAC(t *testing.T) {
 		for _, res := range []string{"serviceentries", "destinationrules", "gateways", "virtualservices"} {
 			want = append(want, grant{"networking.istio.io", res, v, ""})
 		}
-		for _, res := range []string{"gateways", "referencegrants"} {
+		for _, res := range []string{"gateways", "referencegrants", "httproutes", "grpcroutes"} {
 			want = append(want, grant{"gateway.networking.k8s.io", res, v, ""})
 		}
 	}

@@ -364,7 +364,9 @@ func (e *Engine) CacheStats() CacheStats {
 }
 
 // reviewedKinds are the kinds the built-in policies review.
-var reviewedKinds = [...]string{KindVirtualService, KindDestinationRule, KindGateway, KindServiceEntry, KindHTTPRoute, KindGRPCRoute}
+// A Gateway API Gateway is reviewed as kubeGatewayScope.
+var reviewedKinds = [...]string{KindVirtualService, KindDestinationRule, KindGateway, KindServiceEntry, KindHTTPRoute, KindGRPCRoute,
+	KindService, KindReferenceGrant, kubeGatewayScope}
 
 // scope is a kind and an operation under review.
 type scope struct {
@@ -574,20 +576,26 @@ func (e *Engine) reviewInto(ctx context.Context, r Review, inv Inventory, hosts 
 	if obj == nil {
 		return nil, errors.New("review has no object")
 	}
-	if !obj.IsReviewed() {
+	if !r.Reviewed() {
 		return nil, nil
 	}
 	facts := buildFacts(r, inv, e.settings, hosts)
+	// User policies review the kinds they always did, not the Services
+	// and Gateway API objects reviewed for the routes that use them.
+	custom, customCached := e.custom, e.customCached
+	if !obj.IsReviewed() {
+		custom, customCached = nil, nil
+	}
 	add := func(t *ast.Term) {
 		if f := e.finding(t, obj); f.Severity != SeverityOff {
 			k.add(f)
 		}
 	}
-	sc := scope{obj.Kind(), r.Operation}
+	sc := scope{scopeKind(obj), r.Operation}
 	var input *ast.Term
 	var err error
 	mask := e.activePackages(sc, facts)
-	if mask != 0 || e.customCached != nil {
+	if mask != 0 || customCached != nil {
 		if input, err = inputTerm(r, facts, e.settingsTerm, false); err != nil {
 			return nil, fmt.Errorf("building policy input for %s: %w", obj.Ref(), err)
 		}
@@ -597,21 +605,21 @@ func (e *Engine) reviewInto(ctx context.Context, r Review, inv Inventory, hosts 
 			return nil, fmt.Errorf("evaluating policies for %s: %w", obj.Ref(), err)
 		}
 	}
-	if (e.custom != nil || e.customCached != nil) && k.full() {
+	if (custom != nil || customCached != nil) && k.full() {
 		k.omitted.Stopped = true
-	} else if cq := e.customCached; cq != nil {
-		if err := e.evalCached(ctx, sc, cq, input, add); err != nil {
+	} else if customCached != nil {
+		if err := e.evalCached(ctx, sc, customCached, input, add); err != nil {
 			return nil, fmt.Errorf("evaluating policies for %s: %w", obj.Ref(), err)
 		}
 	}
-	if e.custom != nil && k.full() {
+	if custom != nil && k.full() {
 		k.omitted.Stopped = true
-	} else if e.custom != nil {
+	} else if custom != nil {
 		input, err := inputTerm(r, facts, e.settingsTerm, true)
 		if err != nil {
 			return nil, fmt.Errorf("building policy input for %s: %w", obj.Ref(), err)
 		}
-		if err := e.eval(ctx, e.custom, input, add); err != nil {
+		if err := e.eval(ctx, custom, input, add); err != nil {
 			return nil, fmt.Errorf("evaluating policies for %s: %w", obj.Ref(), err)
 		}
 	}

@@ -30,6 +30,39 @@ func (o *Object) IsGatewayAPIRoute() bool {
 // the Istio networking kinds and the Gateway API routes.
 func (o *Object) IsReviewed() bool { return o.IsIstioNetworking() || o.IsGatewayAPIRoute() }
 
+// IsRouteReferenced reports whether Gateway API routes may depend on the
+// object: a core Service (a backend or parent), a Gateway API Gateway (a
+// parent) or a ReferenceGrant. Its updates and deletes are reviewed for
+// the routes they break; creating one breaks nothing.
+func (o *Object) IsRouteReferenced() bool {
+	if o.IsCoreService() {
+		return true
+	}
+	return o.Group() == GatewayAPIGroup && (o.Kind() == KindGateway || o.Kind() == KindReferenceGrant)
+}
+
+// Reviewed reports whether the built-in policies review r: an object of
+// a reviewed kind, or an update or delete of one routes may depend on.
+func (r Review) Reviewed() bool {
+	obj := r.subject()
+	if obj == nil {
+		return false
+	}
+	return obj.IsReviewed() || (r.Operation != OperationCreate && obj.IsRouteReferenced())
+}
+
+// kubeGatewayScope is the kind a Gateway API Gateway is reviewed as:
+// packages name it apart from Istio's Gateway.
+const kubeGatewayScope = GatewayAPIGroup + "/" + KindGateway
+
+// scopeKind is the kind that selects the packages reviewing obj.
+func scopeKind(obj *Object) string {
+	if obj.Group() == GatewayAPIGroup && obj.Kind() == KindGateway {
+		return kubeGatewayScope
+	}
+	return obj.Kind()
+}
+
 // KubeGateway is a Gateway API Gateway: what a route's parentRef binds to.
 type KubeGateway struct {
 	Namespace, Name string
@@ -72,9 +105,9 @@ func (l GatewayListener) admits(gwNS, routeNS, kind string) bool {
 // ReferenceGrant lets objects of other namespaces refer to objects of its
 // namespace.
 type ReferenceGrant struct {
-	Namespace string
-	From      []GrantFrom
-	To        []GrantTo
+	Namespace, Name string
+	From            []GrantFrom
+	To              []GrantTo
 }
 
 // GrantFrom is who a ReferenceGrant lets refer.
@@ -124,7 +157,7 @@ func kubeGatewayFrom(obj *Object) *KubeGateway {
 }
 
 func referenceGrantFrom(obj *Object) *ReferenceGrant {
-	g := &ReferenceGrant{Namespace: obj.Namespace()}
+	g := &ReferenceGrant{Namespace: obj.Namespace(), Name: obj.Name()}
 	spec := obj.Spec()
 	from, _ := spec["from"].([]any)
 	for _, it := range from {
@@ -162,6 +195,9 @@ type BackendRefShape struct {
 type BackendRuleShape struct {
 	Field   string
 	Weights []int64
+	// Written: some backendRef has a weight written. Unwritten weights
+	// split the traffic evenly, which is meant, whatever their sum.
+	Written bool
 }
 
 // gatewayRoute walks an HTTPRoute or GRPCRoute: its parentRefs and the
@@ -253,6 +289,7 @@ func (w *shapeWalker) gatewayRoute(spec map[string]any) {
 		r := BackendRuleShape{Field: rf + ".backendRefs"}
 		for k := first; k < len(w.s.BackendRefs); k++ {
 			r.Weights = append(r.Weights, w.s.BackendRefs[k].Weight)
+			r.Written = r.Written || w.s.BackendRefs[k].HasWeight
 		}
 		for k := first; k < len(w.s.BackendRefs) && len(r.Weights) > 1; k++ {
 			w.s.BackendRefs[k].Dropped = w.s.BackendRefs[k].Weight == 0
@@ -313,8 +350,15 @@ type ParentRefFacts struct {
 
 // routeFacts resolves the references of a Gateway API route.
 func routeFacts(obj *Object, shape *Shape, f *Facts, inv Inventory, s Settings, cache *hostCache) {
-	ns, kind := obj.Namespace(), obj.Kind()
-	for _, b := range shape.BackendRefs {
+	f.BackendRefs, f.ParentRefs = resolveRouteRefs(obj.Namespace(), obj.Kind(), shape.BackendRefs, shape.ParentRefs, inv, s, cache)
+	f.BackendRules = shape.BackendRules
+}
+
+// resolveRouteRefs resolves the backendRefs and parentRefs of a route of
+// kind in namespace ns.
+func resolveRouteRefs(ns, kind string, backends []BackendRefShape, parents []ParentRefShape, inv Inventory, s Settings, cache *hostCache) ([]BackendRefFacts, []ParentRefFacts) {
+	var bfs []BackendRefFacts
+	for _, b := range backends {
 		bf := BackendRefFacts{BackendRefShape: b, Permitted: true}
 		if bf.Namespace == "" {
 			bf.Namespace = ns
@@ -336,9 +380,10 @@ func routeFacts(obj *Object, shape *Shape, f *Facts, inv Inventory, s Settings, 
 			bf.Exists = h.Resolved
 			bf.PortExists = h.Resolved && hasPort(h.Ports, b.Port)
 		}
-		f.BackendRefs = append(f.BackendRefs, bf)
+		bfs = append(bfs, bf)
 	}
-	for _, p := range shape.ParentRefs {
+	var pfs []ParentRefFacts
+	for _, p := range parents {
 		pf := ParentRefFacts{ParentRefShape: p}
 		if pf.Namespace == "" {
 			pf.Namespace = ns
@@ -366,9 +411,149 @@ func routeFacts(obj *Object, shape *Shape, f *Facts, inv Inventory, s Settings, 
 				pf.Admitted = true
 			}
 		}
-		f.ParentRefs = append(f.ParentRefs, pf)
+		pfs = append(pfs, pf)
 	}
-	f.BackendRules = shape.BackendRules
+	return bfs, pfs
+}
+
+// works reports whether pilot routes to the backendRef: what none of
+// MESH0801-0803 finds, and not left out for its weight 0.
+func (b BackendRefFacts) works() bool {
+	return !b.Dropped && b.Supported && b.Permitted && b.Exists && (!b.HasPort || b.PortExists)
+}
+
+// bound reports whether pilot binds the route to the parent: what none of
+// MESH0804-0806 finds.
+func (p ParentRefFacts) bound() bool {
+	return p.Supported && p.Exists && p.ListenerFound && p.Admitted
+}
+
+// KubeRoute is what the referenced side needs of an HTTPRoute or
+// GRPCRoute: its references as written.
+type KubeRoute struct {
+	Kind, Namespace, Name string
+	BackendRefs           []BackendRefShape
+	ParentRefs            []ParentRefShape
+}
+
+func kubeRouteFrom(obj *Object) *KubeRoute {
+	shape := obj.shape()
+	return &KubeRoute{Kind: obj.Kind(), Namespace: obj.Namespace(), Name: obj.Name(), BackendRefs: shape.BackendRefs, ParentRefs: shape.ParentRefs}
+}
+
+// namespaces lists the namespaces the route refers to objects in.
+func (r *KubeRoute) namespaces() []string {
+	var out []string
+	add := func(ns string) {
+		if ns == "" {
+			ns = r.Namespace
+		}
+		if !containsString(out, ns) {
+			out = append(out, ns)
+		}
+	}
+	for _, b := range r.BackendRefs {
+		add(b.Namespace)
+	}
+	for _, p := range r.ParentRefs {
+		add(p.Namespace)
+	}
+	return out
+}
+
+// RouteUseFacts is one place of a route that works now and that an
+// UPDATE or DELETE of the object under review breaks.
+type RouteUseFacts struct {
+	// Route is "HTTPRoute namespace/name"; Field the backendRef or
+	// parentRef.
+	Route, Namespace, Field string
+}
+
+// routeUseFacts lists the backendRefs and parentRefs of the routes
+// referring to the namespace of the object under review that pilot routes
+// or binds with the stored object and would not with the new one (or
+// without it, on DELETE): the same resolution as MESH0801-0806, once over
+// each version.
+func routeUseFacts(r Review, inv Inventory, s Settings) []RouteUseFacts {
+	subject := r.subject()
+	old := r.OldObject
+	if old == nil {
+		old = subject
+	}
+	var now *Object
+	if r.Operation != OperationDelete {
+		now = r.Object
+	}
+	before := changeView{Inventory: inv, subject: subject, now: old}
+	after := changeView{Inventory: inv, subject: subject, now: now}
+	var out []RouteUseFacts
+	for _, rt := range inv.RoutesReferringTo(subject.Namespace()) {
+		name := rt.Kind + " " + key(rt.Namespace, rt.Name)
+		b0, p0 := resolveRouteRefs(rt.Namespace, rt.Kind, rt.BackendRefs, rt.ParentRefs, before, s, nil)
+		b1, p1 := resolveRouteRefs(rt.Namespace, rt.Kind, rt.BackendRefs, rt.ParentRefs, after, s, nil)
+		for i := range b0 {
+			if b0[i].works() && !b1[i].works() {
+				out = append(out, RouteUseFacts{Route: name, Namespace: rt.Namespace, Field: b0[i].Field})
+			}
+		}
+		for i := range p0 {
+			if p0[i].bound() && !p1[i].bound() {
+				out = append(out, RouteUseFacts{Route: name, Namespace: rt.Namespace, Field: p0[i].Field})
+			}
+		}
+	}
+	return out
+}
+
+// changeView is the inventory with one Service, Gateway API Gateway or
+// ReferenceGrant (subject) as now says: nil for deleted.
+type changeView struct {
+	Inventory
+	subject, now *Object
+}
+
+func (v changeView) is(ns, name string) bool {
+	return v.subject.Namespace() == ns && v.subject.Name() == name
+}
+
+// Service implements Inventory.
+func (v changeView) Service(namespace, name string) *Service {
+	if !v.subject.IsCoreService() || !v.is(namespace, name) {
+		return v.Inventory.Service(namespace, name)
+	}
+	if v.now == nil {
+		return nil
+	}
+	return serviceFrom(v.now)
+}
+
+// KubeGateway implements Inventory.
+func (v changeView) KubeGateway(namespace, name string) *KubeGateway {
+	if scopeKind(v.subject) != kubeGatewayScope || !v.is(namespace, name) {
+		return v.Inventory.KubeGateway(namespace, name)
+	}
+	if v.now == nil {
+		return nil
+	}
+	return kubeGatewayFrom(v.now)
+}
+
+// ReferenceGrantsIn implements Inventory.
+func (v changeView) ReferenceGrantsIn(namespace string) []*ReferenceGrant {
+	grants := v.Inventory.ReferenceGrantsIn(namespace)
+	if v.subject.Group() != GatewayAPIGroup || v.subject.Kind() != KindReferenceGrant || v.subject.Namespace() != namespace {
+		return grants
+	}
+	var out []*ReferenceGrant
+	for _, g := range grants {
+		if g.Name != v.subject.Name() {
+			out = append(out, g)
+		}
+	}
+	if v.now != nil {
+		out = append(out, referenceGrantFrom(v.now))
+	}
+	return out
 }
 
 func hasPort(ports []ServicePort, n int64) bool {

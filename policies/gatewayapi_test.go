@@ -2,6 +2,8 @@ package policies
 
 import (
 	"context"
+	"os"
+	"path/filepath"
 	"testing"
 )
 
@@ -57,6 +59,11 @@ func TestGatewayAPIRoutes(t *testing.T) {
 		{
 			name: "a mesh route with a Service parent and relative weights",
 			docs: []string{reviewsService, httpRoute("default", "  parentRefs: [{group: \"\", kind: Service, name: reviews, port: 9080}]\n  rules:\n  - backendRefs: [{name: reviews, port: 9080, weight: 90}, {name: reviews, port: 9080, weight: 20}]\n")},
+			want: []want{{"MESH0809", "spec.rules[0].backendRefs", "add up to 110, not 100 (90/20)"}},
+		},
+		{
+			name: "backendRefs without weights split evenly and are not reported",
+			docs: []string{reviewsService, httpRoute("default", "  parentRefs: [{group: \"\", kind: Service, name: reviews, port: 9080}]\n  rules:\n  - backendRefs: [{name: reviews, port: 9080}, {name: reviews, port: 9080}, {name: reviews, port: 9080}]\n")},
 		},
 		{
 			name: "a backendRef to a Service that does not exist",
@@ -151,6 +158,30 @@ func TestGatewayAPIRoutes(t *testing.T) {
 	}
 }
 
+// TestBackendWeightsSeverity: relative weights are a warning by default,
+// and the config file's rules turn MESH0809 off or up.
+func TestBackendWeightsSeverity(t *testing.T) {
+	docs := []string{reviewsService, httpRoute("default", "  parentRefs: [{group: \"\", kind: Service, name: reviews, port: 9080}]\n  rules:\n  - backendRefs: [{name: reviews, port: 9080, weight: 90}, {name: reviews, port: 9080, weight: 20}]\n")}
+	for _, tc := range []struct {
+		rules map[string]Severity
+		want  Severity
+	}{
+		{nil, SeverityWarning},
+		{map[string]Severity{"MESH0809": SeverityOff}, ""},
+		{map[string]Severity{"MESH0809": SeverityError}, SeverityError},
+	} {
+		var got Severity
+		for _, f := range runCase(t, docs, Settings{Rules: tc.rules}) {
+			if f.Code == "MESH0809" {
+				got = f.Severity
+			}
+		}
+		if got != tc.want {
+			t.Errorf("rules %v: MESH0809 is %q, want %q", tc.rules, got, tc.want)
+		}
+	}
+}
+
 // TestGatewayAPIGatewayIsNotReviewed: a Gateway API Gateway shares its kind
 // name with Istio's Gateway, but is inventory only.
 func TestGatewayAPIGatewayIsNotReviewed(t *testing.T) {
@@ -183,5 +214,51 @@ func TestGatewayAPIGatewayIsNotReviewed(t *testing.T) {
 	idx.Remove(KindReferenceGrant, GatewayAPIGroup, "default", "team-routes")
 	if idx.KubeGateway("default", "web") != nil || len(idx.ReferenceGrantsIn("default")) != 0 {
 		t.Error("Remove keeps Gateway API objects")
+	}
+}
+
+// TestRoutesReferringTo: the index keeps routes by the namespaces they
+// refer to, for the referenced side, and forgets them on Remove.
+func TestRoutesReferringTo(t *testing.T) {
+	objs, err := Parse("routes.yaml", []byte(httpRoute("team", "  parentRefs: [{name: web, namespace: default}]\n  rules:\n  - backendRefs: [{name: reviews, port: 9080}]\n")), "default")
+	if err != nil {
+		t.Fatal(err)
+	}
+	idx := NewIndex("")
+	idx.Add(objs[0])
+	idx.AddUnlessPresent(objs[0])
+	for ns, want := range map[string]int{"default": 1, "team": 1, "shop": 0} {
+		if got := idx.RoutesReferringTo(ns); len(got) != want {
+			t.Errorf("routes referring to %s: %d, want %d", ns, len(got), want)
+		}
+	}
+	if r := idx.RoutesReferringTo("team"); len(r) == 1 && (r[0].Kind != KindHTTPRoute || r[0].Name != "reviews" || len(r[0].BackendRefs) != 1 || len(r[0].ParentRefs) != 1) {
+		t.Errorf("route %+v", r[0])
+	}
+	idx.Remove(KindHTTPRoute, GatewayAPIGroup, "team", "reviews")
+	if len(idx.RoutesReferringTo("default"))+len(idx.RoutesReferringTo("team")) != 0 {
+		t.Error("Remove keeps the route")
+	}
+}
+
+// TestUserPoliciesSkipReferencedKinds: a Service reviewed on DELETE for
+// the routes using it is not handed to user policies, which review the
+// kinds they always did.
+func TestUserPoliciesSkipReferencedKinds(t *testing.T) {
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "all.rego"), []byte("package acme.all\n\nfindings contains {\"code\": \"ACME0001\", \"message\": input.kind} if true\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	e, err := NewEngine(context.Background(), Options{PolicyDirs: []string{dir}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	objs, err := Parse("svc.yaml", []byte(reviewsService), "default")
+	if err != nil {
+		t.Fatal(err)
+	}
+	fs, err := e.Review(context.Background(), Review{Operation: OperationDelete, OldObject: objs[0]}, NewIndex(""))
+	if err != nil || len(fs) != 0 {
+		t.Errorf("findings %v, error %v", fs, err)
 	}
 }

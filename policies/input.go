@@ -74,6 +74,9 @@ type Facts struct {
 	BackendRefs  []BackendRefFacts
 	ParentRefs   []ParentRefFacts
 	BackendRules []BackendRuleShape
+	// RouteUses: on UPDATE or DELETE of a Service, Gateway API Gateway or
+	// ReferenceGrant, the places of routes that it breaks.
+	RouteUses []RouteUseFacts
 }
 
 // nonEmpty reports whether the list (or map) of input.facts called name
@@ -112,6 +115,8 @@ func (f *Facts) nonEmpty(name string) (nonEmpty, known bool) {
 		return len(f.ParentRefs) > 0, true
 	case "backendRules":
 		return len(f.BackendRules) > 0, true
+	case "routeUses":
+		return len(f.RouteUses) > 0, true
 	}
 	return false, false
 }
@@ -278,6 +283,12 @@ func buildFacts(r Review, inv Inventory, s Settings, cache *hostCache) *Facts {
 	obj := r.subject()
 	ns := obj.Namespace()
 	f := &Facts{Namespace: ns}
+	if obj.IsRouteReferenced() {
+		if r.Operation != OperationCreate {
+			f.RouteUses = routeUseFacts(r, inv, s)
+		}
+		return f
+	}
 	if r.Object != nil {
 		shape := r.Object.shape()
 		f.Malformed, f.Missing = shape.Malformed, shape.Missing

@@ -51,7 +51,7 @@ var (
 		"exists": true, "visible": true, "sidecar": true, "mirror": true, "dropped": true, "meshBound": true,
 		"workloadsKnown": true, "wildcard": true,
 		"supported": true, "crossNamespace": true, "permitted": true, "portExists": true,
-		"listenerFound": true, "admitted": true, "hasPort": true,
+		"listenerFound": true, "admitted": true, "hasPort": true, "written": true,
 	}
 	// numberTokenKeys hold the numbers that are tokenized: port numbers
 	// and counts of workloads, which the policies only compare. Other

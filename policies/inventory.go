@@ -130,6 +130,9 @@ type Inventory interface {
 	KubeGateway(namespace, name string) *KubeGateway
 	// ReferenceGrantsIn lists the ReferenceGrants of a namespace.
 	ReferenceGrantsIn(namespace string) []*ReferenceGrant
+	// RoutesReferringTo lists the HTTPRoutes and GRPCRoutes with a
+	// backendRef or parentRef into namespace.
+	RoutesReferringTo(namespace string) []*KubeRoute
 }
 
 // Index is an Inventory built from objects. It is safe for concurrent use:
@@ -159,6 +162,9 @@ type Index struct {
 	// Istio's Gateways, whose kind name they share.
 	kubeGateways map[string]*KubeGateway
 	grants       map[string]map[string]*ReferenceGrant // ns -> name
+	// routes by kind/ns/name, and by the namespaces they refer to.
+	routes     map[string]*KubeRoute
+	routesByNS map[string]map[string]*KubeRoute
 }
 
 // NewIndex returns an empty Index resolving short names with clusterDomain.
@@ -187,6 +193,8 @@ func NewIndex(clusterDomain string) *Index {
 		labels:          newLabelSets(),
 		kubeGateways:    map[string]*KubeGateway{},
 		grants:          map[string]map[string]*ReferenceGrant{},
+		routes:          map[string]*KubeRoute{},
+		routesByNS:      map[string]map[string]*KubeRoute{},
 	}
 }
 
@@ -237,6 +245,16 @@ func (x *Index) add(obj *Object) {
 				x.grants[ns] = map[string]*ReferenceGrant{}
 			}
 			x.grants[ns][name] = referenceGrantFrom(obj)
+		case KindHTTPRoute, KindGRPCRoute:
+			r := kubeRouteFrom(obj)
+			k := obj.Kind() + "/" + key(ns, name)
+			x.routes[k] = r
+			for _, to := range r.namespaces() {
+				if x.routesByNS[to] == nil {
+					x.routesByNS[to] = map[string]*KubeRoute{}
+				}
+				x.routesByNS[to][k] = r
+			}
 		}
 	case obj.Group() == IstioNetworkingGroup:
 		switch obj.Kind() {
@@ -331,6 +349,16 @@ func (x *Index) remove(kind, group, ns, name string) {
 		delete(x.grants[ns], name)
 		if len(x.grants[ns]) == 0 {
 			delete(x.grants, ns)
+		}
+	case group == GatewayAPIGroup && (kind == KindHTTPRoute || kind == KindGRPCRoute):
+		if r := x.routes[kind+"/"+k]; r != nil {
+			delete(x.routes, kind+"/"+k)
+			for _, to := range r.namespaces() {
+				delete(x.routesByNS[to], kind+"/"+k)
+				if len(x.routesByNS[to]) == 0 {
+					delete(x.routesByNS, to)
+				}
+			}
 		}
 	case group == GatewayAPIGroup:
 	case group == IstioNetworkingGroup && kind == KindVirtualService:
@@ -458,6 +486,8 @@ func (x *Index) has(kind, group, ns, name string) bool {
 		return x.kubeGateways[k] != nil
 	case group == GatewayAPIGroup && kind == KindReferenceGrant:
 		return x.grants[ns][name] != nil
+	case group == GatewayAPIGroup && (kind == KindHTTPRoute || kind == KindGRPCRoute):
+		return x.routes[kind+"/"+k] != nil
 	case group == GatewayAPIGroup:
 		return false
 	case group == IstioNetworkingGroup && kind == KindVirtualService:
@@ -726,4 +756,28 @@ func (x *Index) ReferenceGrantsIn(namespace string) []*ReferenceGrant {
 		out[i] = x.grants[namespace][n]
 	}
 	return out
+}
+
+// RoutesReferringTo implements Inventory, sorted by kind, namespace and
+// name.
+func (x *Index) RoutesReferringTo(namespace string) []*KubeRoute {
+	x.mu.RLock()
+	defer x.mu.RUnlock()
+	keys := make([]string, 0, len(x.routesByNS[namespace]))
+	for k := range x.routesByNS[namespace] {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	out := make([]*KubeRoute, len(keys))
+	for i, k := range keys {
+		out[i] = x.routesByNS[namespace][k]
+	}
+	return out
+}
+
+// RouteNamed returns the indexed HTTPRoute or GRPCRoute, or nil.
+func (x *Index) RouteNamed(kind, namespace, name string) *KubeRoute {
+	x.mu.RLock()
+	defer x.mu.RUnlock()
+	return x.routes[kind+"/"+key(namespace, name)]
 }

@@ -22,7 +22,7 @@ var inputKeys = []string{
 	"ref", "key", "exists", "visible", "servedHosts", "unservedHosts", "serverHosts", "virtualService",
 	"byHost", "meshBound", "listenerPorts", "via", "sidecar", "reach", "dropped", "wildcard",
 	"backendRefs", "parentRefs", "backendRules", "supported", "crossNamespace", "permitted", "portExists",
-	"listenerFound", "admitted", "sectionName", "hasPort", "HTTPRoute", "GRPCRoute",
+	"listenerFound", "admitted", "sectionName", "hasPort", "written", "routeUses", "route", "HTTPRoute", "GRPCRoute",
 	"", "Service", "ServiceEntry", "VirtualService", "DestinationRule", "Gateway", "CREATE", "UPDATE", "DELETE",
 }
 
@@ -200,7 +200,16 @@ func (f *Facts) term() *ast.Term {
 		item("backendRefs", backendRefsTerm(f.BackendRefs)),
 		item("parentRefs", parentRefsTerm(f.ParentRefs)),
 		item("backendRules", backendRulesTerm(f.BackendRules)),
+		item("routeUses", routeUsesTerm(f.RouteUses)),
 	)
+}
+
+func routeUsesTerm(uses []RouteUseFacts) *ast.Term {
+	terms := make([]*ast.Term, len(uses))
+	for i, u := range uses {
+		terms[i] = objectTerm(item("route", strTerm(u.Route)), item("namespace", strTerm(u.Namespace)), item("field", strTerm(u.Field)))
+	}
+	return arrayTerm(terms...)
 }
 
 func backendRefsTerm(refs []BackendRefFacts) *ast.Term {
@@ -240,7 +249,7 @@ func backendRulesTerm(rules []BackendRuleShape) *ast.Term {
 		for j, w := range r.Weights {
 			weights[j] = ast.IntNumberTerm(int(w))
 		}
-		terms[i] = objectTerm(item("field", strTerm(r.Field)), item("weights", arrayTerm(weights...)))
+		terms[i] = objectTerm(item("field", strTerm(r.Field)), item("weights", arrayTerm(weights...)), item("written", ast.BooleanTerm(r.Written)))
 	}
 	return arrayTerm(terms...)
 }

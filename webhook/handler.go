@@ -423,7 +423,7 @@ func (h *Handler) review(ctx context.Context, req *admissionv1.AdmissionRequest)
 	if r.Object != nil && r.OldObject != nil && r.OldObject.Namespace() == "" {
 		r.OldObject.SetNamespace(req.Namespace)
 	}
-	if !subject.IsReviewed() {
+	if !r.Reviewed() {
 		return &admissionv1.AdmissionResponse{Allowed: true}, "allowed"
 	}
 	isDelete := req.Operation == admissionv1.Delete

@@ -60,14 +60,18 @@ func IstioVersion(disc discovery.DiscoveryInterface) (string, error) {
 	return "", fmt.Errorf("the cluster serves no %s API: are Istio's CRDs installed?", policies.IstioNetworkingGroup)
 }
 
-// gatewayAPIResources are the Gateway API objects routes refer to, each
-// watched in the first of these versions the cluster serves.
+// gatewayAPIResources are the Gateway API objects routes refer to, and
+// the routes (for the referenced side: what a delete of a Service,
+// Gateway or ReferenceGrant breaks), each watched in the first of these
+// versions the cluster serves.
 var gatewayAPIResources = []struct {
 	resource string
 	versions []string
 }{
 	{"gateways", []string{"v1", "v1beta1"}},
 	{"referencegrants", []string{"v1", "v1beta1"}},
+	{"httproutes", []string{"v1", "v1beta1"}},
+	{"grpcroutes", []string{"v1", "v1alpha2"}},
 }
 
 // GatewayAPIResources lists the Gateway API resources the cluster serves
@@ -296,6 +300,12 @@ func slimSpec(kind string, spec map[string]any) map[string]any {
 			})}
 		}
 		return map[string]any{}
+	case policies.GatewayAPIGroup + "/" + policies.KindHTTPRoute, policies.GatewayAPIGroup + "/" + policies.KindGRPCRoute:
+		out := keep(spec, "parentRefs")
+		if rules, ok := spec["rules"]; ok {
+			out["rules"] = keepEach(rules, func(r map[string]any) map[string]any { return keep(r, "backendRefs") })
+		}
+		return out
 	case policies.KindVirtualService:
 		out := keep(spec, "hosts", "gateways", "exportTo")
 		for _, k := range []string{"http", "tcp", "tls"} {

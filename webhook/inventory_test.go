@@ -105,8 +105,9 @@ func eventually(t *testing.T, cond func() bool) {
 	t.Fatal("condition not met within 10s")
 }
 
-// TestGatewayAPIResources: Gateways and ReferenceGrants are watched in the
-// first version served, and not at all without the Gateway API's CRDs.
+// TestGatewayAPIResources: Gateways, ReferenceGrants and the routes are
+// watched in the first version served, and not at all without the
+// Gateway API's CRDs.
 func TestGatewayAPIResources(t *testing.T) {
 	gvr := func(v, r string) schema.GroupVersionResource {
 		return schema.GroupVersionResource{Group: policies.GatewayAPIGroup, Version: v, Resource: r}
@@ -123,15 +124,16 @@ func TestGatewayAPIResources(t *testing.T) {
 				{GroupVersion: policies.GatewayAPIGroup + "/v1", APIResources: []metav1.APIResource{{Name: "gateways"}, {Name: "httproutes"}, {Name: "referencegrants"}}},
 				{GroupVersion: policies.GatewayAPIGroup + "/v1beta1", APIResources: []metav1.APIResource{{Name: "gateways"}, {Name: "referencegrants"}}},
 			},
-			want: []schema.GroupVersionResource{gvr("v1", "gateways"), gvr("v1", "referencegrants")},
+			want: []schema.GroupVersionResource{gvr("v1", "gateways"), gvr("v1", "referencegrants"), gvr("v1", "httproutes")},
 		},
 		{
 			name: "ReferenceGrant in v1beta1 only",
 			served: []*metav1.APIResourceList{
 				{GroupVersion: policies.GatewayAPIGroup + "/v1", APIResources: []metav1.APIResource{{Name: "gateways"}, {Name: "httproutes"}}},
 				{GroupVersion: policies.GatewayAPIGroup + "/v1beta1", APIResources: []metav1.APIResource{{Name: "referencegrants"}}},
+				{GroupVersion: policies.GatewayAPIGroup + "/v1alpha2", APIResources: []metav1.APIResource{{Name: "grpcroutes"}}},
 			},
-			want: []schema.GroupVersionResource{gvr("v1", "gateways"), gvr("v1beta1", "referencegrants")},
+			want: []schema.GroupVersionResource{gvr("v1", "gateways"), gvr("v1beta1", "referencegrants"), gvr("v1", "httproutes"), gvr("v1alpha2", "grpcroutes")},
 		},
 	}
 	for _, tc := range cases {

@@ -49,6 +49,7 @@ func (a *APIReader) Overlay(ctx context.Context, r policies.Review, base policie
 		base: base, live: policies.NewIndex(a.ClusterDomain),
 		services: map[string]bool{}, gateways: map[string]bool{}, drNamespaces: map[string]bool{}, seNamespaces: map[string]bool{},
 		vs: map[string]*policies.VirtualService{}, kubeGateways: map[string]bool{}, grantNamespaces: map[string]bool{},
+		routes: map[string]*policies.KubeRoute{},
 	}
 	subject := r.Object
 	if subject == nil {
@@ -104,6 +105,9 @@ func (a *APIReader) Overlay(ctx context.Context, r policies.Review, base policie
 		o.gateways[g.Key] = true
 	}
 	if err := a.routeReferences(ctx, o, facts); err != nil {
+		return nil, err
+	}
+	if err := a.routeUses(ctx, o, facts); err != nil {
 		return nil, err
 	}
 	for _, u := range facts.UsedBy {
@@ -169,6 +173,31 @@ func (a *APIReader) routeReferences(ctx context.Context, o *overlay, facts *poli
 	return nil
 }
 
+// routeUses re-reads the routes said to break, so that one deleted or
+// changed a moment ago does not hold up the change under review.
+func (a *APIReader) routeUses(ctx context.Context, o *overlay, facts *policies.Facts) error {
+	for _, u := range facts.RouteUses {
+		kind, ref, _ := strings.Cut(u.Route, " ")
+		ns, name, _ := strings.Cut(ref, "/")
+		k := kind + "/" + ref
+		gvr, ok := a.gatewayAPI(strings.ToLower(kind) + "s")
+		if _, done := o.routes[k]; done || !ok {
+			continue
+		}
+		obj, err := a.Client.Resource(gvr).Namespace(ns).Get(ctx, name, metav1.GetOptions{})
+		switch {
+		case apierrors.IsNotFound(err):
+			o.routes[k] = nil
+		case err != nil:
+			return fmt.Errorf("reading %s %s: %w", kind, ref, err)
+		default:
+			o.live.Add(policies.NewObject(obj.Object, policies.Source{}))
+			o.routes[k] = o.live.RouteNamed(kind, ns, name)
+		}
+	}
+	return nil
+}
+
 func (a *APIReader) get(ctx context.Context, o *overlay, gvr schema.GroupVersionResource, ns, name string) error {
 	obj, err := a.Client.Resource(gvr).Namespace(ns).Get(ctx, name, metav1.GetOptions{})
 	if apierrors.IsNotFound(err) {
@@ -206,6 +235,9 @@ type overlay struct {
 	// Gateway API Gateways and the namespaces whose ReferenceGrants were
 	// read live.
 	kubeGateways, grantNamespaces map[string]bool
+	// routes holds the routes re-read live, by kind/namespace/name; nil
+	// where one is gone.
+	routes map[string]*policies.KubeRoute
 }
 
 func (o *overlay) Service(namespace, name string) *policies.Service {
@@ -296,4 +328,20 @@ func (o *overlay) ReferenceGrantsIn(namespace string) []*policies.ReferenceGrant
 		return o.live.ReferenceGrantsIn(namespace)
 	}
 	return o.base.ReferenceGrantsIn(namespace)
+}
+
+// RoutesReferringTo answers from the cache, with the routes re-read live
+// in place of their cached versions.
+func (o *overlay) RoutesReferringTo(namespace string) []*policies.KubeRoute {
+	var out []*policies.KubeRoute
+	for _, r := range o.base.RoutesReferringTo(namespace) {
+		live, checked := o.routes[r.Kind+"/"+r.Namespace+"/"+r.Name]
+		switch {
+		case !checked:
+			out = append(out, r)
+		case live != nil:
+			out = append(out, live)
+		}
+	}
+	return out
 }

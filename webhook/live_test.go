@@ -102,3 +102,34 @@ func TestLiveRouteReferences(t *testing.T) {
 		t.Errorf("backendRef facts over the live reads: %+v", b)
 	}
 }
+
+// TestLiveRouteUses: a route the cache says a deleted Service breaks is
+// re-read live; one changed a moment ago to route elsewhere no longer
+// holds up the delete.
+func TestLiveRouteUses(t *testing.T) {
+	routes := schema.GroupVersionResource{Group: policies.GatewayAPIGroup, Version: "v1", Resource: "httproutes"}
+	route := func(backend string) map[string]any {
+		return map[string]any{
+			"parentRefs": []any{map[string]any{"name": "web"}},
+			"rules":      []any{map[string]any{"backendRefs": []any{map[string]any{"name": backend, "port": int64(9080)}}}},
+		}
+	}
+	client := dynamicfake.NewSimpleDynamicClientWithCustomListKinds(runtime.NewScheme(), map[schema.GroupVersionResource]string{routes: "HTTPRouteList"},
+		u(policies.GatewayAPIGroup+"/v1", "HTTPRoute", "default", "reviews", route("reviews")))
+	ratings := u("v1", "Service", "default", "ratings", map[string]any{"ports": []any{map[string]any{"name": "http", "port": int64(9080)}}})
+	cached := policies.NewIndex("")
+	cached.Add(policies.NewObject(ratings.Object, policies.Source{}))
+	cached.Add(policies.NewObject(u(policies.GatewayAPIGroup+"/v1", "HTTPRoute", "default", "reviews", route("ratings")).Object, policies.Source{}))
+	r := policies.Review{Operation: policies.OperationDelete, OldObject: policies.NewObject(ratings.Object, policies.Source{})}
+	if f := policies.BuildFacts(r, cached, policies.Settings{}); len(f.RouteUses) != 1 {
+		t.Fatalf("the cached route's uses %+v", f.RouteUses)
+	}
+	a := &APIReader{Client: client, IstioVersion: "v1", ClusterDomain: "cluster.local", RootNamespace: "istio-system", GatewayAPI: []schema.GroupVersionResource{routes}}
+	inv, err := a.Overlay(context.Background(), r, cached)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if f := policies.BuildFacts(r, inv, policies.Settings{}); len(f.RouteUses) != 0 {
+		t.Errorf("over the live route, the delete still breaks %+v", f.RouteUses)
+	}
+}

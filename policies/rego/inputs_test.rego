@@ -39,6 +39,7 @@ defaults(f) := {
 	"backendRefs": [],
 	"parentRefs": [],
 	"backendRules": [],
+	"routeUses": [],
 }
 
 # by_host indexes destinations by host, as the Go side's byHost.

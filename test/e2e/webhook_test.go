@@ -190,6 +190,85 @@ spec:
 	}
 }
 
+// TestWebhookGatewayAPIReferences: deleting a ReferenceGrant, a Service or
+// a Gateway API Gateway, or updating a Gateway to stop admitting a route,
+// is denied through kubectl while an HTTPRoute still uses it; once the
+// route is gone they go.
+func TestWebhookGatewayAPIReferences(t *testing.T) {
+	c := needCluster(t)
+	c.namespace(t, "refs")
+	c.namespace(t, "refs-team")
+	withWebhook(t, c, admissionregistrationv1.Fail)
+	gateway := func(from string) string {
+		return "apiVersion: gateway.networking.k8s.io/v1\nkind: Gateway\nmetadata: {name: web, namespace: refs}\nspec:\n  gatewayClassName: istio\n  listeners:\n  - {name: http, port: 80, protocol: HTTP, allowedRoutes: {namespaces: {from: " + from + "}}}\n"
+	}
+	inventory := `apiVersion: v1
+kind: Service
+metadata: {name: reviews, namespace: refs}
+spec:
+  ports: [{name: http, port: 9080}]
+---
+apiVersion: gateway.networking.k8s.io/v1beta1
+kind: ReferenceGrant
+metadata: {name: team-routes, namespace: refs}
+spec:
+  from: [{group: gateway.networking.k8s.io, kind: HTTPRoute, namespace: refs-team}]
+  to: [{group: "", kind: Service}]
+---
+` + gateway("All")
+	if out, errOut, err := c.kubectlApply(t, inventory); err != nil {
+		t.Fatalf("the Service, ReferenceGrant and Gateway must be admitted: %v\n%s%s", err, out, errOut)
+	}
+	route := `apiVersion: gateway.networking.k8s.io/v1
+kind: HTTPRoute
+metadata: {name: reviews, namespace: refs-team}
+spec:
+  parentRefs: [{name: web, namespace: refs}]
+  rules:
+  - backendRefs: [{name: reviews, namespace: refs, port: 9080}]
+`
+	if out, errOut, err := c.kubectlApply(t, route); err != nil {
+		t.Fatalf("the route must be admitted: %v\n%s%s", err, out, errOut)
+	}
+	// The webhook learns of the route through its informers: wait until a
+	// server-side dry run of the delete is refused.
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		_, errOut, err := c.run(t, "", c.kubectl, "delete", "-n", "refs", "referencegrant/team-routes", "--dry-run=server")
+		if err != nil && strings.Contains(errOut, "MESH0605") {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the webhook never saw the route: err %v\n%s", err, errOut)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	for _, tc := range []struct{ what, want string }{
+		{"referencegrant/team-routes", "Error [MESH0605] ReferenceGrant refs/team-routes metadata.name: HTTPRoute refs-team/reviews (spec.rules[0].backendRefs[0]) still refer across namespaces"},
+		{"service/reviews", "Error [MESH0606] Service refs/reviews metadata.name: this Service is still a backend or parent of HTTPRoute refs-team/reviews (spec.rules[0].backendRefs[0])"},
+		{"gateway.gateway.networking.k8s.io/web", "Error [MESH0608] Gateway refs/web metadata.name: HTTPRoute refs-team/reviews (spec.parentRefs[0]) would no longer be bound"},
+	} {
+		_, errOut, err := c.run(t, "", c.kubectl, "delete", "-n", "refs", tc.what)
+		if err == nil || !strings.Contains(errOut, "denied the request") || !strings.Contains(errOut, tc.want) {
+			t.Fatalf("kubectl delete %s: err %v\n%s", tc.what, err, errOut)
+		}
+	}
+	_, errOut, err := c.kubectlApply(t, gateway("Same"))
+	if want := "Error [MESH0608] Gateway refs/web spec.listeners: HTTPRoute refs-team/reviews (spec.parentRefs[0])"; err == nil || !strings.Contains(errOut, want) {
+		t.Fatalf("narrowing the listener under the route: err %v\n%s", err, errOut)
+	}
+	if _, errOut, err := c.run(t, "", c.kubectl, "delete", "-n", "refs-team", "httproute/reviews"); err != nil {
+		t.Fatalf("deleting the route: %v\n%s", err, errOut)
+	}
+	// The cache may still hold the route: the live read before denying
+	// finds it gone.
+	for _, what := range []string{"referencegrant/team-routes", "service/reviews", "gateway.gateway.networking.k8s.io/web"} {
+		if _, errOut, err := c.run(t, "", c.kubectl, "delete", "-n", "refs", what); err != nil {
+			t.Fatalf("kubectl delete %s once no route uses it: %v\n%s", what, err, errOut)
+		}
+	}
+}
+
 var (
 	drGVR = schema.GroupVersionResource{Group: "networking.istio.io", Version: "v1", Resource: "destinationrules"}
 	vsGVR = schema.GroupVersionResource{Group: "networking.istio.io", Version: "v1", Resource: "virtualservices"}
