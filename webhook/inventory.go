@@ -214,116 +214,15 @@ func (s *indexStore) Replace(items []any, _ string) error {
 
 func (s *indexStore) Resync() error { return nil }
 
-// slimObject keeps only what the inventory reads, so the informer caches
-// hold a fraction of each object: with 10,000 Services, DestinationRules and
-// VirtualServices the process stayed above 200 MB with whole objects.
+// slimObject keeps only what the inventory reads (policies.InventoryView),
+// so the informer caches hold a fraction of each object: with 10,000
+// Services, DestinationRules and VirtualServices the process stayed above
+// 200 MB with whole objects.
 func slimObject(obj any) (any, error) {
-	u, ok := obj.(*unstructured.Unstructured)
-	if !ok {
-		return obj, nil
+	if u, ok := obj.(*unstructured.Unstructured); ok {
+		u.Object = policies.InventoryView(u.Object)
 	}
-	md := map[string]any{"name": u.GetName(), "namespace": u.GetNamespace(), "resourceVersion": u.GetResourceVersion(), "uid": string(u.GetUID())}
-	if v, ok := u.GetAnnotations()["networking.istio.io/exportTo"]; ok {
-		md["annotations"] = map[string]any{"networking.istio.io/exportTo": v}
-	}
-	spec, _ := u.Object["spec"].(map[string]any)
-	kind := u.GetKind()
-	if u.GroupVersionKind().Group == policies.GatewayAPIGroup {
-		// Keyed apart: a Gateway API Gateway is not Istio's Gateway.
-		kind = policies.GatewayAPIGroup + "/" + kind
-	}
-	u.Object = map[string]any{"apiVersion": u.GetAPIVersion(), "kind": u.GetKind(), "metadata": md, "spec": slimSpec(kind, spec)}
-	return u, nil
-}
-
-// keep returns the listed keys of m.
-func keep(m map[string]any, keys ...string) map[string]any {
-	out := make(map[string]any, len(keys))
-	for _, k := range keys {
-		if v, ok := m[k]; ok {
-			out[k] = v
-		}
-	}
-	return out
-}
-
-// keepEach applies f to every object of a list, leaving other items as they are.
-func keepEach(v any, f func(map[string]any) map[string]any) any {
-	items, ok := v.([]any)
-	if !ok {
-		return v
-	}
-	out := make([]any, len(items))
-	for i, it := range items {
-		if m, ok := it.(map[string]any); ok {
-			out[i] = f(m)
-		} else {
-			out[i] = it
-		}
-	}
-	return out
-}
-
-func slimSpec(kind string, spec map[string]any) map[string]any {
-	if spec == nil {
-		return nil
-	}
-	switch kind {
-	case policies.KindService:
-		out := keep(spec, "selector")
-		if ports, ok := spec["ports"]; ok {
-			out["ports"] = keepEach(ports, func(p map[string]any) map[string]any { return keep(p, "name", "port", "protocol") })
-		}
-		return out
-	case policies.KindServiceEntry:
-		out := keep(spec, "hosts", "exportTo")
-		if ports, ok := spec["ports"]; ok {
-			out["ports"] = keepEach(ports, func(p map[string]any) map[string]any { return keep(p, "name", "number", "protocol") })
-		}
-		return out
-	case policies.KindDestinationRule:
-		out := keep(spec, "host", "exportTo")
-		if subsets, ok := spec["subsets"]; ok {
-			out["subsets"] = keepEach(subsets, func(s map[string]any) map[string]any { return keep(s, "name", "labels") })
-		}
-		return out
-	case policies.KindGateway:
-		out := keep(spec, "selector")
-		if servers, ok := spec["servers"]; ok {
-			out["servers"] = keepEach(servers, func(s map[string]any) map[string]any { return keep(s, "name", "port", "hosts") })
-		}
-		return out
-	case policies.GatewayAPIGroup + "/" + policies.KindGateway:
-		if listeners, ok := spec["listeners"]; ok {
-			return map[string]any{"listeners": keepEach(listeners, func(l map[string]any) map[string]any {
-				return keep(l, "name", "port", "protocol", "allowedRoutes")
-			})}
-		}
-		return map[string]any{}
-	case policies.GatewayAPIGroup + "/" + policies.KindHTTPRoute, policies.GatewayAPIGroup + "/" + policies.KindGRPCRoute:
-		out := keep(spec, "parentRefs")
-		if rules, ok := spec["rules"]; ok {
-			out["rules"] = keepEach(rules, func(r map[string]any) map[string]any { return keep(r, "backendRefs") })
-		}
-		return out
-	case policies.KindVirtualService:
-		out := keep(spec, "hosts", "gateways", "exportTo")
-		for _, k := range []string{"http", "tcp", "tls"} {
-			if routes, ok := spec[k]; ok {
-				out[k] = keepEach(routes, slimRoute)
-			}
-		}
-		return out
-	}
-	return spec
-}
-
-func slimRoute(r map[string]any) map[string]any {
-	out := keep(r, "route", "mirror", "mirrors")
-	if matches, ok := r["match"]; ok {
-		out["match"] = keepEach(matches, func(m map[string]any) map[string]any { return keep(m, "gateways") })
-	}
-	return out
+	return obj, nil
 }
 
 // Start runs the reflectors until ctx ends. They start one after another,
