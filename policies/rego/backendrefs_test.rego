@@ -23,12 +23,7 @@ backend(overrides) := object.union(
 	overrides,
 )
 
-route_input(refs) := {
-	"kind": "HTTPRoute",
-	"operation": "CREATE",
-	"settings": {"clusterDomain": "cluster.local", "rootNamespace": "istio-system"},
-	"facts": inputs.facts({"backendRefs": refs}),
-}
+route_input(refs) := inputs.create("HTTPRoute", {"backendRefs": refs})
 
 codes(refs) := {f.code | some f in backendrefs.findings with input as route_input(refs)}
 

@@ -9,12 +9,7 @@ rule(weights) := {"field": "spec.rules[0].backendRefs", "weights": weights, "wri
 
 route_input(weights) := rules_input([rule(weights)])
 
-rules_input(rules) := {
-	"kind": "HTTPRoute",
-	"operation": "CREATE",
-	"settings": {"clusterDomain": "cluster.local", "rootNamespace": "istio-system"},
-	"facts": inputs.facts({"backendRules": rules}),
-}
+rules_input(rules) := inputs.create("HTTPRoute", {"backendRules": rules})
 
 findings(weights) := fs if {
 	fs := backendweights.findings with input as route_input(weights)

@@ -22,12 +22,7 @@ parent(overrides) := object.union(
 	overrides,
 )
 
-route_input(refs) := {
-	"kind": "HTTPRoute",
-	"operation": "CREATE",
-	"settings": {"clusterDomain": "cluster.local", "rootNamespace": "istio-system"},
-	"facts": inputs.facts({"parentRefs": refs}),
-}
+route_input(refs) := inputs.create("HTTPRoute", {"parentRefs": refs})
 
 findings(refs) := fs if {
 	fs := parentrefs.findings with input as route_input(refs)

@@ -1,32 +1,13 @@
 package mesh.references_test
 
 import data.mesh.references
+import data.mesh.test_inputs as inputs
 
 # Input constructors, shaped as policies/term.go builds the input. On
 # DELETE the Go side has no new object: subsetNames is empty and
 # oldSubsetNames are those of the stored DestinationRule.
 
-input_of(kind, operation, f) := {
-	"kind": kind,
-	"operation": operation,
-	"settings": {"clusterDomain": "cluster.local", "rootNamespace": "istio-system"},
-	"facts": object.union(
-		{
-			"namespace": "default",
-			"malformed": [],
-			"missing": [],
-			"destinations": [],
-			"routes": [],
-			"hosts": {},
-			"gateways": [],
-			"exportTo": [],
-			"subsetNames": [],
-			"oldSubsetNames": [],
-			"usedBy": [],
-		},
-		f,
-	),
-}
+input_of(kind, operation, f) := inputs.review(kind, operation, f)
 
 reviews := "reviews.default.svc.cluster.local"
 
@@ -52,7 +33,7 @@ dr_delete(old_names, used_by) := input_of("DestinationRule", "DELETE", {"oldSubs
 
 v3_user := use("default/reviews", reviews, "v3", "spec.http[0].route[1].destination")
 
-codes(fs) := {f.code | some f in fs}
+codes(fs) := inputs.codes(fs)
 
 # MESH0601
 

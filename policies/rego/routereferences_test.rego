@@ -5,12 +5,7 @@ import data.mesh.test_inputs as inputs
 
 # change builds the input of an UPDATE or DELETE of kind whose routeUses
 # are uses: what policies/term.go sends for such a review.
-change(kind, operation, uses) := {
-	"kind": kind,
-	"operation": operation,
-	"settings": {"clusterDomain": "cluster.local", "rootNamespace": "istio-system"},
-	"facts": inputs.facts({"routeUses": uses}),
-}
+change(kind, operation, uses) := inputs.review(kind, operation, {"routeUses": uses})
 
 use(route, field) := {"route": route, "namespace": split(split(route, " ")[1], "/")[0], "field": field}
 
