@@ -124,6 +124,7 @@ func (o *BookinfoDeployOptions) Run(ctx context.Context) error {
 type BookinfoExposeOptions struct {
 	namespaceCommon
 	applyOutput
+	API string
 }
 
 func newBookinfoExposeCommand(env *commandEnv, streams genericiooptions.IOStreams) *cobra.Command {
@@ -134,12 +135,20 @@ func newBookinfoExposeCommand(env *commandEnv, streams genericiooptions.IOStream
 		Long: `Create the Gateway bookinfo-gateway (selector istio=ingressgateway, port 80,
 hosts *) and the VirtualService bookinfo that routes /productpage, /static,
 /login, /logout and /api/v1/products to productpage:9080. Both are checked with
-the policy core against the cluster before they are applied.`,
+the policy core against the cluster before they are applied.
+
+With --api gateway, the Kubernetes Gateway API's objects instead: the Gateway
+bookinfo-gateway of class istio (one HTTP listener on port 80 for routes of its
+namespace; Istio deploys its proxy and the Service bookinfo-gateway-istio) and
+the HTTPRoute bookinfo with the same paths. The cluster needs the Gateway API's
+CRDs (kubectl mesh install --gateway-api).`,
 		Example: `  kubectl mesh bookinfo expose -n bookinfo
+  kubectl mesh bookinfo expose -n bookinfo --api gateway
   kubectl mesh bookinfo expose -n bookinfo --dry-run=client -o yaml`,
 		Args: cobra.NoArgs,
 		RunE: runOptions(o),
 	}
+	addAPIFlag(cmd.Flags(), &o.API, "Gateway and HTTPRoute")
 	o.applyOutput.addFlags(cmd)
 	return cmd
 }
@@ -148,11 +157,19 @@ the policy core against the cluster before they are applied.`,
 func (o *BookinfoExposeOptions) Complete(*cobra.Command, []string) error { return o.complete() }
 
 // Validate checks the flags.
-func (o *BookinfoExposeOptions) Validate() error { return o.applyOutput.validate() }
+func (o *BookinfoExposeOptions) Validate() error {
+	if err := validateAPI(o.API); err != nil {
+		return err
+	}
+	return o.applyOutput.validate()
+}
 
-// Run validates and applies the Gateway and VirtualService.
+// Run validates and applies the Gateway and its route.
 func (o *BookinfoExposeOptions) Run(ctx context.Context) error {
 	objs := bookinfo.GatewayObjects(o.namespace)
+	if o.API == apiGateway {
+		objs = bookinfo.GatewayAPIObjects(o.namespace)
+	}
 	if o.dryRun == apply.DryRunClient {
 		return o.report(o.IOStreams, objs)
 	}

@@ -75,6 +75,8 @@ var knownResources = map[schema.GroupKind]string{
 	{Group: "networking.istio.io", Kind: "Gateway"}:                                 "gateways",
 	{Group: "networking.istio.io", Kind: "ServiceEntry"}:                            "serviceentries",
 	{Group: "networking.istio.io", Kind: "Sidecar"}:                                 "sidecars",
+	{Group: "gateway.networking.k8s.io", Kind: "Gateway"}:                           "gateways",
+	{Group: "gateway.networking.k8s.io", Kind: "HTTPRoute"}:                         "httproutes",
 	{Group: "security.istio.io", Kind: "PeerAuthentication"}:                        "peerauthentications",
 	{Group: "security.istio.io", Kind: "AuthorizationPolicy"}:                       "authorizationpolicies",
 	{Group: "rbac.authorization.k8s.io", Kind: "Role"}:                              "roles",
