@@ -98,7 +98,7 @@ func TestChangeHelpExamplesRun(t *testing.T) {
 				existing := []string{canaryWorkloads, resilienceWorkloads, bookinfoReviews}
 				// Those that change a split start from one.
 				if !strings.Contains(line, " set ") {
-					existing = append(existing, canaryAt80, bookinfoReviewsRouted)
+					existing = append(existing, canaryAt80, bookinfoReviewsRouted, reviewsHTTPRouteAt80)
 				}
 				c := newFakeCluster(t, existing...)
 				out, errOut, code := runOn(t, c, shellWords(strings.TrimPrefix(line, "kubectl mesh "))...)

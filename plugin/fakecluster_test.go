@@ -37,6 +37,7 @@ var inventoryListKinds = map[schema.GroupVersionResource]string{
 	{Group: "networking.istio.io", Version: "v1", Resource: "virtualservices"}:       "VirtualServiceList",
 	{Group: "gateway.networking.k8s.io", Version: "v1", Resource: "gateways"}:        "GatewayList",
 	{Group: "gateway.networking.k8s.io", Version: "v1", Resource: "referencegrants"}: "ReferenceGrantList",
+	{Group: "gateway.networking.k8s.io", Version: "v1", Resource: "httproutes"}:      "HTTPRouteList",
 }
 
 // fakeCluster holds the same objects in a typed and a dynamic fake client,
