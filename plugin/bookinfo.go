@@ -185,16 +185,19 @@ func (o *BookinfoExposeOptions) Run(ctx context.Context) error {
 }
 
 func newBookinfoURLCommand(env *commandEnv, streams genericiooptions.IOStreams) *cobra.Command {
-	o := newIngressURLOptions(env, streams, "/productpage")
+	o := newIngressURLOptions(env, streams, "/productpage", bookinfo.GatewayName)
 	cmd := &cobra.Command{
 		Use:   "url",
 		Short: "Print Bookinfo's URL through the ingress gateway",
 		Long: `Print http://GATEWAY_URL/productpage, where GATEWAY_URL is the ingress gateway's
 load balancer address, else its external IPs, else a node's address and the
-http2 port's nodePort (see kubectl mesh ingress url).`,
+http2 port's nodePort (see kubectl mesh ingress url). With --api gateway, the
+address of the Gateway API Gateway bookinfo-gateway in the namespace (-n), as
+bookinfo expose --api gateway made it.`,
 		Example: `  kubectl mesh bookinfo url
   eval "$(kubectl mesh bookinfo url -o env)" && curl -s "http://$GATEWAY_URL/productpage" | grep -o "<title>.*</title>"
-  kubectl mesh bookinfo url --port-forward`,
+  kubectl mesh bookinfo url --port-forward
+  kubectl mesh bookinfo url --api gateway -n bookinfo`,
 		Args: cobra.NoArgs,
 		RunE: runOptions(o),
 	}
