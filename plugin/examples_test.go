@@ -95,7 +95,7 @@ func TestChangeHelpExamplesRun(t *testing.T) {
 					continue
 				}
 				examples++
-				existing := []string{canaryWorkloads, resilienceWorkloads, bookinfoReviews}
+				existing := []string{canaryWorkloads, resilienceWorkloads, bookinfoReviews, httpRouteCRD("experimental")}
 				// Those that change a split start from one.
 				if !strings.Contains(line, " set ") {
 					existing = append(existing, canaryAt80, bookinfoReviewsRouted, reviewsHTTPRouteAt80)

@@ -79,8 +79,11 @@ func newFakeCluster(t *testing.T, manifests ...string) *fakeCluster {
 	for _, obj := range untyped {
 		u := obj.(*unstructured.Unstructured)
 		gvr, _, err := (&apply.Applier{}).Resource(u)
-		if err != nil && u.GetKind() == "Node" {
+		switch u.GetKind() {
+		case "Node":
 			continue // read through the typed client only
+		case "CustomResourceDefinition":
+			gvr, err = schema.GroupVersionResource{Group: "apiextensions.k8s.io", Version: "v1", Resource: "customresourcedefinitions"}, nil
 		}
 		if err != nil {
 			t.Fatal(err)

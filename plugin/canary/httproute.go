@@ -55,20 +55,20 @@ func LoadHTTPRoute(ctx context.Context, kube kubernetes.Interface, dyn dynamic.I
 	if err != nil {
 		return nil, fmt.Errorf("listing HTTPRoutes of %s: %w", t.Namespace, err)
 	}
-	if s.HTTPRoute, err = chooseHTTPRoute(routes.Items, t); err != nil {
+	if s.HTTPRoute, err = ChooseHTTPRoute(routes.Items, t); err != nil {
 		return nil, err
 	}
 	return s, nil
 }
 
-// chooseHTTPRoute picks the namespace's HTTPRoute whose parentRefs name
+// ChooseHTTPRoute picks the namespace's HTTPRoute whose parentRefs name
 // the Service (mesh traffic to it); among several, the one named after
 // the service. An object with the name a new one would get is taken too,
 // so creating never overwrites a stranger.
-func chooseHTTPRoute(items []unstructured.Unstructured, t Target) (*unstructured.Unstructured, error) {
+func ChooseHTTPRoute(items []unstructured.Unstructured, t Target) (*unstructured.Unstructured, error) {
 	var candidates []*unstructured.Unstructured
 	for i := range items {
-		if serviceParent(&items[i], t.Service) {
+		if ServiceParent(&items[i], t.Service) {
 			candidates = append(candidates, &items[i])
 		}
 	}
@@ -88,10 +88,10 @@ func chooseHTTPRoute(items []unstructured.Unstructured, t Target) (*unstructured
 	return nil, refuse("HTTPRoutes %s all have service %s as parent; merge them first", strings.Join(names, ", "), t.Service)
 }
 
-// serviceParent reports whether a parentRef of the route is the Service:
+// ServiceParent reports whether a parentRef of the route is the Service:
 // group "" (written, since an absent group means the Gateway API's own)
 // and kind Service, in the route's namespace.
-func serviceParent(route *unstructured.Unstructured, service string) bool {
+func ServiceParent(route *unstructured.Unstructured, service string) bool {
 	parents, _, _ := unstructured.NestedSlice(route.Object, "spec", "parentRefs")
 	for _, p := range parents {
 		m, _ := p.(map[string]any)

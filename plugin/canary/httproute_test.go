@@ -236,7 +236,7 @@ spec:
 			for _, r := range tt.routes {
 				items = append(items, *object(t, r))
 			}
-			got, err := chooseHTTPRoute(items, target)
+			got, err := ChooseHTTPRoute(items, target)
 			switch {
 			case err != nil:
 				if want := strings.TrimPrefix(tt.want, "error: "); !strings.Contains(err.Error(), want) || want == tt.want {
