@@ -84,10 +84,17 @@ var knownResources = map[schema.GroupKind]string{
 	{Group: "policy", Kind: "PodDisruptionBudget"}:                                  "poddisruptionbudgets",
 	{Group: "autoscaling", Kind: "HorizontalPodAutoscaler"}:                         "horizontalpodautoscalers",
 	{Group: "admissionregistration.k8s.io", Kind: "ValidatingWebhookConfiguration"}: "validatingwebhookconfigurations",
+	// What the Gateway API's install manifest holds.
+	{Group: "apiextensions.k8s.io", Kind: "CustomResourceDefinition"}:                 "customresourcedefinitions",
+	{Group: "admissionregistration.k8s.io", Kind: "ValidatingAdmissionPolicy"}:        "validatingadmissionpolicies",
+	{Group: "admissionregistration.k8s.io", Kind: "ValidatingAdmissionPolicyBinding"}: "validatingadmissionpolicybindings",
 }
 
 // clusterScoped are the known kinds without a namespace.
-var clusterScoped = map[string]bool{"Namespace": true, "ValidatingWebhookConfiguration": true}
+var clusterScoped = map[string]bool{
+	"Namespace": true, "ValidatingWebhookConfiguration": true,
+	"CustomResourceDefinition": true, "ValidatingAdmissionPolicy": true, "ValidatingAdmissionPolicyBinding": true,
+}
 
 // Applier server-side applies objects.
 type Applier struct {
