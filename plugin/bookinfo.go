@@ -376,9 +376,11 @@ func newBookinfoCleanupCommand(env *commandEnv, streams genericiooptions.IOStrea
 		Use:   "cleanup",
 		Short: "Delete everything kubectl mesh created for Bookinfo",
 		Long: `Delete Bookinfo's Deployments, Services, ServiceAccounts, Gateway and
-VirtualService (the objects labelled app.kubernetes.io/managed-by=kubectl-mesh
-and app.kubernetes.io/part-of=bookinfo), plus the VirtualServices and
-DestinationRules kubectl mesh made for Bookinfo's services (canary, resilience).
+VirtualService or HTTPRoute (the objects labelled
+app.kubernetes.io/managed-by=kubectl-mesh and app.kubernetes.io/part-of=bookinfo),
+plus the VirtualServices and DestinationRules kubectl mesh made for Bookinfo's
+services (canary, resilience), and with the Gateway API the HTTPRoutes whose
+parent is one of them and the Services of their versions (reviews-v1, ...).
 Objects created by hand are left alone. The namespace stays.`,
 		Example: `  kubectl mesh bookinfo cleanup -n bookinfo
   kubectl mesh bookinfo cleanup --dry-run=server`,

@@ -386,3 +386,15 @@ func TestCanaryVerify(t *testing.T) {
 		t.Errorf("bad URL: exit %d %s", code, errOut)
 	}
 }
+
+// bookinfo cleanup takes what canary --api gateway made for reviews: the
+// HTTPRoute and the versions' Services, not the Services of the app.
+func TestBookinfoCleanupGatewayAPICanary(t *testing.T) {
+	c := newFakeCluster(t, bookinfoReviews, reviewsHTTPRouteAt80)
+	out, errOut, code := runOn(t, c, "bookinfo", "cleanup", "-n", "bookinfo", "--dry-run=client")
+	want := "httproute.gateway.networking.k8s.io/reviews deleted (dry run: client)\n" +
+		"service/reviews-v1 deleted (dry run: client)\nservice/reviews-v2 deleted (dry run: client)\n"
+	if code != ExitOK || out != want {
+		t.Errorf("exit %d\nstdout:\n%s\nstderr:\n%s\nwant:\n%s", code, out, errOut, want)
+	}
+}
