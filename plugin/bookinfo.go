@@ -124,6 +124,7 @@ func (o *BookinfoDeployOptions) Run(ctx context.Context) error {
 type BookinfoExposeOptions struct {
 	namespaceCommon
 	applyOutput
+	API string
 }
 
 func newBookinfoExposeCommand(env *commandEnv, streams genericiooptions.IOStreams) *cobra.Command {
@@ -134,12 +135,20 @@ func newBookinfoExposeCommand(env *commandEnv, streams genericiooptions.IOStream
 		Long: `Create the Gateway bookinfo-gateway (selector istio=ingressgateway, port 80,
 hosts *) and the VirtualService bookinfo that routes /productpage, /static,
 /login, /logout and /api/v1/products to productpage:9080. Both are checked with
-the policy core against the cluster before they are applied.`,
+the policy core against the cluster before they are applied.
+
+With --api gateway, the Kubernetes Gateway API's objects instead: the Gateway
+bookinfo-gateway of class istio (one HTTP listener on port 80 for routes of its
+namespace; Istio deploys its proxy and the Service bookinfo-gateway-istio) and
+the HTTPRoute bookinfo with the same paths. The cluster needs the Gateway API's
+CRDs (kubectl mesh install --gateway-api).`,
 		Example: `  kubectl mesh bookinfo expose -n bookinfo
+  kubectl mesh bookinfo expose -n bookinfo --api gateway
   kubectl mesh bookinfo expose -n bookinfo --dry-run=client -o yaml`,
 		Args: cobra.NoArgs,
 		RunE: runOptions(o),
 	}
+	addAPIFlag(cmd.Flags(), &o.API, "Gateway and HTTPRoute")
 	o.applyOutput.addFlags(cmd)
 	return cmd
 }
@@ -148,11 +157,19 @@ the policy core against the cluster before they are applied.`,
 func (o *BookinfoExposeOptions) Complete(*cobra.Command, []string) error { return o.complete() }
 
 // Validate checks the flags.
-func (o *BookinfoExposeOptions) Validate() error { return o.applyOutput.validate() }
+func (o *BookinfoExposeOptions) Validate() error {
+	if err := validateAPI(o.API); err != nil {
+		return err
+	}
+	return o.applyOutput.validate()
+}
 
-// Run validates and applies the Gateway and VirtualService.
+// Run validates and applies the Gateway and its route.
 func (o *BookinfoExposeOptions) Run(ctx context.Context) error {
 	objs := bookinfo.GatewayObjects(o.namespace)
+	if o.API == apiGateway {
+		objs = bookinfo.GatewayAPIObjects(o.namespace)
+	}
 	if o.dryRun == apply.DryRunClient {
 		return o.report(o.IOStreams, objs)
 	}
@@ -168,16 +185,19 @@ func (o *BookinfoExposeOptions) Run(ctx context.Context) error {
 }
 
 func newBookinfoURLCommand(env *commandEnv, streams genericiooptions.IOStreams) *cobra.Command {
-	o := newIngressURLOptions(env, streams, "/productpage")
+	o := newIngressURLOptions(env, streams, "/productpage", bookinfo.GatewayName)
 	cmd := &cobra.Command{
 		Use:   "url",
 		Short: "Print Bookinfo's URL through the ingress gateway",
 		Long: `Print http://GATEWAY_URL/productpage, where GATEWAY_URL is the ingress gateway's
 load balancer address, else its external IPs, else a node's address and the
-http2 port's nodePort (see kubectl mesh ingress url).`,
+http2 port's nodePort (see kubectl mesh ingress url). With --api gateway, the
+address of the Gateway API Gateway bookinfo-gateway in the namespace (-n), as
+bookinfo expose --api gateway made it.`,
 		Example: `  kubectl mesh bookinfo url
   eval "$(kubectl mesh bookinfo url -o env)" && curl -s "http://$GATEWAY_URL/productpage" | grep -o "<title>.*</title>"
-  kubectl mesh bookinfo url --port-forward`,
+  kubectl mesh bookinfo url --port-forward
+  kubectl mesh bookinfo url --api gateway -n bookinfo`,
 		Args: cobra.NoArgs,
 		RunE: runOptions(o),
 	}
@@ -356,9 +376,11 @@ func newBookinfoCleanupCommand(env *commandEnv, streams genericiooptions.IOStrea
 		Use:   "cleanup",
 		Short: "Delete everything kubectl mesh created for Bookinfo",
 		Long: `Delete Bookinfo's Deployments, Services, ServiceAccounts, Gateway and
-VirtualService (the objects labelled app.kubernetes.io/managed-by=kubectl-mesh
-and app.kubernetes.io/part-of=bookinfo), plus the VirtualServices and
-DestinationRules kubectl mesh made for Bookinfo's services (canary, resilience).
+VirtualService or HTTPRoute (the objects labelled
+app.kubernetes.io/managed-by=kubectl-mesh and app.kubernetes.io/part-of=bookinfo),
+plus the VirtualServices and DestinationRules kubectl mesh made for Bookinfo's
+services (canary, resilience), and with the Gateway API the HTTPRoutes whose
+parent is one of them and the Services of their versions (reviews-v1, ...).
 Objects created by hand are left alone. The namespace stays.`,
 		Example: `  kubectl mesh bookinfo cleanup -n bookinfo
   kubectl mesh bookinfo cleanup --dry-run=server`,

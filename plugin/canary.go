@@ -39,7 +39,15 @@ after the route has left them. Match rules and other routes of the
 VirtualService are kept; only the default route (the last one without match)
 or --route changes. Each change is checked with the webhook's policies before
 anything is applied, and the split it replaced is kept in the annotation
-kubectl-mesh.io/canary-history of the VirtualService (the last 10).`,
+kubectl-mesh.io/canary-history of the VirtualService (the last 10).
+
+With --api gateway the split is written with the Kubernetes Gateway API, as
+Istio's Gateway API traffic-shifting task does: a Service per version
+(SERVICE-VERSION, selecting the service's pods of that version, on its
+ports), created when missing, and an HTTPRoute named after the service whose
+parent is the Service itself and whose backendRefs, the versions' Services,
+carry the weights (and the history annotation). Versions that drop to 0 stay
+in the route at weight 0 until --prune removes them.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error { return cmd.Help() },
 	}
@@ -72,6 +80,7 @@ type CanaryOptions struct {
 	Port           int64
 	Prune          bool
 	Force          bool
+	API            string
 	DryRun         string
 	Output         string
 
@@ -99,7 +108,10 @@ service's fully qualified name.`,
   kubectl mesh canary set reviews v1=50,v3=50 -n bookinfo
 
   # Print what would be applied
-  kubectl mesh canary set reviews v1=80,v2=20 -n bookinfo --dry-run=client -o yaml`,
+  kubectl mesh canary set reviews v1=80,v2=20 -n bookinfo --dry-run=client -o yaml
+
+  # With the Gateway API: Services reviews-v1 and reviews-v3 and an HTTPRoute
+  kubectl mesh canary set reviews v1=50,v3=50 -n bookinfo --api gateway`,
 	},
 	"step": {
 		"step SERVICE --to SUBSET [--by 10]",
@@ -109,15 +121,18 @@ proportion to their weights (whole percents, rounded by largest remainder);
 --to stops at 100 and no other subset goes below 0. A subset not yet in the
 route joins it (and the DestinationRule, with --subset-label).`,
 		`  kubectl mesh canary step canary --to v2 --by 10
-  kubectl mesh canary step reviews --to v3 --by 25 -n bookinfo`,
+  kubectl mesh canary step reviews --to v3 --by 25 -n bookinfo
+  kubectl mesh canary step reviews --to v3 --by 25 -n bookinfo --api gateway`,
 	},
 	"promote": {
 		"promote SERVICE --to SUBSET [--prune]",
 		"Send all traffic to one version",
 		`Route all traffic of the default route (or --route) to --to. With --prune the
-subsets no route uses any more are then removed from the DestinationRule.`,
+subsets no route uses any more are then removed from the DestinationRule
+(with --api gateway: the other backendRefs are removed from the HTTPRoute).`,
 		`  kubectl mesh canary promote canary --to v2
-  kubectl mesh canary promote reviews --to v3 -n bookinfo --prune`,
+  kubectl mesh canary promote reviews --to v3 -n bookinfo --prune
+  kubectl mesh canary promote reviews --to v3 -n bookinfo --prune --api gateway`,
 	},
 	"rollback": {
 		"rollback SERVICE",
@@ -127,7 +142,8 @@ from the history annotation kubectl-mesh.io/canary-history; each rollback goes
 one entry further back. A subset that --prune removed since is recreated with
 its labels first.`,
 		`  kubectl mesh canary rollback canary
-  kubectl mesh canary rollback reviews -n bookinfo --route jason`,
+  kubectl mesh canary rollback reviews -n bookinfo --route jason
+  kubectl mesh canary rollback reviews -n bookinfo --api gateway`,
 	},
 }
 
@@ -168,9 +184,10 @@ func newCanaryChangeCommand(env *commandEnv, streams genericiooptions.IOStreams,
 		f.StringVar(&o.SubsetLabel, "subset-label", "", "Pod label that a new subset selects: subset v2 selects LABEL=v2 (default "+canary.DefaultSubsetLabel+", or the one label that tells the service's Deployments apart)")
 		f.BoolVar(&o.Force, "force", false, "Give traffic to a subset even when no Deployment's pod template carries its labels")
 	}
-	f.StringVar(&o.Route, "route", "", "Name of the http route to change (default: the last route without match)")
+	f.StringVar(&o.Route, "route", "", "Name of the http route (HTTPRoute rule) to change (default: the last one without match)")
 	f.StringVar(&o.VirtualService, "virtual-service", "", "The VirtualService to change or create (default: the one routing to SERVICE, or one named SERVICE)")
-	f.BoolVar(&o.Prune, "prune", false, "Afterwards remove from the DestinationRule the subsets no route uses any more")
+	f.BoolVar(&o.Prune, "prune", false, "Afterwards remove from the DestinationRule the subsets no route uses any more (--api gateway: the backendRefs at 0)")
+	addAPIFlag(f, &o.API, "Services per version and an HTTPRoute")
 	addApplyFlags(f, &o.DryRun, &o.Output)
 	return cmd
 }
@@ -199,6 +216,12 @@ func (o *CanaryOptions) Validate() error {
 	if err := apply.ValidOutput(o.Output); err != nil {
 		return &ExitError{Code: ExitUsage, Err: err}
 	}
+	if err := validateAPI(o.API); err != nil {
+		return err
+	}
+	if err := gatewayAPIConflicts(o.API, map[string]bool{"--gateway": o.Gateway != "", "--hosts": len(o.Hosts) > 0, "--virtual-service": o.VirtualService != ""}); err != nil {
+		return err
+	}
 	o.change = canary.Change{Op: o.Op, Prune: o.Prune, Force: o.Force, To: o.To, By: o.By}
 	switch o.Op {
 	case "set":
@@ -222,6 +245,21 @@ func (o *CanaryOptions) Validate() error {
 		}
 		if o.Op == "step" && (o.By < 1 || o.By > 100) {
 			return usageError("--by must be between 1 and 100, not %d (step --to the other subset to move traffic back)", o.By)
+		}
+	}
+	return nil
+}
+
+// gatewayAPIConflicts refuses the flags that shape Istio's objects when
+// --api gateway writes the Gateway API's: the HTTPRoute's parent is the
+// Service, and it is named after it.
+func gatewayAPIConflicts(api string, given map[string]bool) error {
+	if api != apiGateway {
+		return nil
+	}
+	for _, flag := range []string{"--gateway", "--hosts", "--virtual-service"} {
+		if given[flag] {
+			return usageError("%s shapes a VirtualService; with --api gateway the split is an HTTPRoute whose parent is the Service", flag)
 		}
 	}
 	return nil
@@ -252,12 +290,16 @@ func (o *CanaryOptions) Run(ctx context.Context) error {
 		return err
 	}
 	target := o.target()
-	state, err := canary.Load(ctx, kube, dyn, target)
+	load, compute := canary.Load, canary.Compute
+	if o.API == apiGateway {
+		load, compute = canary.LoadHTTPRoute, canary.ComputeHTTPRoute
+	}
+	state, err := load(ctx, kube, dyn, target)
 	if err != nil {
 		return canaryError(err)
 	}
 	o.change.Now = o.env.clock()
-	plan, err := canary.Compute(target, state, o.change)
+	plan, err := compute(target, state, o.change)
 	if err != nil {
 		return canaryError(err)
 	}
@@ -316,6 +358,7 @@ type CanaryStatusOptions struct {
 	Service        string
 	Route          string
 	VirtualService string
+	API            string
 	Output         string
 
 	namespace string
@@ -329,15 +372,18 @@ func newCanaryStatusCommand(env *commandEnv, streams genericiooptions.IOStreams)
 		Long: `Show the split of SERVICE: each subset of its DestinationRule with its labels,
 its weight in the VirtualService's default route (or --route), and the
 Deployments that run it with their ready replicas; then the history that
-rollback walks back through.`,
+rollback walks back through. With --api gateway, each version's Service and
+its weight among the backendRefs of the HTTPRoute whose parent is SERVICE.`,
 		Example: `  kubectl mesh canary status canary
-  kubectl mesh canary status reviews -n bookinfo -o json`,
+  kubectl mesh canary status reviews -n bookinfo -o json
+  kubectl mesh canary status reviews -n bookinfo --api gateway`,
 		Args:              cobra.ExactArgs(1),
 		ValidArgsFunction: completeArgs(completeServices(env)),
 		RunE:              runOptions(o),
 	}
 	cmd.Flags().StringVar(&o.Route, "route", "", "Name of the http route to show (default: the last route without match)")
 	cmd.Flags().StringVar(&o.VirtualService, "virtual-service", "", "The VirtualService to read (default: the one routing to SERVICE)")
+	addAPIFlag(cmd.Flags(), &o.API, "the HTTPRoute whose parent is SERVICE")
 	cmd.Flags().StringVarP(&o.Output, "output", "o", o.Output, "Output format: text, json or yaml")
 	return cmd
 }
@@ -353,6 +399,12 @@ func (o *CanaryStatusOptions) Complete(_ *cobra.Command, args []string) error {
 // Validate checks the argument and the flags.
 func (o *CanaryStatusOptions) Validate() error {
 	if err := validateServiceName(o.Service); err != nil {
+		return err
+	}
+	if err := validateAPI(o.API); err != nil {
+		return err
+	}
+	if err := gatewayAPIConflicts(o.API, map[string]bool{"--virtual-service": o.VirtualService != ""}); err != nil {
 		return err
 	}
 	switch o.Output {
@@ -372,14 +424,18 @@ func (o *CanaryStatusOptions) Run(ctx context.Context) error {
 		return err
 	}
 	target := canary.Target{Namespace: o.namespace, Service: o.Service, Route: o.Route, VirtualService: o.VirtualService}
-	state, err := canary.Load(ctx, kube, dyn, target)
+	load, status := canary.Load, canary.StatusOf
+	if o.API == apiGateway {
+		load, status = canary.LoadHTTPRoute, canary.StatusOfHTTPRoute
+	}
+	state, err := load(ctx, kube, dyn, target)
 	if err != nil {
 		return canaryError(err)
 	}
 	if !state.ServiceFound {
 		return &ExitError{Code: ExitFailed, Err: fmt.Errorf("service %s not found in namespace %s", o.Service, o.namespace)}
 	}
-	st, err := canary.StatusOf(target, state)
+	st, err := status(target, state)
 	if err != nil {
 		return canaryError(err)
 	}
@@ -405,20 +461,26 @@ func (o *CanaryStatusOptions) Run(ctx context.Context) error {
 func writeCanaryStatus(w io.Writer, st *canary.Status) error {
 	var b strings.Builder
 	fmt.Fprintf(&b, "Service:          %s (%s)\n", st.Service, st.Host)
-	vs, dr := st.VirtualService, st.DestinationRule
-	if vs == "" {
-		vs = "none routes to the service"
-	} else {
-		if st.Route == "(default)" {
-			vs += ", default route"
-		} else {
-			vs += ", route " + st.Route
+	route := func(name, none string) string {
+		switch {
+		case name == "":
+			return none
+		case st.Route == "(default)":
+			return name + ", default route"
 		}
+		return name + ", route " + st.Route
 	}
-	if dr == "" {
-		dr = "none"
+	// An HTTPRoute's versions are Services, not subsets of a DestinationRule.
+	gatewayAPI := st.API == apiGateway
+	if gatewayAPI {
+		fmt.Fprintf(&b, "HTTPRoute:        %s\n\n", route(st.HTTPRoute, "none has the service as parent"))
+	} else {
+		dr := st.DestinationRule
+		if dr == "" {
+			dr = "none"
+		}
+		fmt.Fprintf(&b, "VirtualService:   %s\nDestinationRule:  %s\n\n", route(st.VirtualService, "none routes to the service"), dr)
 	}
-	fmt.Fprintf(&b, "VirtualService:   %s\nDestinationRule:  %s\n\n", vs, dr)
 	tw := tabwriter.NewWriter(&b, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "SUBSET\tWEIGHT\tLABELS\tWORKLOADS")
 	for _, s := range st.Subsets {
@@ -426,6 +488,8 @@ func writeCanaryStatus(w io.Writer, st *canary.Status) error {
 		switch {
 		case name == "":
 			name = "(all)"
+		case !s.Defined && gatewayAPI:
+			name += " (no Service " + s.Backend + ")"
 		case !s.Defined:
 			name += " (not in the DestinationRule)"
 		}

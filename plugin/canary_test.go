@@ -130,6 +130,111 @@ func TestCanaryGolden(t *testing.T) {
 	}
 }
 
+// Bookinfo's reviews as `canary set reviews v1=90,v2=10 --api gateway` and
+// one step left them: the versions' Services and the HTTPRoute.
+const reviewsHTTPRouteAt80 = `
+apiVersion: v1
+kind: Service
+metadata: {name: reviews-v1, namespace: bookinfo, labels: {app.kubernetes.io/managed-by: kubectl-mesh}}
+spec:
+  selector: {app: reviews, version: v1}
+  ports: [{name: http, port: 9080}]
+---
+apiVersion: v1
+kind: Service
+metadata: {name: reviews-v2, namespace: bookinfo, labels: {app.kubernetes.io/managed-by: kubectl-mesh}}
+spec:
+  selector: {app: reviews, version: v2}
+  ports: [{name: http, port: 9080}]
+---
+apiVersion: gateway.networking.k8s.io/v1
+kind: HTTPRoute
+metadata:
+  name: reviews
+  namespace: bookinfo
+  resourceVersion: "7"
+  labels: {app.kubernetes.io/managed-by: kubectl-mesh}
+  annotations:
+    kubectl-mesh.io/canary-history: '[{"weights":[{"subset":"v1","weight":90},{"subset":"v2","weight":10}],"subsets":{"v1":{"version":"v1"},"v2":{"version":"v2"}},"at":"2026-11-25T11:00:00Z"}]'
+  managedFields:
+  - manager: kubectl-mesh
+    operation: Apply
+    apiVersion: gateway.networking.k8s.io/v1
+    fieldsType: FieldsV1
+    fieldsV1: {"f:metadata":{"f:annotations":{"f:kubectl-mesh.io/canary-history":{}},"f:labels":{"f:app.kubernetes.io/managed-by":{}}},"f:spec":{"f:parentRefs":{},"f:rules":{}}}
+spec:
+  parentRefs: [{group: "", kind: Service, name: reviews, port: 9080}]
+  rules:
+  - backendRefs:
+    - {name: reviews-v1, port: 9080, weight: 80}
+    - {name: reviews-v2, port: 9080, weight: 20}
+`
+
+func TestCanaryGatewayAPIGolden(t *testing.T) {
+	tests := []struct {
+		golden   string
+		existing bool
+		args     []string
+	}{
+		{"canary-gateway-api-set.yaml", false, []string{"canary", "set", "reviews", "v1=90,v2=10", "-n", "bookinfo", "--api", "gateway", "--dry-run=client", "-o", "yaml"}},
+		{"canary-gateway-api-promote-prune.yaml", true, []string{"canary", "promote", "reviews", "--to", "v2", "--prune", "-n", "bookinfo", "--api", "gateway", "--dry-run=client", "-o", "yaml"}},
+		{"canary-gateway-api-step.text", true, []string{"canary", "step", "reviews", "--to", "v3", "--by", "20", "-n", "bookinfo", "--api", "gateway", "--dry-run=client"}},
+		{"canary-gateway-api-rollback.text", true, []string{"canary", "rollback", "reviews", "-n", "bookinfo", "--api", "gateway", "--dry-run=client"}},
+		{"canary-gateway-api-status.text", true, []string{"canary", "status", "reviews", "-n", "bookinfo", "--api", "gateway"}},
+		{"canary-gateway-api-status.json", true, []string{"canary", "status", "reviews", "-n", "bookinfo", "--api", "gateway", "-o", "json"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.golden, func(t *testing.T) {
+			manifests := []string{bookinfoReviews}
+			if tt.existing {
+				manifests = append(manifests, reviewsHTTPRouteAt80)
+			}
+			c := newFakeCluster(t, manifests...)
+			out, errOut, code := runOn(t, c, tt.args...)
+			if code != ExitOK || errOut != "" {
+				t.Fatalf("exit %d\nstdout:\n%s\nstderr:\n%s", code, out, errOut)
+			}
+			golden(t, tt.golden, out)
+			if w := c.writes(); len(w) > 0 {
+				t.Errorf("a dry run or a read wrote to the cluster: %v", w)
+			}
+		})
+	}
+}
+
+func TestCanaryGatewayAPIRefusals(t *testing.T) {
+	tests := []struct {
+		name string
+		args []string
+		code int
+		want string
+	}{
+		{"--gateway", []string{"canary", "set", "reviews", "v1=100", "--gateway", "edge"}, ExitUsage,
+			"error: --gateway shapes a VirtualService; with --api gateway the split is an HTTPRoute whose parent is the Service\n"},
+		{"--virtual-service on status", []string{"canary", "status", "reviews", "--virtual-service", "r"}, ExitUsage, "error: --virtual-service shapes a VirtualService"},
+		{"an unknown API", []string{"canary", "step", "reviews", "--to", "v2", "--api", "smi"}, ExitUsage, "error: --api must be istio or gateway, not \"smi\"\n"},
+		{"no history", []string{"canary", "rollback", "reviews"}, ExitFailed, "error: no earlier split of the default route of HTTPRoute reviews to roll back to"},
+		{"a port the service lacks", []string{"canary", "set", "reviews", "v1=50,v2=50", "--port", "80"}, ExitFailed,
+			"error: service reviews has no port 80 (ports: 9080)\n"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c := newFakeCluster(t, bookinfoReviews)
+			args := append(tt.args, "-n", "bookinfo")
+			if !strings.Contains(strings.Join(args, " "), "--api") {
+				args = append(args, "--api", "gateway")
+			}
+			out, errOut, code := runOn(t, c, args...)
+			if code != tt.code || !strings.Contains(errOut, tt.want) {
+				t.Errorf("exit %d (want %d)\nstderr:\n%s\nwant it to contain\n%s\nstdout:\n%s", code, tt.code, errOut, tt.want, out)
+			}
+			if w := c.writes(); len(w) > 0 {
+				t.Errorf("a refused change wrote to the cluster: %v", w)
+			}
+		})
+	}
+}
+
 // TestCanaryInfersSubsetLabel: the tutorial's versions differ by app:
 // v1/v2, not version; without --subset-label that label is found and named.
 func TestCanaryInfersSubsetLabel(t *testing.T) {
@@ -279,5 +384,17 @@ func TestCanaryVerify(t *testing.T) {
 	_, errOut, code := runOn(t, c, "canary", "verify", "canary", "--url", "ftp://x")
 	if code != ExitUsage || !strings.Contains(errOut, "--url") {
 		t.Errorf("bad URL: exit %d %s", code, errOut)
+	}
+}
+
+// bookinfo cleanup takes what canary --api gateway made for reviews: the
+// HTTPRoute and the versions' Services, not the Services of the app.
+func TestBookinfoCleanupGatewayAPICanary(t *testing.T) {
+	c := newFakeCluster(t, bookinfoReviews, reviewsHTTPRouteAt80)
+	out, errOut, code := runOn(t, c, "bookinfo", "cleanup", "-n", "bookinfo", "--dry-run=client")
+	want := "httproute.gateway.networking.k8s.io/reviews deleted (dry run: client)\n" +
+		"service/reviews-v1 deleted (dry run: client)\nservice/reviews-v2 deleted (dry run: client)\n"
+	if code != ExitOK || out != want {
+		t.Errorf("exit %d\nstdout:\n%s\nstderr:\n%s\nwant:\n%s", code, out, errOut, want)
 	}
 }

@@ -3,6 +3,7 @@ package plugin
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -19,6 +20,8 @@ import (
 	"k8s.io/client-go/kubernetes"
 
 	"github.com/kubectl-mesh/kubectl-mesh/plugin/apply"
+	"github.com/kubectl-mesh/kubectl-mesh/plugin/canary"
+	"github.com/kubectl-mesh/kubectl-mesh/plugin/ingress"
 	"github.com/kubectl-mesh/kubectl-mesh/plugin/progress"
 	"github.com/kubectl-mesh/kubectl-mesh/plugin/workload"
 	"github.com/kubectl-mesh/kubectl-mesh/policies"
@@ -298,6 +301,8 @@ var sampleResources = []schema.GroupVersionResource{
 	{Group: policies.IstioNetworkingGroup, Version: "v1", Resource: "virtualservices"},
 	{Group: policies.IstioNetworkingGroup, Version: "v1", Resource: "destinationrules"},
 	{Group: policies.IstioNetworkingGroup, Version: "v1", Resource: "gateways"},
+	canary.HTTPRoutes,
+	ingress.KubeGateways,
 	{Group: "apps", Version: "v1", Resource: "deployments"},
 	{Version: "v1", Resource: "services"},
 	{Version: "v1", Resource: "serviceaccounts"},
@@ -309,7 +314,17 @@ var sampleResources = []schema.GroupVersionResource{
 // host, or a VirtualService's hosts or the hosts it routes to. A canary's
 // VirtualService bound to a gateway has hosts "*" and is known by where
 // it sends the traffic.
+//
+// With the Gateway API, canary's traffic config is an HTTPRoute whose
+// parent is one of the services and the Services of its versions,
+// SERVICE-VERSION.
 func trafficFor(obj *unstructured.Unstructured, namespace string, services []string) bool {
+	switch obj.GetKind() {
+	case policies.KindHTTPRoute:
+		return slices.ContainsFunc(services, func(svc string) bool { return canary.ServiceParent(obj, svc) })
+	case "Service":
+		return slices.ContainsFunc(services, func(svc string) bool { return strings.HasPrefix(obj.GetName(), svc+"-") })
+	}
 	if obj.GetKind() != policies.KindDestinationRule && obj.GetKind() != policies.KindVirtualService {
 		return false
 	}

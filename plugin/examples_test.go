@@ -95,10 +95,10 @@ func TestChangeHelpExamplesRun(t *testing.T) {
 					continue
 				}
 				examples++
-				existing := []string{canaryWorkloads, resilienceWorkloads, bookinfoReviews}
+				existing := []string{canaryWorkloads, resilienceWorkloads, bookinfoReviews, httpRouteCRD("experimental")}
 				// Those that change a split start from one.
 				if !strings.Contains(line, " set ") {
-					existing = append(existing, canaryAt80, bookinfoReviewsRouted)
+					existing = append(existing, canaryAt80, bookinfoReviewsRouted, reviewsHTTPRouteAt80)
 				}
 				c := newFakeCluster(t, existing...)
 				out, errOut, code := runOn(t, c, shellWords(strings.TrimPrefix(line, "kubectl mesh "))...)

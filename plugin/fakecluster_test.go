@@ -37,6 +37,7 @@ var inventoryListKinds = map[schema.GroupVersionResource]string{
 	{Group: "networking.istio.io", Version: "v1", Resource: "virtualservices"}:       "VirtualServiceList",
 	{Group: "gateway.networking.k8s.io", Version: "v1", Resource: "gateways"}:        "GatewayList",
 	{Group: "gateway.networking.k8s.io", Version: "v1", Resource: "referencegrants"}: "ReferenceGrantList",
+	{Group: "gateway.networking.k8s.io", Version: "v1", Resource: "httproutes"}:      "HTTPRouteList",
 }
 
 // fakeCluster holds the same objects in a typed and a dynamic fake client,
@@ -78,6 +79,12 @@ func newFakeCluster(t *testing.T, manifests ...string) *fakeCluster {
 	for _, obj := range untyped {
 		u := obj.(*unstructured.Unstructured)
 		gvr, _, err := (&apply.Applier{}).Resource(u)
+		switch u.GetKind() {
+		case "Node":
+			continue // read through the typed client only
+		case "CustomResourceDefinition":
+			gvr, err = schema.GroupVersionResource{Group: "apiextensions.k8s.io", Version: "v1", Resource: "customresourcedefinitions"}, nil
+		}
 		if err != nil {
 			t.Fatal(err)
 		}

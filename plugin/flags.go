@@ -15,6 +15,28 @@ func addApplyFlags(f *pflag.FlagSet, dryRun, output *string) {
 	f.StringVarP(output, "output", "o", *output, "Print the objects as applied: yaml or json")
 }
 
+// The traffic APIs the commands that route write: Istio's own, or the
+// Kubernetes Gateway API that Istio implements too.
+const (
+	apiIstio   = "istio"
+	apiGateway = "gateway"
+)
+
+// addAPIFlag adds --api to a command that writes routing config.
+func addAPIFlag(f *pflag.FlagSet, api *string, gatewayObjects string) {
+	*api = apiIstio
+	f.StringVar(api, "api", *api, "Routing API to write: istio, or gateway for the Kubernetes Gateway API ("+gatewayObjects+")")
+}
+
+// validateAPI checks an --api value.
+func validateAPI(api string) error {
+	switch api {
+	case apiIstio, apiGateway:
+		return nil
+	}
+	return usageError("--api must be istio or gateway, not %q", api)
+}
+
 // validateHTTPFlags checks the flags of the commands that send requests:
 // the per-request timeout, -H headers and a text or json report.
 func validateHTTPFlags(timeout time.Duration, headers []string, output string) error {

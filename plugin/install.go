@@ -5,16 +5,20 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/http"
 	"os"
 	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
 	"helm.sh/helm/v3/pkg/release"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/util/validation"
 	"k8s.io/cli-runtime/pkg/genericclioptions"
 	"k8s.io/cli-runtime/pkg/genericiooptions"
 
+	"github.com/kubectl-mesh/kubectl-mesh/plugin/apply"
+	"github.com/kubectl-mesh/kubectl-mesh/plugin/gatewayapi"
 	"github.com/kubectl-mesh/kubectl-mesh/plugin/helmrelease"
 	"github.com/kubectl-mesh/kubectl-mesh/plugin/istioinstall"
 	"github.com/kubectl-mesh/kubectl-mesh/plugin/progress"
@@ -35,6 +39,10 @@ type InstallOptions struct {
 	Timeout    time.Duration
 	DryRun     string
 	Output     string
+	// GatewayAPI installs the Gateway API's CRDs from GatewayAPIManifest
+	// first, unless the cluster has them.
+	GatewayAPI         bool
+	GatewayAPIManifest string
 
 	// versionSet is true when --version was given.
 	versionSet bool
@@ -50,6 +58,7 @@ func NewInstallOptions(configFlags *genericclioptions.ConfigFlags, streams gener
 		env: &commandEnv{flags: configFlags}, IOStreams: streams,
 		Profile: istioinstall.ProfileDefault, Version: istioinstall.DefaultVersion,
 		Timeout: istioinstall.DefaultTimeout, DryRun: "none",
+		GatewayAPIManifest: gatewayapi.DefaultManifest,
 	}
 }
 
@@ -83,7 +92,15 @@ release addresses that release only, e.g.
 
 Running it again upgrades the releases in place, with exactly the values
 given. On failure it prints a cross, the component and why (the workloads
-not ready and their pods' reasons), and exits 1.`,
+not ready and their pods' reasons), and exits 1.
+
+--gateway-api first installs the Kubernetes Gateway API's standard CRDs, as
+Istio's documentation asks before routing with the Gateway API, unless the
+cluster has them (the CRD gateways.gateway.networking.k8s.io exists). They
+come from the Gateway API project's release manifest, fetched from
+--gateway-api-manifest (a URL or a local file; by default the ` + gatewayapi.Version + `
+standard-install.yaml of the project's GitHub release), read whole before
+anything is applied, applied server-side and waited for until served.`,
 		Example: `  # Istio's demo profile, from the chart repository
   kubectl mesh install --profile demo
 
@@ -94,7 +111,10 @@ not ready and their pods' reasons), and exits 1.`,
   kubectl mesh install --set istio-ingressgateway.service.type=NodePort --set global.hub=my-mirror/istio
 
   # Every object it would apply, without a cluster
-  kubectl mesh install --profile minimal --dry-run=client -o yaml`,
+  kubectl mesh install --profile minimal --dry-run=client -o yaml
+
+  # The Gateway API's CRDs too, from a copy of the release manifest
+  kubectl mesh install --profile demo --gateway-api --gateway-api-manifest standard-install.yaml`,
 		Args: cobra.NoArgs,
 		RunE: runOptions(o),
 	}
@@ -110,6 +130,8 @@ not ready and their pods' reasons), and exits 1.`,
 	f.StringVar(&o.DryRun, "dry-run", o.DryRun, "none, client (render without a cluster) or server (render against the cluster, change nothing)")
 	f.Lookup("dry-run").NoOptDefVal = "client"
 	f.StringVarP(&o.Output, "output", "o", "", "Print the objects: yaml or json (progress then goes to stderr)")
+	f.BoolVar(&o.GatewayAPI, "gateway-api", false, "First install the Kubernetes Gateway API's standard CRDs, unless the cluster has them")
+	f.StringVar(&o.GatewayAPIManifest, "gateway-api-manifest", o.GatewayAPIManifest, "The Gateway API's install manifest: a URL or a local file")
 	return cmd
 }
 
@@ -151,6 +173,12 @@ func (o *InstallOptions) Validate() error {
 	}
 	if o.ChartsDir == "" && strings.TrimSpace(o.Version) == "" {
 		return usageError("--version must not be empty")
+	}
+	if o.GatewayAPIManifest != gatewayapi.DefaultManifest && !o.GatewayAPI {
+		return usageError("--gateway-api-manifest goes with --gateway-api")
+	}
+	if strings.TrimSpace(o.GatewayAPIManifest) == "" {
+		return usageError("--gateway-api-manifest must not be empty")
 	}
 	return nil
 }
@@ -228,11 +256,18 @@ func (o *InstallOptions) Run(ctx context.Context) error {
 		return err
 	}
 	if o.DryRun == "client" {
+		var crds []*unstructured.Unstructured
+		if o.GatewayAPI {
+			var err error
+			if crds, err = gatewayapi.Read(ctx, &http.Client{}, o.GatewayAPIManifest); err != nil {
+				return &ExitError{Code: ExitFailed, Err: err}
+			}
+		}
 		rels, err := istioinstall.Render(ctx, o.releases)
 		if err != nil {
 			return err
 		}
-		return o.print(rels)
+		return o.print(crds, rels)
 	}
 	kube, err := o.env.kube()
 	if err != nil {
@@ -245,8 +280,24 @@ func (o *InstallOptions) Run(ctx context.Context) error {
 	if o.DryRun == "server" {
 		progressOut = io.Discard
 	}
+	pw := progress.New(progressOut)
+	var crds []*unstructured.Unstructured
+	if o.GatewayAPI {
+		dyn, err := o.env.dynamic()
+		if err != nil {
+			return fmt.Errorf("connecting to the cluster: %w", err)
+		}
+		gw := &gatewayapi.Installer{Applier: &apply.Applier{Client: dyn, DryRun: apply.DryRun(o.DryRun)}, HTTP: &http.Client{}, Progress: pw, Timeout: o.Timeout}
+		crds, err = gw.Install(ctx, o.GatewayAPIManifest)
+		if errors.Is(err, gatewayapi.ErrFailed) {
+			return &ExitError{Code: ExitFailed} // the cross and the reason are printed already
+		}
+		if err != nil {
+			return err
+		}
+	}
 	in := &istioinstall.Installer{
-		Config: o.env.helm, Kube: kube, Progress: progress.New(progressOut),
+		Config: o.env.helm, Kube: kube, Progress: pw,
 		Timeout: o.Timeout, DryRun: o.DryRun,
 	}
 	rels, err := in.Install(ctx, o.releases)
@@ -259,15 +310,30 @@ func (o *InstallOptions) Run(ctx context.Context) error {
 		return err
 	}
 	if o.DryRun == "server" || o.Output != "" {
-		return o.print(rels)
+		return o.print(crds, rels)
 	}
 	return nil
 }
 
-// print prints the rendered releases: the objects with -o, else a summary.
-func (o *InstallOptions) print(rels []*release.Release) error {
-	if o.Output != "" {
+// print prints the Gateway API's objects and the rendered releases: the
+// objects with -o, else a summary.
+func (o *InstallOptions) print(crds []*unstructured.Unstructured, rels []*release.Release) error {
+	if o.Output != "" && len(crds) == 0 {
 		return helmrelease.Print(o.Out, helmrelease.Manifests(rels), o.Output)
+	}
+	if o.Output != "" {
+		// One stream of documents (or one List) for both sources.
+		objs, err := helmrelease.Objects(helmrelease.Manifests(rels))
+		if err != nil {
+			return err
+		}
+		return apply.Print(o.Out, o.Output, append(crds, objs...))
+	}
+	if len(crds) > 0 {
+		fmt.Fprintf(o.Out, "%s from %s would be installed unless the cluster has %s (dry run, %s):\n", gatewayapi.Component, o.GatewayAPIManifest, gatewayapi.GatewaysCRD, o.DryRun)
+		for _, name := range gatewayapi.Names(crds) {
+			fmt.Fprintf(o.Out, "  %s\n", name)
+		}
 	}
 	for _, rel := range rels {
 		objs, err := helmrelease.Objects(helmrelease.Manifest(rel))

@@ -2,6 +2,8 @@ package plugin
 
 import (
 	"encoding/json"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -340,6 +342,63 @@ func TestInstallHelpHasExamples(t *testing.T) {
 		out, _, code := run(t, "", cmd, "--help")
 		if code != ExitOK || !regexp.MustCompile(`(?m)^Examples:`).MatchString(out) {
 			t.Errorf("%s --help: exit %d\n%s", cmd, code, out)
+		}
+	}
+}
+
+// install --gateway-api reads the whole manifest before anything else; a
+// client dry run lists its objects ahead of Istio's, or prints them with
+// Istio's as one stream of documents.
+func TestInstallGatewayAPIDryRun(t *testing.T) {
+	const manifest = `apiVersion: apiextensions.k8s.io/v1
+kind: CustomResourceDefinition
+metadata: {name: gateways.gateway.networking.k8s.io}
+spec: {group: gateway.networking.k8s.io}
+---
+apiVersion: apiextensions.k8s.io/v1
+kind: CustomResourceDefinition
+metadata: {name: httproutes.gateway.networking.k8s.io}
+spec: {group: gateway.networking.k8s.io}
+`
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path != "/standard-install.yaml" {
+			http.NotFound(w, r)
+			return
+		}
+		_, _ = w.Write([]byte(manifest))
+	}))
+	defer srv.Close()
+	charts := istiocharts.Dir(t, "..")
+	base := append([]string{"install", "--profile", "minimal", "--charts", charts, "--dry-run=client", "--gateway-api"}, noCluster...)
+
+	out, errOut, code := run(t, "", append(base, "--gateway-api-manifest", srv.URL+"/standard-install.yaml")...)
+	want := "Gateway API CRDs from " + srv.URL + "/standard-install.yaml would be installed unless the cluster has gateways.gateway.networking.k8s.io (dry run, client):\n" +
+		"  CustomResourceDefinition/gateways.gateway.networking.k8s.io\n  CustomResourceDefinition/httproutes.gateway.networking.k8s.io\nrelease istio-base "
+	if code != ExitOK || !strings.HasPrefix(out, want) {
+		t.Errorf("exit %d\nstdout:\n%s\nstderr:\n%s\nwant it to start with\n%s", code, out, errOut, want)
+	}
+
+	out, errOut, code = run(t, "", append(base, "--gateway-api-manifest", srv.URL+"/standard-install.yaml", "-o", "yaml")...)
+	objs, err := manifestObjects(out)
+	if code != ExitOK || err != nil {
+		t.Fatalf("exit %d (%v)\nstderr:\n%s", code, err, errOut)
+	}
+	if objs[0].GetName() != "gateways.gateway.networking.k8s.io" || find(objs, "Deployment", "istiod") == nil {
+		t.Errorf("objects: first %s, istiod %v", objs[0].GetName(), find(objs, "Deployment", "istiod") != nil)
+	}
+
+	tests := []struct {
+		args []string
+		code int
+		want string
+	}{
+		{[]string{"--gateway-api-manifest", srv.URL + "/v0/standard-install.yaml"}, ExitFailed, "error: fetching " + srv.URL + "/v0/standard-install.yaml: 404 Not Found\n"},
+		{[]string{"--gateway-api=false", "--gateway-api-manifest", "x.yaml"}, ExitUsage, "error: --gateway-api-manifest goes with --gateway-api\n"},
+	}
+	for _, tt := range tests {
+		out, errOut, code := run(t, "", append(base, tt.args...)...)
+		if code != tt.code || errOut != tt.want {
+			t.Errorf("%v: exit %d\nstdout:\n%s\nstderr:\n%s\nwant\n%s", tt.args, code, out, errOut, tt.want)
 		}
 	}
 }

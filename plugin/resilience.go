@@ -37,6 +37,11 @@ everything else in them kept. A DestinationRule or VirtualService is created
 when the host has none. Each change is checked with the webhook's policies
 before it is applied.
 
+timeout, retry and clear take --api gateway to change the Kubernetes Gateway
+API's HTTPRoute whose parent is the Service HOST instead (created when there is
+none): the rules' timeouts.request, and their retry (attempts, backoff, codes)
+where the installed HTTPRoute CRD has that field (its experimental channel).
+
 --verify then sends load to --url and reports whether it shows what the
 change should: 503s from the circuit breaker, 504s near the timeout, calls
 that take at least the injected delay, the share of injected aborts.`,
@@ -58,6 +63,7 @@ type ResilienceOptions struct {
 	Host           string
 	VirtualService string
 	Route          string
+	API            string
 	DryRun         string
 	Output         string
 
@@ -76,6 +82,8 @@ type ResilienceOptions struct {
 	Attempts      int64
 	PerTryTimeout string
 	RetryOn       string
+	Backoff       string  // --api gateway
+	Codes         []int64 // --api gateway
 	// fault
 	Delay        string
 	DelayPercent float64
@@ -117,13 +125,19 @@ var resilienceDocs = map[string]struct{ use, short, example string }{
 		"timeout HOST DURATION",
 		"Give up on requests to a host after a time (VirtualService http timeout)",
 		`  kubectl mesh resilience timeout nginx-svc 2s
-  kubectl mesh resilience timeout nginx-svc 2s --verify --url http://$NGINX_URL/`,
+  kubectl mesh resilience timeout nginx-svc 2s --verify --url http://$NGINX_URL/
+
+  # The HTTPRoute of reviews: timeouts.request of its rules
+  kubectl mesh resilience timeout reviews 500ms -n bookinfo --api gateway`,
 	},
 	"retry": {
-		"retry HOST --attempts N [--per-try-timeout D] [--retry-on CONDITIONS]",
-		"Retry failed requests to a host (VirtualService http retries)",
+		"retry HOST --attempts N [--per-try-timeout D] [--retry-on CONDITIONS] | --api gateway [--attempts N] [--backoff D] [--codes C,...]",
+		"Retry failed requests to a host (VirtualService http retries, HTTPRoute retry)",
 		`  kubectl mesh resilience retry nginx-svc --attempts 3 --per-try-timeout 2s
-  kubectl mesh resilience retry ratings -n bookinfo --attempts 2 --retry-on 5xx,reset`,
+  kubectl mesh resilience retry ratings -n bookinfo --attempts 2 --retry-on 5xx,reset
+
+  # The HTTPRoute of ratings (a Gateway API whose HTTPRoute has retry)
+  kubectl mesh resilience retry ratings -n bookinfo --api gateway --attempts 2 --backoff 100ms --codes 503,504 --dry-run=client`,
 	},
 	"fault": {
 		"fault HOST [--delay D [--delay-percent P]] [--abort CODE [--abort-percent P]]",
@@ -136,13 +150,14 @@ var resilienceDocs = map[string]struct{ use, short, example string }{
 		"clear HOST [--what circuit-breaker,timeout,retry,fault]",
 		"Remove circuit breakers, timeouts, retries or faults from a host",
 		`  kubectl mesh resilience clear tomcat-svc --what fault
-  kubectl mesh resilience clear httpbin`,
+  kubectl mesh resilience clear httpbin
+  kubectl mesh resilience clear reviews -n bookinfo --api gateway`,
 	},
 }
 
 func newResilienceActionCommand(env *commandEnv, streams genericiooptions.IOStreams, action string) *cobra.Command {
 	o := &ResilienceOptions{
-		env: env, IOStreams: streams, Action: action, DryRun: "none",
+		env: env, IOStreams: streams, Action: action, DryRun: "none", API: apiIstio,
 		DelayPercent: 100, AbortPercent: 100, What: resilience.AllSettings,
 		Image: loadjob.DefaultImage, VerifyWait: 5 * time.Second,
 	}
@@ -166,7 +181,8 @@ VirtualService and the trafficPolicy of its DestinationRule, whoever set them.
 An object kubectl mesh created for the host (labelled
 app.kubernetes.io/managed-by=kubectl-mesh) that is left with nothing else,
 no other field manager, label or annotation, is deleted rather than left
-behind empty.`
+behind empty. With --api gateway, the timeouts and retry of the rules of
+HOST's HTTPRoute (--what timeout,retry), likewise.`
 	}
 	f := cmd.Flags()
 	switch action {
@@ -183,6 +199,8 @@ behind empty.`
 		f.Int64Var(&o.Attempts, "attempts", 0, "Number of retries (retries.attempts)")
 		f.StringVar(&o.PerTryTimeout, "per-try-timeout", "", "Timeout of each attempt, e.g. 2s (retries.perTryTimeout)")
 		f.StringVar(&o.RetryOn, "retry-on", "", "Conditions to retry on, e.g. 5xx,gateway-error,reset (retries.retryOn)")
+		f.StringVar(&o.Backoff, "backoff", "", "With --api gateway: least time between attempts, e.g. 100ms (retry.backoff)")
+		f.Int64SliceVar(&o.Codes, "codes", nil, "With --api gateway: HTTP statuses to retry, e.g. 503,504 (retry.codes)")
 	case "fault":
 		f.StringVar(&o.Delay, "delay", "", "Delay requests by this long, e.g. 10s (fault.delay.fixedDelay)")
 		f.Float64Var(&o.DelayPercent, "delay-percent", o.DelayPercent, "Percent of requests delayed")
@@ -198,6 +216,9 @@ behind empty.`
 		f.BoolVar(&o.Replace, "replace", false, "Replace the route's resilience settings (timeout, retries, fault) with this one instead of adding it to them")
 	}
 	f.StringVar(&o.VirtualService, "virtual-service", "", "The VirtualService to change (default: the mesh VirtualService serving HOST, or a new one named after it)")
+	if action == "timeout" || action == "retry" || action == "clear" {
+		addAPIFlag(f, &o.API, "the HTTPRoute whose parent is the Service HOST")
+	}
 	addApplyFlags(f, &o.DryRun, &o.Output)
 	if action != "clear" {
 		f.BoolVar(&o.Verify, "verify", false, "Afterwards send load to --url and check that it shows the change")
@@ -255,7 +276,13 @@ func (o *ResilienceOptions) Validate() error {
 	if err := apply.ValidOutput(o.Output); err != nil {
 		return &ExitError{Code: ExitUsage, Err: err}
 	}
+	if err := validateAPI(o.API); err != nil {
+		return err
+	}
 	if err := o.validateAction(); err != nil {
+		return err
+	}
+	if err := o.validateGatewayAPI(); err != nil {
 		return err
 	}
 	if !o.Verify {
@@ -326,8 +353,8 @@ func (o *ResilienceOptions) validateAction() error {
 		}
 		o.expectation.Timeout = d
 	case "retry":
-		if !o.flags.Changed("attempts") && o.PerTryTimeout == "" && o.RetryOn == "" {
-			return usageError("give at least one of --attempts, --per-try-timeout and --retry-on")
+		if !o.flags.Changed("attempts") && o.PerTryTimeout == "" && o.RetryOn == "" && o.Backoff == "" && len(o.Codes) == 0 {
+			return usageError("give at least one of --attempts, --per-try-timeout and --retry-on (--api gateway: --attempts, --backoff and --codes)")
 		}
 		if o.Attempts < 0 {
 			return usageError("--attempts must not be negative, not %d", o.Attempts)
@@ -371,6 +398,64 @@ func (o *ResilienceOptions) validateAction() error {
 		}
 	}
 	return nil
+}
+
+// validateGatewayAPI checks the flags that belong to one routing API only.
+func (o *ResilienceOptions) validateGatewayAPI() error {
+	if o.API != apiGateway {
+		if o.Backoff != "" || len(o.Codes) > 0 {
+			return usageError("--backoff and --codes are the Gateway API's retry settings: they go with --api gateway (Istio's are --per-try-timeout and --retry-on)")
+		}
+		return nil
+	}
+	if o.VirtualService != "" {
+		return usageError("--virtual-service names a VirtualService; with --api gateway the HTTPRoute whose parent is the Service HOST is changed")
+	}
+	switch o.Action {
+	case "timeout":
+		if !resilience.GatewayDuration.MatchString(o.Timeout) {
+			return usageError("the timeout must be a Gateway API duration such as 500ms, 2s or 1m30s, not %q", o.Timeout)
+		}
+	case "retry":
+		if o.PerTryTimeout != "" || o.RetryOn != "" {
+			return usageError("--per-try-timeout and --retry-on are Istio's retry settings; the Gateway API's are --attempts, --backoff and --codes")
+		}
+		if o.Backoff != "" && !resilience.GatewayDuration.MatchString(o.Backoff) {
+			return usageError("--backoff must be a Gateway API duration such as 100ms or 1s, not %q", o.Backoff)
+		}
+		for _, c := range o.Codes {
+			if c < 400 || c > 599 {
+				return usageError("--codes must be HTTP statuses from 400 to 599, not %d", c)
+			}
+		}
+	case "clear":
+		if !o.flags.Changed("what") {
+			o.What = []string{resilience.WhatTimeout, resilience.WhatRetry}
+		}
+		for _, w := range o.What {
+			if w != resilience.WhatTimeout && w != resilience.WhatRetry {
+				return usageError("--what %s: an HTTPRoute holds timeout and retry only (circuit breakers and faults are Istio's: clear them without --api gateway)", w)
+			}
+		}
+	}
+	return nil
+}
+
+// gatewaySteps computes the change of the host's HTTPRoute.
+func (o *ResilienceOptions) gatewaySteps(t resilience.Target, s *resilience.State) ([]apply.Step, error) {
+	switch o.Action {
+	case "clear":
+		return resilience.ClearRules(t, s, o.What)
+	case "timeout":
+		step, err := resilience.ChangeRules(t, s, "timeouts.request "+o.Timeout, resilience.RequestTimeout(o.Timeout), o.Replace)
+		return []apply.Step{step}, err
+	}
+	r := resilience.RouteRetry{Backoff: o.Backoff, Codes: o.Codes}
+	if o.flags.Changed("attempts") {
+		r.Attempts = &o.Attempts
+	}
+	step, err := resilience.ChangeRules(t, s, "retry", resilience.SetRouteRetry(r), o.Replace)
+	return []apply.Step{step}, err
 }
 
 // steps computes the change.
@@ -418,11 +503,24 @@ func (o *ResilienceOptions) Run(ctx context.Context) error {
 		return err
 	}
 	target := resilience.Target{Namespace: o.namespace, Host: o.Host, VirtualService: o.VirtualService, Route: o.Route}
-	state, err := resilience.Load(ctx, dyn, target)
+	load, plan := resilience.Load, o.steps
+	if o.API == apiGateway {
+		load, plan = resilience.LoadHTTPRoute, o.gatewaySteps
+		if o.Action == "retry" {
+			support, err := resilience.LoadRetrySupport(ctx, dyn)
+			if err == nil {
+				err = support.Check()
+			}
+			if err != nil {
+				return resilienceError(err)
+			}
+		}
+	}
+	state, err := load(ctx, dyn, target)
 	if err != nil {
 		return resilienceError(err)
 	}
-	steps, err := o.steps(target, state)
+	steps, err := plan(target, state)
 	if err != nil {
 		return resilienceError(err)
 	}

@@ -75,6 +75,8 @@ var knownResources = map[schema.GroupKind]string{
 	{Group: "networking.istio.io", Kind: "Gateway"}:                                 "gateways",
 	{Group: "networking.istio.io", Kind: "ServiceEntry"}:                            "serviceentries",
 	{Group: "networking.istio.io", Kind: "Sidecar"}:                                 "sidecars",
+	{Group: "gateway.networking.k8s.io", Kind: "Gateway"}:                           "gateways",
+	{Group: "gateway.networking.k8s.io", Kind: "HTTPRoute"}:                         "httproutes",
 	{Group: "security.istio.io", Kind: "PeerAuthentication"}:                        "peerauthentications",
 	{Group: "security.istio.io", Kind: "AuthorizationPolicy"}:                       "authorizationpolicies",
 	{Group: "rbac.authorization.k8s.io", Kind: "Role"}:                              "roles",
@@ -82,10 +84,17 @@ var knownResources = map[schema.GroupKind]string{
 	{Group: "policy", Kind: "PodDisruptionBudget"}:                                  "poddisruptionbudgets",
 	{Group: "autoscaling", Kind: "HorizontalPodAutoscaler"}:                         "horizontalpodautoscalers",
 	{Group: "admissionregistration.k8s.io", Kind: "ValidatingWebhookConfiguration"}: "validatingwebhookconfigurations",
+	// What the Gateway API's install manifest holds.
+	{Group: "apiextensions.k8s.io", Kind: "CustomResourceDefinition"}:                 "customresourcedefinitions",
+	{Group: "admissionregistration.k8s.io", Kind: "ValidatingAdmissionPolicy"}:        "validatingadmissionpolicies",
+	{Group: "admissionregistration.k8s.io", Kind: "ValidatingAdmissionPolicyBinding"}: "validatingadmissionpolicybindings",
 }
 
 // clusterScoped are the known kinds without a namespace.
-var clusterScoped = map[string]bool{"Namespace": true, "ValidatingWebhookConfiguration": true}
+var clusterScoped = map[string]bool{
+	"Namespace": true, "ValidatingWebhookConfiguration": true,
+	"CustomResourceDefinition": true, "ValidatingAdmissionPolicy": true, "ValidatingAdmissionPolicyBinding": true,
+}
 
 // Applier server-side applies objects.
 type Applier struct {

@@ -13,7 +13,7 @@ import (
 )
 
 // Preflight runs the policy core over objects about to be applied, with
-// the cluster's Services, Pods, Deployments and Istio objects as the
+// the cluster's Services, Pods, Deployments, Istio and Gateway API objects as the
 // inventory (client may be nil for a client dry run). The objects win over
 // their live versions, exactly as the webhook would see the change.
 type Preflight struct {

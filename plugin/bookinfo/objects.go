@@ -38,6 +38,8 @@ const (
 	// GatewayName and VirtualServiceName are the objects `expose` creates.
 	GatewayName        = "bookinfo-gateway"
 	VirtualServiceName = "bookinfo"
+	// HTTPRouteName is the route `expose --api gateway` creates.
+	HTTPRouteName = "bookinfo"
 	// Title is what productpage's HTML title says when the app works.
 	Title = "Simple Bookstore App"
 )
@@ -219,6 +221,37 @@ func GatewayObjects(namespace string) []*unstructured.Unstructured {
 		},
 	}}
 	return []*unstructured.Unstructured{gateway, vs}
+}
+
+// GatewayAPIObjects returns the Gateway API's form of GatewayObjects: a
+// Gateway of class istio (Istio deploys its proxy and Service itself) with
+// one HTTP listener on port 80 taking routes of its own namespace, and the
+// HTTPRoute that sends the sample's paths to productpage.
+func GatewayAPIObjects(namespace string) []*unstructured.Unstructured {
+	labels := managed(map[string]string{"app": "productpage"})
+	gateway := ingress.KubeGateway(namespace, GatewayName, labels)
+	match := func(kind, path string) any {
+		return map[string]any{"path": map[string]any{"type": kind, "value": path}}
+	}
+	route := &unstructured.Unstructured{Object: map[string]any{
+		"apiVersion": ingress.GatewayAPIVersion,
+		"kind":       "HTTPRoute",
+		"metadata":   map[string]any{"name": HTTPRouteName, "namespace": namespace, "labels": toAny(labels)},
+		"spec": map[string]any{
+			"parentRefs": []any{map[string]any{"name": GatewayName}},
+			"rules": []any{map[string]any{
+				"matches": []any{
+					match("Exact", "/productpage"),
+					match("PathPrefix", "/static"),
+					match("Exact", "/login"),
+					match("Exact", "/logout"),
+					match("PathPrefix", "/api/v1/products"),
+				},
+				"backendRefs": []any{map[string]any{"name": "productpage", "port": int64(Port)}},
+			}},
+		},
+	}}
+	return []*unstructured.Unstructured{gateway, route}
 }
 
 func toAny(m map[string]string) map[string]any {

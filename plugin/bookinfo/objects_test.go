@@ -25,6 +25,14 @@ func TestObjectsGolden(t *testing.T) {
 	golden.Check(t, "bookinfo.yaml", out.Bytes())
 }
 
+func TestGatewayAPIObjectsGolden(t *testing.T) {
+	var out bytes.Buffer
+	if err := apply.Print(&out, "yaml", GatewayAPIObjects("bookinfo")); err != nil {
+		t.Fatal(err)
+	}
+	golden.Check(t, "bookinfo-gateway-api.yaml", out.Bytes())
+}
+
 func names(objs []*unstructured.Unstructured) string {
 	var n []string
 	for _, o := range objs {
@@ -94,11 +102,16 @@ func TestObjectsPassValidation(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	findings, err := (&apply.Preflight{}).Check(context.Background(), append(objs, GatewayObjects("bookinfo")...))
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, f := range findings {
-		t.Errorf("unexpected finding: %s", f.Text())
+	for name, exposed := range map[string][]*unstructured.Unstructured{
+		"istio":   GatewayObjects("bookinfo"),
+		"gateway": GatewayAPIObjects("bookinfo"),
+	} {
+		findings, err := (&apply.Preflight{}).Check(context.Background(), append(objs, exposed...))
+		if err != nil {
+			t.Fatalf("--api %s: %v", name, err)
+		}
+		for _, f := range findings {
+			t.Errorf("--api %s: unexpected finding: %s", name, f.Text())
+		}
 	}
 }

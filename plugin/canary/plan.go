@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
 
@@ -100,6 +101,14 @@ type State struct {
 	// the Service exists.
 	ServiceFound bool
 	Selector     map[string]string
+	// Ports are the Service's ports: those of the versions' Services an
+	// HTTPRoute splits over.
+	Ports []corev1.ServicePort
+	// HTTPRoute is the Gateway API route of the service and Backends the
+	// namespace's Services named <service>-<version>, by version, when the
+	// split is written with the Gateway API.
+	HTTPRoute *unstructured.Unstructured
+	Backends  map[string]*corev1.Service
 	// VirtualService and DestinationRule are the live objects for the
 	// service (nil when none exists).
 	VirtualService  *unstructured.Unstructured
@@ -166,30 +175,8 @@ func Compute(t Target, s *State, c Change) (*Plan, error) {
 	}
 	dr := newSubsetEditor(t, s.DestinationRule, vs.hostAsWritten())
 
-	var to Weights
-	restore := map[string]map[string]string{}
-	switch c.Op {
-	case "set":
-		to = c.Weights
-	case "step":
-		if len(from) == 0 || (len(from) == 1 && from[0].Subset == "") {
-			return nil, refuse("the %s of %s routes to the whole service, not to subsets: start with kubectl mesh canary set", t.routeLabel(), refName(s.VirtualService, vs.name))
-		}
-		to = from.Step(c.To, c.By)
-	case "promote":
-		to = from.Promote(c.To)
-	case "rollback":
-		var entry HistoryEntry
-		var ok bool
-		history, entry, ok = history.Pop(t.Route)
-		if !ok {
-			return nil, refuse("no earlier split of the %s of %s to roll back to (annotation %s)", t.routeLabel(), refName(s.VirtualService, vs.name), HistoryAnnotation)
-		}
-		to, restore = entry.Weights, entry.Subsets
-	default:
-		return nil, fmt.Errorf("unknown canary operation %q", c.Op)
-	}
-	if err := to.Validate(); err != nil {
+	to, history, restore, err := nextSplit(t, c, from, history, refName(s.VirtualService, vs.name))
+	if err != nil {
 		return nil, err
 	}
 	plan := &Plan{From: from, To: to, RouteName: t.routeLabel()}
@@ -239,20 +226,7 @@ func Compute(t Target, s *State, c Change) (*Plan, error) {
 		plan.Steps = append(plan.Steps, dr.step("add subsets "+strings.Join(plan.Added, ", ")))
 	}
 
-	if c.Op != "rollback" && !from.Equal(to) {
-		entry := HistoryEntry{Route: t.Route, Weights: from, Subsets: map[string]map[string]string{}}
-		if !c.Now.IsZero() {
-			entry.At = c.Now.UTC().Format(time.RFC3339)
-		}
-		for _, w := range from {
-			if l := dr.labelsOf(w.Subset); l != nil {
-				entry.Subsets[w.Subset] = l
-			}
-		}
-		if len(from) > 0 {
-			history = history.Push(entry)
-		}
-	}
+	history = remember(t, c, history, from, to, dr.labelsOf)
 	if rewrite {
 		vs.setRoute(to)
 		plan.Steps = append(plan.Steps, vs.step(history, "route "+to.Positive().String()))
@@ -276,6 +250,58 @@ func Compute(t Target, s *State, c Change) (*Plan, error) {
 	}
 	plan.Unchanged = len(plan.Steps) == 0
 	return plan, nil
+}
+
+// nextSplit is the split a change asks for, given the route's current one
+// (ref names the route's object in refusals). A rollback also returns the
+// history without the entry it restores, and the labels of that entry's
+// subsets.
+func nextSplit(t Target, c Change, from Weights, history History, ref string) (Weights, History, map[string]map[string]string, error) {
+	var to Weights
+	restore := map[string]map[string]string{}
+	switch c.Op {
+	case "set":
+		to = c.Weights
+	case "step":
+		if len(from) == 0 || (len(from) == 1 && from[0].Subset == "") {
+			return nil, nil, nil, refuse("the %s of %s routes to the whole service, not to subsets: start with kubectl mesh canary set", t.routeLabel(), ref)
+		}
+		to = from.Step(c.To, c.By)
+	case "promote":
+		to = from.Promote(c.To)
+	case "rollback":
+		var entry HistoryEntry
+		var ok bool
+		history, entry, ok = history.Pop(t.Route)
+		if !ok {
+			return nil, nil, nil, refuse("no earlier split of the %s of %s to roll back to (annotation %s)", t.routeLabel(), ref, HistoryAnnotation)
+		}
+		to, restore = entry.Weights, entry.Subsets
+	default:
+		return nil, nil, nil, fmt.Errorf("unknown canary operation %q", c.Op)
+	}
+	if err := to.Validate(); err != nil {
+		return nil, nil, nil, err
+	}
+	return to, history, restore, nil
+}
+
+// remember pushes the split a change replaces onto the history, with the
+// labels its subsets select, so that rollback can return to it.
+func remember(t Target, c Change, history History, from, to Weights, labelsOf func(string) map[string]string) History {
+	if c.Op == "rollback" || from.Equal(to) || len(from) == 0 {
+		return history
+	}
+	entry := HistoryEntry{Route: t.Route, Weights: from, Subsets: map[string]map[string]string{}}
+	if !c.Now.IsZero() {
+		entry.At = c.Now.UTC().Format(time.RFC3339)
+	}
+	for _, w := range from {
+		if l := labelsOf(w.Subset); l != nil {
+			entry.Subsets[w.Subset] = l
+		}
+	}
+	return history.Push(entry)
 }
 
 func refName(obj *unstructured.Unstructured, name string) string {
@@ -357,14 +383,7 @@ func carriesEach(workloads []Workload, key string, names []string) bool {
 func matching(workloads []Workload, want map[string]string) []Workload {
 	var out []Workload
 	for _, w := range workloads {
-		ok := true
-		for k, v := range want {
-			if w.Labels[k] != v {
-				ok = false
-				break
-			}
-		}
-		if ok {
+		if holds(w.Labels, want) {
 			out = append(out, w)
 		}
 	}
@@ -436,7 +455,7 @@ func newRouteEditor(t Target, live *unstructured.Unstructured) (*routeEditor, er
 		return nil, fmt.Errorf("VirtualService %s: spec.http: %w", e.name, err)
 	}
 	e.http = http
-	if e.index, err = findRoute(http, t.Route); err != nil {
+	if e.index, err = findRoute(http, t.Route, "match", "http route"); err != nil {
 		return nil, refuse("VirtualService %s: %v", e.name, err)
 	}
 	return e, nil
@@ -469,12 +488,13 @@ func (e *routeEditor) checkBinding() error {
 	return nil
 }
 
-// findRoute returns the index of the named http route, or of the default
-// route: the last one without match conditions.
-func findRoute(http []any, name string) (int, error) {
+// findRoute returns the index of the named route, or of the default
+// route: the last one without match conditions (matchKey: a
+// VirtualService's http routes have match, an HTTPRoute's rules matches).
+func findRoute(routes []any, name, matchKey, what string) (int, error) {
 	if name != "" {
 		var names []string
-		for i, r := range http {
+		for i, r := range routes {
 			m, _ := r.(map[string]any)
 			if n, _ := m["name"].(string); n == name {
 				return i, nil
@@ -482,15 +502,15 @@ func findRoute(http []any, name string) (int, error) {
 				names = append(names, n)
 			}
 		}
-		return 0, fmt.Errorf("no http route named %s (named routes: %s)", name, orNone(names))
+		return 0, fmt.Errorf("no %s named %s (named routes: %s)", what, name, orNone(names))
 	}
-	for i := len(http) - 1; i >= 0; i-- {
-		m, _ := http[i].(map[string]any)
-		if match, _ := m["match"].([]any); len(match) == 0 {
+	for i := len(routes) - 1; i >= 0; i-- {
+		m, _ := routes[i].(map[string]any)
+		if match, _ := m[matchKey].([]any); len(match) == 0 {
 			return i, nil
 		}
 	}
-	return 0, errors.New("no default route (an http route without match); name the route to change with --route")
+	return 0, fmt.Errorf("no default route (an %s without %s); name the route to change with --route", what, matchKey)
 }
 
 func orNone(list []string) string {
@@ -628,6 +648,12 @@ func (e *routeEditor) step(history History, what string) apply.Step {
 	if err := unstructured.SetNestedSlice(obj.Object, runtime.DeepCopyJSONValue(e.http).([]any), "spec", "http"); err != nil {
 		panic(err) // the path holds maps only: cannot fail
 	}
+	setHistory(obj, history)
+	return apply.Step{Object: obj, Result: apply.Merged(e.live, obj, apply.FieldManager), What: "virtualservice/" + e.name + ": " + what}
+}
+
+// setHistory writes the history annotation, or removes it when empty.
+func setHistory(obj *unstructured.Unstructured, history History) {
 	if len(history) > 0 {
 		annotations := obj.GetAnnotations()
 		if annotations == nil {
@@ -642,7 +668,6 @@ func (e *routeEditor) step(history History, what string) apply.Step {
 		}
 		obj.SetAnnotations(a)
 	}
-	return apply.Step{Object: obj, Result: apply.Merged(e.live, obj, apply.FieldManager), What: "virtualservice/" + e.name + ": " + what}
 }
 
 // subsetEditor edits the DestinationRule's subsets, also an atomic list:

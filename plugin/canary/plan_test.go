@@ -8,8 +8,10 @@ import (
 	"testing"
 	"time"
 
+	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime"
 	"sigs.k8s.io/yaml"
 
 	"github.com/kubectl-mesh/kubectl-mesh/plugin/apply"
@@ -70,6 +72,17 @@ func applied(t *testing.T, s *State, p *Plan) {
 			s.VirtualService = obj
 		case "DestinationRule":
 			s.DestinationRule = obj
+		case "HTTPRoute":
+			s.HTTPRoute = obj
+		case "Service":
+			svc := &corev1.Service{}
+			if err := runtime.DefaultUnstructuredConverter.FromUnstructured(obj.Object, svc); err != nil {
+				t.Fatal(err)
+			}
+			if s.Backends == nil {
+				s.Backends = map[string]*corev1.Service{}
+			}
+			s.Backends[svc.Name[strings.LastIndex(svc.Name, "-")+1:]] = svc
 		}
 	}
 }

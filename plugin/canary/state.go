@@ -25,30 +25,10 @@ var (
 // Load reads the Service, its VirtualService and DestinationRule and the
 // namespace's Deployments.
 func Load(ctx context.Context, kube kubernetes.Interface, dyn dynamic.Interface, t Target) (*State, error) {
-	s := &State{}
-	svc, err := kube.CoreV1().Services(t.Namespace).Get(ctx, t.Service, metav1.GetOptions{})
-	switch {
-	case apierrors.IsNotFound(err):
-	case err != nil:
-		return nil, fmt.Errorf("reading service %s/%s: %w", t.Namespace, t.Service, err)
-	default:
-		s.ServiceFound, s.Selector = true, svc.Spec.Selector
-	}
-	deps, err := kube.AppsV1().Deployments(t.Namespace).List(ctx, metav1.ListOptions{})
+	s, err := loadWorkloads(ctx, kube, t)
 	if err != nil {
-		return nil, fmt.Errorf("listing Deployments of %s: %w", t.Namespace, err)
+		return nil, err
 	}
-	for _, d := range deps.Items {
-		replicas := int32(1)
-		if d.Spec.Replicas != nil {
-			replicas = *d.Spec.Replicas
-		}
-		s.Workloads = append(s.Workloads, Workload{
-			Kind: "Deployment", Name: d.Name, Labels: d.Spec.Template.Labels,
-			Ready: d.Status.ReadyReplicas, Replicas: replicas,
-		})
-	}
-	sort.Slice(s.Workloads, func(i, j int) bool { return s.Workloads[i].Name < s.Workloads[j].Name })
 	vss, err := dyn.Resource(VirtualServices).Namespace(t.Namespace).List(ctx, metav1.ListOptions{})
 	if apierrors.IsNotFound(err) {
 		return nil, refuse("the cluster does not serve %s: are Istio's CRDs installed? (kubectl mesh install)", VirtualServices.GroupResource())
@@ -66,6 +46,36 @@ func Load(ctx context.Context, kube kubernetes.Interface, dyn dynamic.Interface,
 	if s.DestinationRule, err = chooseDestinationRule(drs.Items, t); err != nil {
 		return nil, err
 	}
+	return s, nil
+}
+
+// loadWorkloads reads the Service and the namespace's Deployments: what
+// both routing APIs split traffic over.
+func loadWorkloads(ctx context.Context, kube kubernetes.Interface, t Target) (*State, error) {
+	s := &State{}
+	svc, err := kube.CoreV1().Services(t.Namespace).Get(ctx, t.Service, metav1.GetOptions{})
+	switch {
+	case apierrors.IsNotFound(err):
+	case err != nil:
+		return nil, fmt.Errorf("reading service %s/%s: %w", t.Namespace, t.Service, err)
+	default:
+		s.ServiceFound, s.Selector, s.Ports = true, svc.Spec.Selector, svc.Spec.Ports
+	}
+	deps, err := kube.AppsV1().Deployments(t.Namespace).List(ctx, metav1.ListOptions{})
+	if err != nil {
+		return nil, fmt.Errorf("listing Deployments of %s: %w", t.Namespace, err)
+	}
+	for _, d := range deps.Items {
+		replicas := int32(1)
+		if d.Spec.Replicas != nil {
+			replicas = *d.Spec.Replicas
+		}
+		s.Workloads = append(s.Workloads, Workload{
+			Kind: "Deployment", Name: d.Name, Labels: d.Spec.Template.Labels,
+			Ready: d.Status.ReadyReplicas, Replicas: replicas,
+		})
+	}
+	sort.Slice(s.Workloads, func(i, j int) bool { return s.Workloads[i].Name < s.Workloads[j].Name })
 	return s, nil
 }
 
@@ -177,10 +187,13 @@ func chooseDestinationRule(items []unstructured.Unstructured, t Target) (*unstru
 
 // Status is the split of a service as `canary status` reports it.
 type Status struct {
-	Namespace       string         `json:"namespace"`
-	Service         string         `json:"service"`
-	Host            string         `json:"host"`
-	VirtualService  string         `json:"virtualService,omitempty"`
+	Namespace      string `json:"namespace"`
+	Service        string `json:"service"`
+	Host           string `json:"host"`
+	VirtualService string `json:"virtualService,omitempty"`
+	HTTPRoute      string `json:"httpRoute,omitempty"`
+	// API is "gateway" when the split is read from the Gateway API.
+	API             string         `json:"api,omitempty"`
 	Route           string         `json:"route"`
 	DestinationRule string         `json:"destinationRule,omitempty"`
 	Subsets         []SubsetStatus `json:"subsets"`
@@ -194,8 +207,11 @@ type SubsetStatus struct {
 	Name   string            `json:"name"`
 	Labels map[string]string `json:"labels,omitempty"`
 	Weight int               `json:"weight"`
-	// Defined says whether the DestinationRule defines the subset.
-	Defined   bool       `json:"defined"`
+	// Defined says whether the DestinationRule defines the subset (for
+	// an HTTPRoute: whether the version's Service exists).
+	Defined bool `json:"defined"`
+	// Backend is the version's Service an HTTPRoute sends its share to.
+	Backend   string     `json:"backend,omitempty"`
 	Workloads []Workload `json:"workloads"`
 }
 
@@ -235,19 +251,7 @@ func StatusOf(t Target, s *State) (*Status, error) {
 		st.DestinationRule = s.DestinationRule.GetName()
 	}
 	add := func(name string, defined bool) {
-		labels := dr.labelsOf(name)
-		want := map[string]string{}
-		for k, v := range s.Selector {
-			want[k] = v
-		}
-		for k, v := range labels {
-			want[k] = v
-		}
-		workloads := matching(s.Workloads, want)
-		if workloads == nil {
-			workloads = []Workload{}
-		}
-		st.Subsets = append(st.Subsets, SubsetStatus{Name: name, Labels: labels, Weight: weights.Of(name), Defined: defined, Workloads: workloads})
+		st.Subsets = append(st.Subsets, subsetStatus(s, name, dr.labelsOf(name), weights.Of(name), defined))
 	}
 	// The route's order first, then the rule's subsets without traffic.
 	for _, w := range weights {
@@ -259,4 +263,21 @@ func StatusOf(t Target, s *State) (*Status, error) {
 		}
 	}
 	return st, nil
+}
+
+// subsetStatus is a subset with the Deployments that run it: those whose
+// pod template carries the Service's selector and the subset's labels.
+func subsetStatus(s *State, name string, labels map[string]string, weight int, defined bool) SubsetStatus {
+	want := map[string]string{}
+	for k, v := range s.Selector {
+		want[k] = v
+	}
+	for k, v := range labels {
+		want[k] = v
+	}
+	workloads := matching(s.Workloads, want)
+	if workloads == nil {
+		workloads = []Workload{}
+	}
+	return SubsetStatus{Name: name, Labels: labels, Weight: weight, Defined: defined, Workloads: workloads}
 }

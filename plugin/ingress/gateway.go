@@ -7,14 +7,10 @@ import "k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 // gateway's pods (istio: ingressgateway) take plain HTTP on port 80 for
 // every host, and the VirtualServices naming it route what arrives.
 func Gateway(namespace, name string, labels map[string]string) *unstructured.Unstructured {
-	l := make(map[string]any, len(labels))
-	for k, v := range labels {
-		l[k] = v
-	}
 	return &unstructured.Unstructured{Object: map[string]any{
 		"apiVersion": "networking.istio.io/v1",
 		"kind":       "Gateway",
-		"metadata":   map[string]any{"name": name, "namespace": namespace, "labels": l},
+		"metadata":   metadata(namespace, name, labels),
 		"spec": map[string]any{
 			"selector": map[string]any{"istio": "ingressgateway"},
 			"servers": []any{map[string]any{
@@ -23,4 +19,38 @@ func Gateway(namespace, name string, labels map[string]string) *unstructured.Uns
 			}},
 		},
 	}}
+}
+
+// GatewayAPIVersion is the version kubectl-mesh writes Gateway API
+// objects in (the standard channel's v1).
+const GatewayAPIVersion = "gateway.networking.k8s.io/v1"
+
+// GatewayClassName is the class Istio implements: a Gateway of this class
+// gets a proxy Deployment and Service named <gateway>-istio.
+const GatewayClassName = "istio"
+
+// KubeGateway returns the Gateway API's form of Gateway: class istio, one
+// plain HTTP listener on port 80 for every host, taking the routes of the
+// Gateway's own namespace.
+func KubeGateway(namespace, name string, labels map[string]string) *unstructured.Unstructured {
+	return &unstructured.Unstructured{Object: map[string]any{
+		"apiVersion": GatewayAPIVersion,
+		"kind":       "Gateway",
+		"metadata":   metadata(namespace, name, labels),
+		"spec": map[string]any{
+			"gatewayClassName": GatewayClassName,
+			"listeners": []any{map[string]any{
+				"name": "http", "port": int64(80), "protocol": "HTTP",
+				"allowedRoutes": map[string]any{"namespaces": map[string]any{"from": "Same"}},
+			}},
+		},
+	}}
+}
+
+func metadata(namespace, name string, labels map[string]string) map[string]any {
+	l := make(map[string]any, len(labels))
+	for k, v := range labels {
+		l[k] = v
+	}
+	return map[string]any{"name": name, "namespace": namespace, "labels": l}
 }

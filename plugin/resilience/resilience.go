@@ -84,6 +84,11 @@ func (t Target) shortHost() string {
 type State struct {
 	DestinationRule *unstructured.Unstructured
 	VirtualService  *unstructured.Unstructured
+	// HTTPRoute is the Gateway API route whose parent is the host's
+	// Service, and ServicePorts that Service's ports, when the Gateway
+	// API routes the host.
+	HTTPRoute    *unstructured.Unstructured
+	ServicePorts []int64
 }
 
 // Load finds the host's DestinationRule and mesh VirtualService.
@@ -359,25 +364,36 @@ func ChangeRoutes(t Target, s *State, what string, change RouteChange, replace b
 	if err != nil {
 		return apply.Step{}, err
 	}
+	what, err = changeEach(http, t.Route, what, change, replace, resilienceFields)
+	if err != nil {
+		return apply.Step{}, refuse("VirtualService %s %v", obj.GetName(), err)
+	}
+	return vsStep(s.VirtualService, obj, http, what), nil
+}
+
+// changeEach applies the change to every route of the list (or the one
+// named route) in place, and returns what extended by the other settings
+// among fields that the routes keep or, with replace, lose.
+func changeEach(routes []any, name, what string, change RouteChange, replace bool, fields []string) (string, error) {
 	// The fields the change writes, whatever the route held.
 	sets := map[string]any{}
 	change(sets)
 	changed := 0
 	others := map[string]bool{}
-	for i, r := range http {
+	for i, r := range routes {
 		route, ok := r.(map[string]any)
-		if !ok || (t.Route != "" && route["name"] != t.Route) {
+		if !ok || (name != "" && route["name"] != name) {
 			continue
 		}
 		before := route
 		route = runtime.DeepCopyJSON(route)
 		if replace {
-			for _, f := range resilienceFields {
+			for _, f := range fields {
 				delete(route, f)
 			}
 		}
 		change(route)
-		for _, f := range resilienceFields {
+		for _, f := range fields {
 			old, had := before[f]
 			if !had {
 				continue
@@ -390,11 +406,11 @@ func ChangeRoutes(t Target, s *State, what string, change RouteChange, replace b
 				others[f+"."+part] = true
 			}
 		}
-		http[i] = route
+		routes[i] = route
 		changed++
 	}
 	if changed == 0 {
-		return apply.Step{}, refuse("VirtualService %s has no http route named %s", obj.GetName(), t.Route)
+		return "", fmt.Errorf("has no http route named %s", name)
 	}
 	if len(others) > 0 {
 		verb := "kept"
@@ -403,7 +419,7 @@ func ChangeRoutes(t Target, s *State, what string, change RouteChange, replace b
 		}
 		what += "; " + strings.Join(sortedKeys(others), ", ") + " " + verb
 	}
-	return vsStep(s.VirtualService, obj, http, what), nil
+	return what, nil
 }
 
 // resilienceFields are a route's resilience settings, as the commands name
@@ -503,21 +519,7 @@ func Clear(t Target, s *State, what []string) ([]apply.Step, error) {
 		if err != nil {
 			return nil, err
 		}
-		removed := map[string]bool{}
-		for i, r := range http {
-			route, ok := r.(map[string]any)
-			if !ok || (t.Route != "" && route["name"] != t.Route) {
-				continue
-			}
-			route = runtime.DeepCopyJSON(route)
-			for _, f := range fields {
-				if _, has := route[f]; has {
-					delete(route, f)
-					removed[f] = true
-				}
-			}
-			http[i] = route
-		}
+		removed := removeEach(http, t.Route, fields)
 		switch {
 		case len(removed) > 0:
 			steps = append(steps, orDelete(t, s.VirtualService, vsStep(s.VirtualService, obj, http, "removed "+strings.Join(sortedKeys(removed), ", "))))
@@ -536,6 +538,27 @@ func Clear(t Target, s *State, what []string) ([]apply.Step, error) {
 	return steps, nil
 }
 
+// removeEach removes the fields from every route of the list (or the one
+// named route) in place, and returns those it found.
+func removeEach(routes []any, name string, fields []string) map[string]bool {
+	removed := map[string]bool{}
+	for i, r := range routes {
+		route, ok := r.(map[string]any)
+		if !ok || (name != "" && route["name"] != name) {
+			continue
+		}
+		route = runtime.DeepCopyJSON(route)
+		for _, f := range fields {
+			if _, has := route[f]; has {
+				delete(route, f)
+				removed[f] = true
+			}
+		}
+		routes[i] = route
+	}
+	return removed
+}
+
 // orDelete turns a step that would leave an empty shell into one that
 // deletes the object.
 func orDelete(t Target, live *unstructured.Unstructured, step apply.Step) apply.Step {
@@ -552,7 +575,8 @@ func deletion(live *unstructured.Unstructured) apply.Step {
 // emptyShell reports whether result, what clearing leaves of live, is no
 // more than what kubectl-mesh wrote when it created the object for the
 // host, before any setting: a DestinationRule with only its host, a
-// VirtualService with only the host and one plain route to it. Deleting
+// VirtualService with only the host and one plain route to it, an
+// HTTPRoute with only the Service as parent and backend. Deleting
 // it then loses nothing anybody asked for. Anything else keeps it: no
 // managed-by label (made by hand, or by another tool), another field
 // manager, a label or annotation of someone's, subsets, a gateway, a
@@ -589,6 +613,8 @@ func emptyShell(t Target, live, result *unstructured.Unstructured) bool {
 		dest, _ := dests[0].(map[string]any)
 		to, _ := dest["destination"].(map[string]any)
 		return len(dest) == 1 && len(to) == 1 && t.names(to["host"])
+	case policies.KindHTTPRoute:
+		return emptyRoute(t, spec)
 	}
 	return false
 }
