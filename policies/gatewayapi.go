@@ -203,48 +203,30 @@ type BackendRuleShape struct {
 // gatewayRoute walks an HTTPRoute or GRPCRoute: its parentRefs and the
 // backendRefs of its rules.
 func (w *shapeWalker) gatewayRoute(spec map[string]any) {
-	prV, has := get(spec, "parentRefs")
-	if prs, ok := w.array(at("spec.parentRefs", ""), prV, has); ok {
-		for i, it := range prs {
-			f := "spec.parentRefs[" + strconv.Itoa(i) + "]"
-			m, ok := w.object(at(f, ""), it, true)
-			if !ok {
-				continue
-			}
-			p := ParentRefShape{Field: f, Group: GatewayAPIGroup, Kind: "Gateway"}
-			if !w.refNames(f, m, &p.Group, &p.Kind, &p.Namespace, &p.Name) {
-				continue
-			}
-			sv, hs := get(m, "sectionName")
-			sec, ok := w.str(at(f, ".sectionName"), sv, hs)
-			if hs && !ok {
-				continue
-			}
-			p.Section = sec
-			pv, hp := get(m, "port")
-			port, ok := w.integer(at(f, ".port"), pv, hp)
-			if hp && !ok {
-				continue
-			}
-			p.Port, p.HasPort = port, hp
-			w.s.ParentRefs = append(w.s.ParentRefs, p)
+	w.eachObject(spec, "parentRefs", "spec.parentRefs", "", func(f string, m map[string]any) {
+		p := ParentRefShape{Field: f, Group: GatewayAPIGroup, Kind: "Gateway"}
+		if !w.refNames(f, m, &p.Group, &p.Kind, &p.Namespace, &p.Name) {
+			return
 		}
-	}
-	rulesV, has := get(spec, "rules")
-	rules, ok := w.array(at("spec.rules", ""), rulesV, has)
-	if !ok {
-		return
-	}
-	for i, it := range rules {
-		rf := "spec.rules[" + strconv.Itoa(i) + "]"
-		rule, ok := w.object(at(rf, ""), it, true)
-		if !ok {
-			continue
+		sv, hs := get(m, "sectionName")
+		sec, ok := w.str(at(f, ".sectionName"), sv, hs)
+		if hs && !ok {
+			return
 		}
+		p.Section = sec
+		pv, hp := get(m, "port")
+		port, ok := w.integer(at(f, ".port"), pv, hp)
+		if hp && !ok {
+			return
+		}
+		p.Port, p.HasPort = port, hp
+		w.s.ParentRefs = append(w.s.ParentRefs, p)
+	})
+	w.eachObject(spec, "rules", "spec.rules", "", func(rf string, rule map[string]any) {
 		bv, hb := get(rule, "backendRefs")
 		refs, ok := w.array(at(rf, ".backendRefs"), bv, hb)
 		if !ok {
-			continue
+			return
 		}
 		first := len(w.s.BackendRefs)
 		wellFormed := true
@@ -284,7 +266,7 @@ func (w *shapeWalker) gatewayRoute(spec map[string]any) {
 			w.s.BackendRefs = append(w.s.BackendRefs, b)
 		}
 		if !wellFormed || len(refs) == 0 {
-			continue
+			return
 		}
 		r := BackendRuleShape{Field: rf + ".backendRefs"}
 		for k := first; k < len(w.s.BackendRefs); k++ {
@@ -295,7 +277,7 @@ func (w *shapeWalker) gatewayRoute(spec map[string]any) {
 			w.s.BackendRefs[k].Dropped = w.s.BackendRefs[k].Weight == 0
 		}
 		w.s.BackendRules = append(w.s.BackendRules, r)
-	}
+	})
 }
 
 // refNames reads group, kind, namespace and name of an object reference

@@ -121,6 +121,23 @@ func (w *shapeWalker) array(field fieldPath, v any, present bool) ([]any, bool) 
 	return a, ok
 }
 
+// eachObject walks the list parent[key], whose field is base+leaf: a
+// present value that is not a list, or an item that is not an object, is
+// malformed; fn gets each object item with its field, base+leaf+"[i]".
+func (w *shapeWalker) eachObject(parent map[string]any, key, base, leaf string, fn func(field string, item map[string]any)) {
+	v, has := get(parent, key)
+	items, ok := w.array(at(base, leaf), v, has)
+	if !ok {
+		return
+	}
+	for i, it := range items {
+		f := base + leaf + "[" + strconv.Itoa(i) + "]"
+		if m, ok := w.object(at(f, ""), it, true); ok {
+			fn(f, m)
+		}
+	}
+}
+
 func (w *shapeWalker) str(field fieldPath, v any, present bool) (string, bool) {
 	if !present {
 		return "", false
@@ -256,42 +273,22 @@ func (w *shapeWalker) virtualService(spec map[string]any) {
 		}
 	}
 	for _, kind := range routeKinds {
-		v, has := get(spec, kind)
-		routes, ok := w.array(at("spec.", kind), v, has)
-		if !ok {
-			continue
-		}
-		for i, r := range routes {
-			rf := "spec." + kind + "[" + strconv.Itoa(i) + "]"
-			route, ok := w.object(at(rf, ""), r, true)
-			if !ok {
-				continue
-			}
+		w.eachObject(spec, kind, "spec.", kind, func(rf string, route map[string]any) {
 			w.matchGateways(rf, route, addGateway)
 			w.route(rf, route)
 			if kind == "http" {
 				w.mirrors(rf, route)
 			}
-		}
+		})
 	}
 }
 
 func (w *shapeWalker) matchGateways(rf string, route map[string]any, add func(name, field string)) {
-	v, has := get(route, "match")
-	matches, ok := w.array(at(rf, ".match"), v, has)
-	if !ok {
-		return
-	}
-	for j, m := range matches {
-		mf := rf + ".match[" + strconv.Itoa(j) + "]"
-		match, ok := w.object(at(mf, ""), m, true)
-		if !ok {
-			continue
-		}
+	w.eachObject(route, "match", rf, ".match", func(mf string, match map[string]any) {
 		v, has := get(match, "gateways")
 		gws, ok := w.array(at(mf, ".gateways"), v, has)
 		if !ok {
-			continue
+			return
 		}
 		for k, g := range gws {
 			field := mf + ".gateways[" + strconv.Itoa(k) + "]"
@@ -299,7 +296,7 @@ func (w *shapeWalker) matchGateways(rf string, route map[string]any, add func(na
 				add(s, field)
 			}
 		}
-	}
+	})
 }
 
 func (w *shapeWalker) route(rf string, route map[string]any) {
@@ -350,24 +347,14 @@ func (w *shapeWalker) mirrors(rf string, route map[string]any) {
 			w.s.Destinations = append(w.s.Destinations, d)
 		}
 	}
-	v, has := get(route, "mirrors")
-	mirrors, ok := w.array(at(rf, ".mirrors"), v, has)
-	if !ok {
-		return
-	}
-	for j, m := range mirrors {
-		mf := rf + ".mirrors[" + strconv.Itoa(j) + "]"
-		mirror, ok := w.object(at(mf, ""), m, true)
-		if !ok {
-			continue
-		}
+	w.eachObject(route, "mirrors", rf, ".mirrors", func(mf string, mirror map[string]any) {
 		dv, has := get(mirror, "destination")
 		w.required(at(mf, ".destination"), dv, has)
 		if d, ok := w.destination(mf+".destination", dv, has); ok {
 			d.Mirror = true
 			w.s.Destinations = append(w.s.Destinations, d)
 		}
-	}
+	})
 }
 
 // destination reads a Destination; ok is false when it has no usable host.
@@ -400,17 +387,7 @@ func (w *shapeWalker) destinationRule(spec map[string]any) {
 	w.s.ExportTo, _ = w.strings(at("spec.exportTo", ""), v, has)
 	v, has = get(spec, "trafficPolicy")
 	w.object(at("spec.trafficPolicy", ""), v, has)
-	v, has = get(spec, "subsets")
-	subsets, ok := w.array(at("spec.subsets", ""), v, has)
-	if !ok {
-		return
-	}
-	for i, s := range subsets {
-		sf := "spec.subsets[" + strconv.Itoa(i) + "]"
-		subset, ok := w.object(at(sf, ""), s, true)
-		if !ok {
-			continue
-		}
+	w.eachObject(spec, "subsets", "spec.subsets", "", func(sf string, subset map[string]any) {
 		nv, has := get(subset, "name")
 		w.required(at(sf, ".name"), nv, has)
 		name, isString := w.str(at(sf, ".name"), nv, has)
@@ -424,7 +401,7 @@ func (w *shapeWalker) destinationRule(spec map[string]any) {
 		}
 		tv, has := get(subset, "trafficPolicy")
 		w.object(at(sf, ".trafficPolicy"), tv, has)
-	}
+	})
 }
 
 func (w *shapeWalker) gateway(spec map[string]any) {
@@ -432,16 +409,7 @@ func (w *shapeWalker) gateway(spec map[string]any) {
 	w.labels(at("spec.selector", ""), v, has)
 	v, has = get(spec, "servers")
 	w.required(at("spec.servers", ""), v, has)
-	servers, ok := w.array(at("spec.servers", ""), v, has)
-	if !ok {
-		return
-	}
-	for i, s := range servers {
-		sf := "spec.servers[" + strconv.Itoa(i) + "]"
-		server, ok := w.object(at(sf, ""), s, true)
-		if !ok {
-			continue
-		}
+	w.eachObject(spec, "servers", "spec.servers", "", func(sf string, server map[string]any) {
 		hv, has := get(server, "hosts")
 		w.required(at(sf, ".hosts"), hv, has)
 		w.strings(at(sf, ".hosts"), hv, has)
@@ -450,7 +418,7 @@ func (w *shapeWalker) gateway(spec map[string]any) {
 			nv, has := get(port, "number")
 			w.integer(at(sf, ".port.number"), nv, has)
 		}
-	}
+	})
 }
 
 func (w *shapeWalker) serviceEntry(spec map[string]any) {
@@ -461,18 +429,10 @@ func (w *shapeWalker) serviceEntry(spec map[string]any) {
 		v, has := get(spec, f)
 		w.strings(at("spec.", f), v, has)
 	}
-	v, has = get(spec, "ports")
-	ports, ok := w.array(at("spec.ports", ""), v, has)
-	if !ok {
-		return
-	}
-	for i, p := range ports {
-		pf := "spec.ports[" + strconv.Itoa(i) + "]"
-		if port, ok := w.object(at(pf, ""), p, true); ok {
-			nv, has := get(port, "number")
-			w.integer(at(pf, ".number"), nv, has)
-		}
-	}
+	w.eachObject(spec, "ports", "spec.ports", "", func(pf string, port map[string]any) {
+		nv, has := get(port, "number")
+		w.integer(at(pf, ".number"), nv, has)
+	})
 }
 
 // describeValue says what a value is, for "must be X, not Y" messages.
