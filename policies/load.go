@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"math"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -16,6 +15,8 @@ import (
 	"sync"
 
 	"go.yaml.in/yaml/v3"
+
+	"github.com/kubectl-mesh/kubectl-mesh/policies/internal/fastyaml"
 )
 
 // InputError names the file, line and document of input that could not be
@@ -348,7 +349,7 @@ const yamlBatch = 512
 // large inventories are the common case in CI. A stream whose markers
 // carry content falls back to the sequential decoder.
 func parseYAML(name string, data []byte, fn func(document) error) error {
-	chunks, ok := splitDocuments(data)
+	chunks, ok := fastyaml.Split(data)
 	if !ok {
 		docs, err := parseYAMLSequential(name, data)
 		return forEachDocument(docs, err, fn)
@@ -386,7 +387,7 @@ func forEachDocument(docs []document, err error, fn func(document) error) error 
 
 // decodeBatch decodes chunks, the documents numbered from first+1, into
 // docs and errs on all cores.
-func decodeBatch(name string, first int, chunks []chunk, docs []document, errs []error) {
+func decodeBatch(name string, first int, chunks []fastyaml.Chunk, docs []document, errs []error) {
 	workers := min(runtime.GOMAXPROCS(0), len(chunks))
 	var wg sync.WaitGroup
 	for w := 0; w < workers; w++ {
@@ -399,23 +400,23 @@ func decodeBatch(name string, first int, chunks []chunk, docs []document, errs [
 				errs[i] = nil
 				// Most manifests are in the subset decodeFast reads;
 				// anything else, invalid YAML included, goes to yaml.v3.
-				if v, line, items, ok := decodeFast(c.data); ok {
+				if v, line, items, ok := fastyaml.Decode(c.Data); ok {
 					d := document{index: index, value: v, itemLines: items}
 					if line > 0 {
-						d.line = line + c.line - 1
+						d.line = line + c.Line - 1
 					}
 					for k := range d.itemLines {
-						d.itemLines[k] += c.line - 1
+						d.itemLines[k] += c.Line - 1
 					}
 					docs[i] = d
 					continue
 				}
 				var root yaml.Node
-				if err := yaml.Unmarshal(c.data, &root); err != nil {
-					errs[i] = yamlError(name, index, c.line-1, err)
+				if err := yaml.Unmarshal(c.Data, &root); err != nil {
+					errs[i] = yamlError(name, index, c.Line-1, err)
 					continue
 				}
-				docs[i], errs[i] = decodeDocument(name, index, c.line-1, &root)
+				docs[i], errs[i] = decodeDocument(name, index, c.Line-1, &root)
 			}
 		}(w)
 	}
@@ -440,50 +441,6 @@ func parseYAMLSequential(name string, data []byte) ([]document, error) {
 		}
 		docs = append(docs, d)
 	}
-}
-
-type chunk struct {
-	data []byte
-	line int // 1-based line of the chunk's first line
-}
-
-// splitDocuments cuts a YAML stream at lines that are "---" or "...",
-// alone or followed by a comment. ok is false when a marker line carries
-// content ("--- !tag", "--- {a: 1}") or a directive is present.
-func splitDocuments(data []byte) ([]chunk, bool) {
-	var out []chunk
-	start, startLine, line := 0, 1, 1
-	for pos := 0; pos < len(data); {
-		end := bytes.IndexByte(data[pos:], '\n')
-		next := len(data)
-		if end >= 0 {
-			next = pos + end + 1
-		}
-		l := bytes.TrimRight(data[pos:next], "\r\n")
-		if len(l) > 0 && l[0] == '%' {
-			return nil, false
-		}
-		if bytes.HasPrefix(l, []byte("---")) || bytes.HasPrefix(l, []byte("...")) {
-			rest := bytes.TrimSpace(l[3:])
-			if len(l) > 3 && l[3] != ' ' && l[3] != '\t' {
-				// "----" or "---x" is content, not a marker.
-				pos, line = next, line+1
-				continue
-			}
-			if len(rest) > 0 && rest[0] != '#' {
-				return nil, false
-			}
-			out = append(out, chunk{data: data[start:pos], line: startLine})
-			start, startLine = next, line+1
-		}
-		pos, line = next, line+1
-	}
-	out = append(out, chunk{data: data[start:], line: startLine})
-	// A leading "---" leaves an empty first chunk that is no document.
-	if len(out) > 1 && len(bytes.TrimSpace(out[0].data)) == 0 {
-		out = out[1:]
-	}
-	return out, true
 }
 
 func yamlError(name string, doc, lineOffset int, err error) error {
@@ -519,158 +476,18 @@ func isParserError(msg string) bool {
 	return false
 }
 
-// maxExpandedNodes bounds alias expansion ("billion laughs").
-const maxExpandedNodes = 1 << 20
-
 func decodeDocument(name string, index, lineOffset int, root *yaml.Node) (document, error) {
+	v, line, items, err := fastyaml.DecodeNode(root)
 	d := document{index: index}
-	if root.Kind == 0 || (root.Kind == yaml.DocumentNode && len(root.Content) == 0) {
-		return d, nil
+	if line > 0 {
+		d.line = line + lineOffset
 	}
-	n := root
-	if n.Kind == yaml.DocumentNode {
-		n = n.Content[0]
-	}
-	d.line = n.Line + lineOffset
-	budget := maxExpandedNodes
-	v, err := nodeValue(n, &budget, 0)
 	if err != nil {
 		return d, &InputError{Path: name, Line: d.line, Document: index, Err: err}
 	}
 	d.value = v
-	if n.Kind == yaml.MappingNode {
-		for i := 0; i+1 < len(n.Content); i += 2 {
-			if n.Content[i].Value == "items" && n.Content[i+1].Kind == yaml.SequenceNode {
-				for _, it := range n.Content[i+1].Content {
-					d.itemLines = append(d.itemLines, it.Line+lineOffset)
-				}
-			}
-		}
+	for _, l := range items {
+		d.itemLines = append(d.itemLines, l+lineOffset)
 	}
 	return d, nil
-}
-
-// nodeValue converts a YAML node to the JSON-like values Rego takes:
-// map[string]any, []any, string, int64, float64, bool and nil.
-func nodeValue(n *yaml.Node, budget *int, depth int) (any, error) {
-	*budget--
-	if *budget < 0 {
-		return nil, errors.New("document expands to too many nodes (aliases)")
-	}
-	if depth > 1000 {
-		return nil, errors.New("document is nested too deeply")
-	}
-	switch n.Kind {
-	case yaml.DocumentNode:
-		if len(n.Content) == 0 {
-			return nil, nil
-		}
-		return nodeValue(n.Content[0], budget, depth+1)
-	case yaml.AliasNode:
-		return nodeValue(n.Alias, budget, depth+1)
-	case yaml.SequenceNode:
-		out := make([]any, 0, len(n.Content))
-		for _, c := range n.Content {
-			v, err := nodeValue(c, budget, depth+1)
-			if err != nil {
-				return nil, err
-			}
-			out = append(out, v)
-		}
-		return out, nil
-	case yaml.MappingNode:
-		out := make(map[string]any, len(n.Content)/2)
-		var merges []*yaml.Node
-		for i := 0; i+1 < len(n.Content); i += 2 {
-			k, v := n.Content[i], n.Content[i+1]
-			if k.ShortTag() == "!!merge" {
-				merges = append(merges, v)
-				continue
-			}
-			val, err := nodeValue(v, budget, depth+1)
-			if err != nil {
-				return nil, err
-			}
-			key := k.Value
-			if k.Kind != yaml.ScalarNode {
-				return nil, fmt.Errorf("line %d: mapping keys must be scalars", k.Line)
-			}
-			out[key] = val
-		}
-		// Merged keys never override the mapping's own.
-		for _, m := range merges {
-			if err := mergeInto(out, m, budget, depth); err != nil {
-				return nil, err
-			}
-		}
-		return out, nil
-	case yaml.ScalarNode:
-		return scalarValue(n), nil
-	}
-	return nil, fmt.Errorf("line %d: unsupported YAML node", n.Line)
-}
-
-func mergeInto(out map[string]any, m *yaml.Node, budget *int, depth int) error {
-	for m.Kind == yaml.AliasNode {
-		m = m.Alias
-	}
-	var sources []*yaml.Node
-	switch m.Kind {
-	case yaml.MappingNode:
-		sources = []*yaml.Node{m}
-	case yaml.SequenceNode:
-		sources = m.Content
-	default:
-		return fmt.Errorf("line %d: merge key needs a mapping", m.Line)
-	}
-	for _, s := range sources {
-		v, err := nodeValue(s, budget, depth+1)
-		if err != nil {
-			return err
-		}
-		vm, ok := v.(map[string]any)
-		if !ok {
-			return fmt.Errorf("line %d: merge key needs a mapping", s.Line)
-		}
-		for k, val := range vm {
-			if _, own := out[k]; !own {
-				out[k] = val
-			}
-		}
-	}
-	return nil
-}
-
-func scalarValue(n *yaml.Node) any {
-	switch n.ShortTag() {
-	case "!!null":
-		return nil
-	case "!!bool":
-		var b bool
-		if n.Decode(&b) == nil {
-			return b
-		}
-	case "!!int":
-		if v, err := strconv.ParseInt(n.Value, 10, 64); err == nil {
-			return v
-		}
-		var v int64
-		if n.Decode(&v) == nil {
-			return v
-		}
-		var u uint64
-		if n.Decode(&u) == nil {
-			return u
-		}
-		var f float64
-		if n.Decode(&f) == nil {
-			return f
-		}
-	case "!!float":
-		var f float64
-		if n.Decode(&f) == nil && !math.IsInf(f, 0) && !math.IsNaN(f) {
-			return f
-		}
-	}
-	return n.Value
 }

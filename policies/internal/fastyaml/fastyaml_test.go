@@ -1,9 +1,7 @@
-package policies
+package fastyaml
 
 import (
 	"bytes"
-	"errors"
-	"fmt"
 	"reflect"
 	"strings"
 	"testing"
@@ -81,12 +79,12 @@ func TestDecodeFastSubset(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			v, line, items, ok := decodeFast([]byte(tt.in))
+			v, line, items, ok := Decode([]byte(tt.in))
 			if !ok {
-				t.Fatalf("decodeFast(%q) bailed out", tt.in)
+				t.Fatalf("Decode(%q) bailed out", tt.in)
 			}
 			if !reflect.DeepEqual(v, tt.want) || line != tt.line || !reflect.DeepEqual(items, tt.items) {
-				t.Errorf("decodeFast(%q)\n got %#v line %d items %v\nwant %#v line %d items %v", tt.in, v, line, items, tt.want, tt.line, tt.items)
+				t.Errorf("Decode(%q)\n got %#v line %d items %v\nwant %#v line %d items %v", tt.in, v, line, items, tt.want, tt.line, tt.items)
 			}
 			checkFastMatchesYAML(t, []byte(tt.in))
 		})
@@ -148,35 +146,35 @@ func TestDecodeFastBailsOut(t *testing.T) {
 		strings.Repeat("k", 1100) + ": v\n",                                // key too long for yaml.v3
 		strings.Repeat("- 1\n", 1<<20),                                     // too many nodes for decodeDocument
 	} {
-		if v, _, _, ok := decodeFast([]byte(in)); ok {
-			t.Errorf("decodeFast(%q) = %#v, want a bail-out", in, v)
+		if v, _, _, ok := Decode([]byte(in)); ok {
+			t.Errorf("Decode(%q) = %#v, want a bail-out", in, v)
 		}
 	}
 }
 
-// checkFastMatchesYAML checks that whenever decodeFast accepts a document,
-// yaml.v3 reads it and decodeDocument gives the same value and lines.
+// checkFastMatchesYAML checks that whenever Decode accepts a document,
+// yaml.v3 reads it and DecodeNode gives the same value and lines.
 func checkFastMatchesYAML(t testing.TB, in []byte) {
 	t.Helper()
-	v, line, items, ok := decodeFast(in)
+	v, line, items, ok := Decode(in)
 	if !ok {
 		return
 	}
 	var root yaml.Node
 	if err := yaml.Unmarshal(in, &root); err != nil {
-		t.Fatalf("decodeFast accepts %q, yaml.v3 refuses it: %v", in, err)
+		t.Fatalf("Decode accepts %q, yaml.v3 refuses it: %v", in, err)
 	}
-	d, err := decodeDocument("x", 1, 0, &root)
+	want, wantLine, wantItems, err := DecodeNode(&root)
 	if err != nil {
-		t.Fatalf("decodeFast accepts %q, decodeDocument refuses it: %v", in, err)
+		t.Fatalf("Decode accepts %q, DecodeNode refuses it: %v", in, err)
 	}
-	if !reflect.DeepEqual(v, d.value) || line != d.line || !reflect.DeepEqual(items, d.itemLines) {
-		t.Fatalf("decodeFast(%q)\n got %#v line %d items %v\nyaml %#v line %d items %v", in, v, line, items, d.value, d.line, d.itemLines)
+	if !reflect.DeepEqual(v, want) || line != wantLine || !reflect.DeepEqual(items, wantItems) {
+		t.Fatalf("Decode(%q)\n got %#v line %d items %v\nyaml %#v line %d items %v", in, v, line, items, want, wantLine, wantItems)
 	}
 }
 
 // fastCorpus holds tricky documents for the differential checks; many are
-// outside the subset, where decodeFast must bail out.
+// outside the subset, where Decode must bail out.
 var fastCorpus = []string{
 	`apiVersion: apps/v1
 kind: Deployment
@@ -403,12 +401,12 @@ func TestDecodeFastRandomDocuments(t *testing.T) {
 			b.WriteString("\n")
 		}
 		in := []byte(b.String())
-		if _, _, _, ok := decodeFast(in); ok {
+		if _, _, _, ok := Decode(in); ok {
 			accepted++
 		}
 		checkFastMatchesYAML(t, in)
 	}
-	t.Logf("decodeFast accepted %d of %d random documents", accepted, docs)
+	t.Logf("Decode accepted %d of %d random documents", accepted, docs)
 }
 
 func smallMesh(t testing.TB) []byte {
@@ -420,72 +418,19 @@ func smallMesh(t testing.TB) []byte {
 }
 
 func TestDecodeFastMatchesYAMLMesh(t *testing.T) {
-	chunks, ok := splitDocuments(smallMesh(t))
+	chunks, ok := Split(smallMesh(t))
 	if !ok {
 		t.Fatal("splitDocuments refused the mesh")
 	}
 	accepted := 0
 	for _, c := range chunks {
-		if _, _, _, ok := decodeFast(c.data); ok {
+		if _, _, _, ok := Decode(c.Data); ok {
 			accepted++
 		}
-		checkFastMatchesYAML(t, c.data)
+		checkFastMatchesYAML(t, c.Data)
 	}
 	if accepted != len(chunks) {
-		t.Errorf("decodeFast accepted %d of %d mesh documents, want all", accepted, len(chunks))
-	}
-}
-
-// TestParseYAMLMatchesSequential checks the whole parallel path, fast
-// decoder included, against yaml.v3 reading the stream document by
-// document.
-func TestParseYAMLMatchesSequential(t *testing.T) {
-	streams := [][]byte{smallMesh(t)}
-	streams = append(streams, []byte(strings.Join(fastCorpus[:5], "---\n")))
-	streams = append(streams, []byte("---\na: 1\n---\nkind: List\nitems:\n- a: 1\n- b: 2\n---\nb: [1, 2]\n"))
-	// More documents than a batch, the last batch a partial one.
-	streams = append(streams, []byte(strings.Repeat("---\na: 1\nb: [x, {c: 2}]\n", 2*yamlBatch+3)))
-	for i, data := range streams {
-		var got []document
-		err := parseYAML("x.yaml", data, func(d document) error {
-			got = append(got, d)
-			return nil
-		})
-		if err != nil {
-			t.Fatalf("stream %d: %v", i, err)
-		}
-		want, err := parseYAMLSequential("x.yaml", data)
-		if err != nil {
-			t.Fatalf("stream %d: sequential: %v", i, err)
-		}
-		if !reflect.DeepEqual(got, want) {
-			t.Errorf("stream %d: parseYAML and parseYAMLSequential differ:\n%s", i, firstDocDiff(got, want))
-		}
-	}
-}
-
-func firstDocDiff(got, want []document) string {
-	for i := range min(len(got), len(want)) {
-		if !reflect.DeepEqual(got[i], want[i]) {
-			return fmt.Sprintf("document %d:\n got %#v\nwant %#v", i+1, got[i], want[i])
-		}
-	}
-	return fmt.Sprintf("%d documents, want %d", len(got), len(want))
-}
-
-// TestParseYAMLErrorsUnchanged checks that invalid YAML is still reported
-// by yaml.v3, with its message and file line.
-func TestParseYAMLErrorsUnchanged(t *testing.T) {
-	data := []byte("kind: Namespace\napiVersion: v1\n---\nb: [1, 2\nc: 3\n")
-	_, err := Parse("bad.yaml", data, "default")
-	if err == nil {
-		t.Fatal("Parse accepted invalid YAML")
-	}
-	var root yaml.Node
-	yerr := yaml.Unmarshal([]byte("b: [1, 2\nc: 3\n"), &root)
-	want := yamlError("bad.yaml", 2, 3, yerr).Error()
-	if err.Error() != want {
-		t.Errorf("Parse error %q, want %q", err, want)
+		t.Errorf("Decode accepted %d of %d mesh documents, want all", accepted, len(chunks))
 	}
 }
 
@@ -493,62 +438,11 @@ func FuzzDecodeFast(f *testing.F) {
 	for _, in := range fastCorpus {
 		f.Add([]byte(in))
 	}
-	chunks, _ := splitDocuments(smallMesh(f))
+	chunks, _ := Split(smallMesh(f))
 	for _, c := range chunks[:6] {
-		f.Add(c.data)
+		f.Add(c.Data)
 	}
 	f.Fuzz(func(t *testing.T, in []byte) {
 		checkFastMatchesYAML(t, in)
 	})
-}
-
-// BenchmarkParseMesh parses the mesh hack/genmesh writes by default:
-// 10,000 Services, 30,000 objects, 11 MB.
-func BenchmarkParseMesh(b *testing.B) {
-	var buf bytes.Buffer
-	if _, err := meshgen.Write(&buf, meshgen.Spec{Services: 10000, Namespaces: 100, ErrorEvery: 50}); err != nil {
-		b.Fatal(err)
-	}
-	data := buf.Bytes()
-	b.SetBytes(int64(len(data)))
-	b.ReportAllocs()
-	b.ResetTimer()
-	for b.Loop() {
-		if _, err := Parse("mesh.yaml", data, "default"); err != nil {
-			b.Fatal(err)
-		}
-	}
-}
-
-// TestParseEachStopsAtFirstError checks that a stream decoded in batches
-// reports an error past the first batch with its own document and line,
-// after handing on the objects before it.
-func TestParseEachStopsAtFirstError(t *testing.T) {
-	good := "---\napiVersion: v1\nkind: Service\nmetadata: {name: a}\n"
-	n := yamlBatch + 7
-	data := []byte(strings.Repeat(good, n) + "---\nb: [1, 2\n" + good)
-	seen := 0
-	err := ParseEach("big.yaml", data, "default", func(*Object) error {
-		seen++
-		return nil
-	})
-	var ie *InputError
-	if !errors.As(err, &ie) {
-		t.Fatalf("error %v, want an *InputError", err)
-	}
-	// yaml.v3 reports the unclosed list on the line after it.
-	if seen != n || ie.Document != n+1 || ie.Line != 4*n+3 {
-		t.Errorf("handed on %d objects, error at document %d line %d (%v); want %d, %d, %d", seen, ie.Document, ie.Line, err, n, n+1, 4*n+3)
-	}
-	stop := errors.New("stop")
-	seen = 0
-	if err := ParseEach("big.yaml", []byte(strings.Repeat(good, n)), "default", func(*Object) error {
-		seen++
-		if seen == 3 {
-			return stop
-		}
-		return nil
-	}); err != stop || seen != 3 {
-		t.Errorf("fn's error: got %v after %d objects, want it back after 3", err, seen)
-	}
 }

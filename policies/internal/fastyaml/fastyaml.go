@@ -1,4 +1,10 @@
-package policies
+// Package fastyaml reads the YAML documents of Kubernetes manifests into
+// the JSON-like values the policies take (map[string]any, []any, string,
+// int64, float64, bool, nil), with the lines findings point at: a
+// stream is split at its document markers, each document decoded by a
+// fast reader of the block-style subset manifests use, or, outside it,
+// from yaml.v3's nodes.
+package fastyaml
 
 import (
 	"encoding/binary"
@@ -10,10 +16,10 @@ import (
 	"go.yaml.in/yaml/v3"
 )
 
-// decodeFast decodes one YAML document (a chunk of a stream, without its
+// Decode decodes one YAML document (a chunk of a stream, without its
 // "---" markers) written in the block-style subset Kubernetes manifests
 // use, giving the same values, root line and item lines as yaml.v3 with
-// decodeDocument. Lines are 1-based within data.
+// DecodeNode. Lines are 1-based within data.
 //
 // The subset: block mappings and sequences (including "- key: v" entries
 // and sequences at the indentation of their key), comments, plain scalars
@@ -25,8 +31,8 @@ import (
 // gives ok false, and the caller decodes the document with yaml.v3.
 //
 // A document of comments and blank lines only gives value nil, rootLine 0
-// and ok true, as decodeDocument does.
-func decodeFast(data []byte) (value any, rootLine int, itemLines []int, ok bool) {
+// and ok true, as DecodeNode does.
+func Decode(data []byte) (value any, rootLine int, itemLines []int, ok bool) {
 	p := fastParsers.Get().(*fastParser)
 	defer p.release()
 	p.b, p.src = data, string(data)
