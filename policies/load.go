@@ -398,7 +398,7 @@ func decodeBatch(name string, first int, chunks []fastyaml.Chunk, docs []documen
 				c := chunks[i]
 				index := first + i + 1
 				errs[i] = nil
-				// Most manifests are in the subset decodeFast reads;
+				// Most manifests are in the subset fastyaml.Decode reads;
 				// anything else, invalid YAML included, goes to yaml.v3.
 				if v, line, items, ok := fastyaml.Decode(c.Data); ok {
 					d := document{index: index, value: v, itemLines: items}
