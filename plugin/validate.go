@@ -126,6 +126,16 @@ func (o *ValidateOptions) Run(ctx context.Context) error {
 	// The index takes each object as it is decoded, and objects under
 	// review keep only what the policies read (unless user policies, which
 	// read them as written, are given): a large input is never held whole.
+	// The policies compile while the inputs load: neither needs the other.
+	type built struct {
+		engine *policies.Engine
+		err    error
+	}
+	compiled := make(chan built, 1)
+	go func() {
+		e, err := policies.NewEngine(ctx, policies.Options{Settings: o.settings, PolicyDirs: o.PolicyDirs})
+		compiled <- built{e, err}
+	}()
 	index := policies.NewIndex(o.settings.ClusterDomain)
 	compact := len(o.PolicyDirs) == 0
 	var reviewed []*policies.Object
@@ -145,6 +155,7 @@ func (o *ValidateOptions) Run(ctx context.Context) error {
 		}
 		return nil
 	})
+	b := <-compiled
 	if err != nil {
 		var ie *policies.InputError
 		if errors.As(err, &ie) {
@@ -152,9 +163,9 @@ func (o *ValidateOptions) Run(ctx context.Context) error {
 		}
 		return err
 	}
-	engine, err := policies.NewEngine(ctx, policies.Options{Settings: o.settings, PolicyDirs: o.PolicyDirs})
-	if err != nil {
-		return &ExitError{Code: ExitUsage, Err: err}
+	engine := b.engine
+	if b.err != nil {
+		return &ExitError{Code: ExitUsage, Err: b.err}
 	}
 	liveIstio := map[string]*policies.Object{}
 	if o.Cluster {
