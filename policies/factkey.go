@@ -6,8 +6,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-
-	"github.com/open-policy-agent/opa/v1/ast"
 )
 
 // Keys from the facts themselves. The key of a review is the encoding
@@ -54,22 +52,53 @@ func (t *tokenizer) field(name string) { t.appendString(name) }
 // nameKey writes a key of an object keyed by names.
 func (t *tokenizer) nameKey(s string) {
 	t.clash = t.clash || strings.HasPrefix(s, tokenPrefix)
-	t.appendString(t.name(s))
+	if t.keep(s) {
+		t.appendString(s)
+	} else {
+		t.appendToken(t.tokenIndex(s))
+	}
 }
 
 // strAt writes string s held under key.
 func (t *tokenizer) strAt(key, s string) {
 	t.clash = t.clash || strings.HasPrefix(s, tokenPrefix)
-	t.appendString(t.str(s, key))
+	if inputKeyFlags[key]&keyClean != 0 || t.keep(s) {
+		t.appendString(s)
+	} else {
+		t.appendToken(t.tokenIndex(s))
+	}
 }
 
-// numAt writes number n held under key.
+// appendToken is appendString(t.token(s)) for s's token index n, without
+// the string: a key holds dozens of tokens.
+func (t *tokenizer) appendToken(n int) {
+	var digits [20]byte
+	d := strconv.AppendInt(digits[:0], int64(n), 10)
+	t.buf = append(t.buf, 's')
+	t.buf = binary.AppendUvarint(t.buf, uint64(len(tokenPrefix)+len(d)))
+	t.buf = append(t.buf, tokenPrefix...)
+	t.buf = append(t.buf, d...)
+}
+
+// numAt writes number n held under key, as number does.
 func (t *tokenizer) numAt(key string, n int64) {
 	t.buf = append(t.buf, 'n')
 	if inputKeyFlags[key]&keyNumberToken == 0 {
 		t.buf = strconv.AppendInt(t.buf, n, 10)
+		t.buf = append(t.buf, 0)
+		return
+	}
+	// numberLiteral's text, built in the scratch buffer: looking a []byte
+	// up in a map as a string builds no string.
+	t.lit = strconv.AppendInt(append(t.lit[:0], tokenPrefix+"n"...), n, 10)
+	if _, ok := t.literals[string(t.lit)]; ok {
+		t.buf = strconv.AppendInt(t.buf, n, 10)
 	} else {
-		t.buf = append(t.buf, t.number(intNumber(n), key)...)
+		idx, ok := t.tokens[string(t.lit)]
+		if !ok {
+			idx = t.tokenIndex(string(t.lit))
+		}
+		t.buf = strconv.AppendInt(t.buf, int64(numberTokenBase+idx), 10)
 	}
 	t.buf = append(t.buf, 0)
 }
@@ -514,5 +543,3 @@ func sortedKeys(m map[string]string) []string {
 	slices.Sort(keys)
 	return keys
 }
-
-func intNumber(n int64) ast.Number { return ast.Number(strconv.FormatInt(n, 10)) }
