@@ -123,10 +123,6 @@ func (o *ValidateOptions) Run(ctx context.Context) error {
 	if os.Getenv("GOGC") == "" {
 		defer debug.SetGCPercent(debug.SetGCPercent(validateGCPercent))
 	}
-	engine, err := policies.NewEngine(ctx, policies.Options{Settings: o.settings, PolicyDirs: o.PolicyDirs})
-	if err != nil {
-		return &ExitError{Code: ExitUsage, Err: err}
-	}
 	// Objects under review keep only what the built-in policies read,
 	// unless user policies, which read them as written, are given.
 	change := policies.Change{
@@ -143,9 +139,10 @@ func (o *ValidateOptions) Run(ctx context.Context) error {
 			return err
 		}
 	}
-	outcome, err := engine.Check(ctx, change)
+	outcome, err := policies.CompileAndCheck(ctx, policies.Options{Settings: o.settings, PolicyDirs: o.PolicyDirs}, change)
 	var ie *policies.InputError
-	if errors.As(err, &ie) {
+	var pe *policies.PolicyError
+	if errors.As(err, &ie) || errors.As(err, &pe) {
 		return &ExitError{Code: ExitUsage, Err: err}
 	}
 	if err != nil {

@@ -209,6 +209,8 @@ type tokenizer struct {
 	literals map[string]struct{}
 	tokens   map[string]int
 	buf      []byte
+	// lit is scratch space for the text of a number (factsKey).
+	lit []byte
 	// reads are the fields of input.facts the query reads: the others are
 	// left out of the key and the tokenized input.
 	reads readSet

@@ -33,12 +33,12 @@ func dataKeyed() []string {
 func TestInputContract(t *testing.T) {
 	built := inputPaths(t, builtFacts(t))
 	documented := documentedPaths(t)
-	for _, p := range sortedKeys(built) {
+	for _, p := range sortedPaths(built) {
 		if !documented[p] && !elided(documented, p) {
 			t.Errorf("term.go sends %s, which docs/policies.md (The input document) does not describe", p)
 		}
 	}
-	for _, p := range sortedKeys(documented) {
+	for _, p := range sortedPaths(documented) {
 		if !built[p] && !strings.HasSuffix(p, "…") {
 			t.Errorf("docs/policies.md describes %s, which term.go does not send", p)
 		}
@@ -48,7 +48,7 @@ func TestInputContract(t *testing.T) {
 	// so that a policy reading a key never meets an undefined one in tests
 	// alone.
 	defaults := regoDefaultFacts(t)
-	for _, p := range sortedKeys(built) {
+	for _, p := range sortedPaths(built) {
 		if strings.Count(p, ".") == 1 && !strings.HasSuffix(p, "[]") && !defaults[strings.TrimPrefix(p, "facts.")] {
 			t.Errorf("policies/rego/inputs_test.rego's defaults lack %s", p)
 		}
@@ -66,7 +66,7 @@ func TestInputContract(t *testing.T) {
 		`data.mesh.test_inputs.host("h", {})`:   "facts.hosts.*.",
 	} {
 		keys := regoKeys(t, query)
-		for _, p := range sortedKeys(built) {
+		for _, p := range sortedPaths(built) {
 			k, ok := strings.CutPrefix(p, prefix)
 			if ok && !strings.ContainsAny(k, ".[*") && k != "destinationRule" && !keys[k] {
 				t.Errorf("%s lacks %s", query, p)
@@ -232,7 +232,7 @@ func regoKeys(t *testing.T, query string) map[string]bool {
 	return keys
 }
 
-func sortedKeys(m map[string]bool) []string {
+func sortedPaths(m map[string]bool) []string {
 	out := make([]string, 0, len(m))
 	for k := range m {
 		out = append(out, k)

@@ -1,6 +1,7 @@
 package policies
 
 import (
+	"bytes"
 	"context"
 	"embed"
 	"errors"
@@ -592,15 +593,8 @@ func (e *Engine) reviewInto(ctx context.Context, r Review, inv Inventory, hosts 
 		}
 	}
 	sc := scope{scopeKind(obj), r.Operation}
-	var input *ast.Term
-	var err error
-	mask := e.activePackages(sc, facts)
-	if mask != 0 || customCached != nil {
-		if input, err = inputTerm(r, facts, e.settingsTerm, false); err != nil {
-			return nil, fmt.Errorf("building policy input for %s: %w", obj.Ref(), err)
-		}
-	}
-	if mask != 0 {
+	input := &reviewInput{review: r, facts: facts, settings: e.settingsTerm}
+	if mask := e.activePackages(sc, facts); mask != 0 {
 		if err := e.evalBuiltin(ctx, sc, mask, input, add); err != nil {
 			return nil, fmt.Errorf("evaluating policies for %s: %w", obj.Ref(), err)
 		}
@@ -628,6 +622,27 @@ func (e *Engine) reviewInto(ctx context.Context, r Review, inv Inventory, hosts 
 	return k.out, nil
 }
 
+// reviewInput is the policy input of one review (without the objects),
+// built on first use: keys come from the facts, so a review whose
+// packages the decision cache all answers builds none.
+type reviewInput struct {
+	review   Review
+	facts    *Facts
+	settings *ast.Term
+	term     *ast.Term
+}
+
+func (in *reviewInput) get() (*ast.Term, error) {
+	if in.term == nil {
+		t, err := inputTerm(in.review, in.facts, in.settings, false)
+		if err != nil {
+			return nil, fmt.Errorf("building policy input for %s: %w", in.review.subject().Ref(), err)
+		}
+		in.term = t
+	}
+	return in.term, nil
+}
+
 // activePackages is the mask of the scope's built-in packages that the
 // facts do not rule out (bit i for package i of the scope's list).
 func (e *Engine) activePackages(sc scope, f *Facts) uint64 {
@@ -653,7 +668,7 @@ type pendingDecision struct {
 // evaluated on the object itself and its verdict kept for the key:
 // tokenInvariant makes it the verdict of every input with that key. One
 // query for all keeps the evaluator's fixed cost to one per review.
-func (e *Engine) evalBuiltin(ctx context.Context, sc scope, mask uint64, input *ast.Term, add func(*ast.Term)) error {
+func (e *Engine) evalBuiltin(ctx context.Context, sc scope, mask uint64, in *reviewInput, add func(*ast.Term)) error {
 	pkgs := e.builtin[sc]
 	var pending []pendingDecision
 	if e.cache != nil && e.cache.useKeys() {
@@ -663,7 +678,11 @@ func (e *Engine) evalBuiltin(ctx context.Context, sc scope, mask uint64, input *
 			if mask&(1<<i) == 0 || !cached {
 				continue
 			}
-			key, keyed, known, clean := e.decision(tk, sc, 1<<i, reads, input)
+			key, keyed, known, clean, err := e.decision(tk, sc, 1<<i, reads, in)
+			if err != nil {
+				e.cache.release(tk)
+				return err
+			}
 			switch {
 			case !keyed:
 			case known && clean:
@@ -678,6 +697,10 @@ func (e *Engine) evalBuiltin(ctx context.Context, sc scope, mask uint64, input *
 		return nil
 	}
 	q, err := e.builtinQuery(sc, mask)
+	if err != nil {
+		return err
+	}
+	input, err := in.get()
 	if err != nil {
 		return err
 	}
@@ -712,18 +735,25 @@ func (e *Engine) evalBuiltin(ctx context.Context, sc scope, mask uint64, input *
 }
 
 // evalCached is evalBuiltin for the user packages that read only facts.
-func (e *Engine) evalCached(ctx context.Context, sc scope, cq *cachedQuery, input *ast.Term, add func(*ast.Term)) error {
+func (e *Engine) evalCached(ctx context.Context, sc scope, cq *cachedQuery, in *reviewInput, add func(*ast.Term)) error {
 	var key *decisionKey
 	if e.cache != nil && e.cache.useKeys() {
 		tk := e.cache.newTokenizer()
-		k, keyed, known, clean := e.decision(tk, sc, cq.id, cq.reads, input)
+		k, keyed, known, clean, err := e.decision(tk, sc, cq.id, cq.reads, in)
 		e.cache.release(tk)
+		if err != nil {
+			return err
+		}
 		if keyed && known && clean {
 			return nil
 		}
 		if keyed && !known {
 			key = &k
 		}
+	}
+	input, err := in.get()
+	if err != nil {
+		return err
 	}
 	found := false
 	if err := e.eval(ctx, cq.q, input, func(t *ast.Term) { found = true; add(t) }); err != nil {
@@ -736,16 +766,40 @@ func (e *Engine) evalCached(ctx context.Context, sc scope, cq *cachedQuery, inpu
 }
 
 // decision looks up the decision of query id, which reads reads, for
-// input; keyed is false when the input cannot be keyed (it holds a string
-// that starts like a token).
-func (e *Engine) decision(tk *tokenizer, sc scope, id uint64, reads readSet, input *ast.Term) (key decisionKey, keyed, known, clean bool) {
+// the input; keyed is false when the input cannot be keyed (it holds a
+// string that starts like a token). With VerifyDecisionCache the key of
+// the facts is checked against the key of the input as OPA terms.
+func (e *Engine) decision(tk *tokenizer, sc scope, id uint64, reads readSet, in *reviewInput) (key decisionKey, keyed, known, clean bool, err error) {
 	tk.view(reads)
-	key = e.cache.key(tk, input, sc, id)
+	key = e.cache.factsKey(tk, in.facts, e.settings, sc, id)
+	if e.verify {
+		if err := e.checkFactsKey(tk, sc, id, reads, in); err != nil {
+			return key, false, false, false, err
+		}
+	}
 	if tk.clash {
-		return key, false, false, false
+		return key, false, false, false, nil
 	}
 	clean, known = e.cache.lookup(key)
-	return key, true, known, clean
+	return key, true, known, clean, nil
+}
+
+// checkFactsKey compares the bytes factsKey just wrote to tk with those
+// key writes for the input as OPA terms.
+func (e *Engine) checkFactsKey(tk *tokenizer, sc scope, id uint64, reads readSet, in *reviewInput) error {
+	fromFacts := slices.Clone(tk.buf)
+	clash := tk.clash
+	input, err := in.get()
+	if err != nil {
+		return err
+	}
+	tk.view(reads)
+	e.cache.key(tk, input, sc, id)
+	tk.clash = clash
+	if !bytes.Equal(fromFacts, tk.buf) {
+		return fmt.Errorf("decision cache: the key of the facts differs from the key of the input (%q, want %q)", fromFacts, tk.buf)
+	}
+	return nil
 }
 
 // keep stores the verdict found of q on input under key. With

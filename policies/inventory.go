@@ -135,6 +135,11 @@ type Inventory interface {
 	RoutesReferringTo(namespace string) []*KubeRoute
 }
 
+// drHostKey is a namespace and a host: a lookup with it builds no string,
+// and reviews look DestinationRules up for every namespace a
+// VirtualService reaches.
+type drHostKey struct{ namespace, fqdn string }
+
 // Index is an Inventory built from objects. It is safe for concurrent use:
 // the webhook updates it from informers while reviews read it.
 type Index struct {
@@ -147,7 +152,7 @@ type Index struct {
 	seExact         map[string][]*ServiceEntry
 	seWildcard      map[string][]*ServiceEntry // suffix without "*", e.g. ".example.com"; "" for "*"
 	seByKey         map[string]*ServiceEntry
-	drExact         map[string][]*DestinationRule // ns + "|" + fqdn
+	drExact         map[drHostKey][]*DestinationRule
 	drWildcard      map[string][]*DestinationRule // ns
 	drByFQDN        map[string][]*DestinationRule // fqdn (exact hosts only), any namespace
 	drByKey         map[string]*DestinationRule
@@ -180,7 +185,7 @@ func NewIndex(clusterDomain string) *Index {
 		seExact:         map[string][]*ServiceEntry{},
 		seWildcard:      map[string][]*ServiceEntry{},
 		seByKey:         map[string]*ServiceEntry{},
-		drExact:         map[string][]*DestinationRule{},
+		drExact:         map[drHostKey][]*DestinationRule{},
 		drWildcard:      map[string][]*DestinationRule{},
 		drByFQDN:        map[string][]*DestinationRule{},
 		drByKey:         map[string]*DestinationRule{},
@@ -275,7 +280,8 @@ func (x *Index) add(obj *Object) {
 			if strings.HasPrefix(dr.FQDN, "*") {
 				x.drWildcard[ns] = append(x.drWildcard[ns], dr)
 			} else {
-				x.drExact[ns+"|"+dr.FQDN] = append(x.drExact[ns+"|"+dr.FQDN], dr)
+				k := drHostKey{ns, dr.FQDN}
+				x.drExact[k] = append(x.drExact[k], dr)
 				x.drByFQDN[dr.FQDN] = append(x.drByFQDN[dr.FQDN], dr)
 			}
 		case KindGateway:
@@ -338,7 +344,8 @@ func (x *Index) remove(kind, group, ns, name string) {
 		if dr := x.drByKey[k]; dr != nil {
 			delete(x.drByKey, k)
 			x.drWildcard[ns] = without(x.drWildcard[ns], dr)
-			x.drExact[ns+"|"+dr.FQDN] = without(x.drExact[ns+"|"+dr.FQDN], dr)
+			k := drHostKey{ns, dr.FQDN}
+			x.drExact[k] = without(x.drExact[k], dr)
 			x.drByFQDN[dr.FQDN] = without(x.drByFQDN[dr.FQDN], dr)
 		}
 	case group == IstioNetworkingGroup && kind == KindGateway:
@@ -556,7 +563,7 @@ func (x *Index) ServiceEntriesForHost(fqdn string) []*ServiceEntry {
 func (x *Index) DestinationRulesFor(namespace, fqdn string) []*DestinationRule {
 	x.mu.RLock()
 	defer x.mu.RUnlock()
-	out := append([]*DestinationRule(nil), x.drExact[namespace+"|"+fqdn]...)
+	out := append([]*DestinationRule(nil), x.drExact[drHostKey{namespace, fqdn}]...)
 	var wild []*DestinationRule
 	for _, dr := range x.drWildcard[namespace] {
 		if HostCovers(dr.FQDN, fqdn) {

@@ -203,14 +203,15 @@ func reachFacts(ns string, shape *Shape, own map[string]*HostFacts, ownListeners
 	}
 	sort.Strings(hosts)
 	var out []ReachFacts
+	r := newReachResolver(inv, s)
 	for _, client := range reachNamespaces(ns, shape, own, hosts, inv, s) {
-		listeners := sidecarListeners(ns, client, shape, inv, s, func(fqdn string) *HostFacts { return resolveFrom(fqdn, client, inv, s, false) })
+		listeners := sidecarListeners(ns, client, shape, inv, s, func(fqdn string) *HostFacts { return r.resolve(fqdn, client, false) })
 		if len(listeners) == 0 {
 			continue // its sidecars serve none of the hosts
 		}
 		var differ map[string]*HostFacts
 		for _, h := range hosts {
-			f := reachHostFacts(own[h].FQDN, client, inv, s)
+			f := r.resolve(own[h].FQDN, client, true)
 			if sameRouting(f, own[h]) {
 				continue
 			}
@@ -361,15 +362,97 @@ func visibleEverywhere(fqdn string, inv Inventory, s Settings) bool {
 	return false
 }
 
-// reachHostFacts resolves fqdn for sidecars of client: the Service or
-// ServiceEntry they see, and the DestinationRule they apply. It skips the
-// hints hostFacts adds for a host that resolves to nothing.
-func reachHostFacts(fqdn, client string, inv Inventory, s Settings) *HostFacts {
-	return resolveFrom(fqdn, client, inv, s, true)
+// reachResolver resolves hosts for the sidecars of other namespaces, for
+// one VirtualService. A namespace that nothing about a host singles out
+// sees it as otherNamespace does, so such namespaces share one
+// resolution: with exportTo "*" a VirtualService reaches a namespace for
+// every exportTo list that mentions port 80 (HTTPPortClients), and
+// resolving each host again for each of them was most of the facts'
+// cost on a fleet.
+type reachResolver struct {
+	inv Inventory
+	s   Settings
+	// singled holds, per host, the namespaces that may see it otherwise
+	// than otherNamespace (see singledOut).
+	singled map[string]map[string]bool
+	generic map[reachKey]*HostFacts
 }
 
-// resolveFrom is reachHostFacts, with the DestinationRule applied only when
-// withRule is true.
+type reachKey struct {
+	fqdn     string
+	withRule bool
+}
+
+func newReachResolver(inv Inventory, s Settings) *reachResolver {
+	return &reachResolver{inv: inv, s: s, singled: map[string]map[string]bool{}, generic: map[reachKey]*HostFacts{}}
+}
+
+// resolve is resolveFrom. The facts it returns may be shared between
+// namespaces: they are not to be changed.
+func (r *reachResolver) resolve(fqdn, client string, withRule bool) *HostFacts {
+	if client != otherNamespace && !r.seesAsAnyOther(fqdn, client) {
+		return resolveFrom(fqdn, client, r.inv, r.s, withRule)
+	}
+	k := reachKey{fqdn, withRule}
+	f := r.generic[k]
+	if f == nil {
+		f = resolveFrom(fqdn, otherNamespace, r.inv, r.s, withRule)
+		r.generic[k] = f
+	}
+	return f
+}
+
+// seesAsAnyOther reports whether resolveFrom gives client what it gives
+// otherNamespace for fqdn: client holds no DestinationRule for the host
+// and is none of the namespaces singledOut names.
+func (r *reachResolver) seesAsAnyOther(fqdn, client string) bool {
+	singled, ok := r.singled[fqdn]
+	if !ok {
+		singled = singledOut(fqdn, r.inv, r.s)
+		r.singled[fqdn] = singled
+	}
+	return !singled[client] && len(r.inv.DestinationRulesFor(client, fqdn)) == 0
+}
+
+// singledOut lists the namespaces whose sidecars resolveFrom may treat
+// apart from any other for fqdn: the root namespace, and the namespace and
+// exportTo entries of every Service and ServiceEntry that may provide the
+// host and of every DestinationRule for it in their namespaces or the
+// root namespace (the tiers addDestinationRuleFacts looks in, besides the
+// client's own). ExportedTo tells two namespaces apart only through these.
+func singledOut(fqdn string, inv Inventory, s Settings) map[string]bool {
+	out := map[string]bool{s.RootNamespace: true}
+	owners := []string{s.RootNamespace}
+	single := func(ns string, exportTo []string) {
+		owners = append(owners, ns)
+		out[ns] = true
+		for _, e := range exportTo {
+			out[e] = true
+		}
+	}
+	if svcNS, name, ok := ServiceFromFQDN(fqdn, s.ClusterDomain); ok {
+		if svc := inv.Service(svcNS, name); svc != nil {
+			single(svcNS, svc.ExportTo)
+		}
+	}
+	for _, se := range inv.ServiceEntriesForHost(fqdn) {
+		single(se.Namespace, se.ExportTo)
+	}
+	for _, ns := range owners {
+		for _, dr := range inv.DestinationRulesFor(ns, fqdn) {
+			out[dr.Namespace] = true
+			for _, e := range dr.ExportTo {
+				out[e] = true
+			}
+		}
+	}
+	return out
+}
+
+// resolveFrom resolves fqdn for sidecars of client: the Service or
+// ServiceEntry they see, and, when withRule is true, the DestinationRule
+// they apply. It skips the hints hostFacts adds for a host that resolves
+// to nothing.
 func resolveFrom(fqdn, client string, inv Inventory, s Settings, withRule bool) *HostFacts {
 	f := &HostFacts{FQDN: fqdn}
 	serviceNS := ""

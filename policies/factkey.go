@@ -1,0 +1,545 @@
+package policies
+
+import (
+	"encoding/binary"
+	"hash/maphash"
+	"slices"
+	"strconv"
+	"strings"
+)
+
+// Keys from the facts themselves. The key of a review is the encoding
+// tokenizer.encode gives the policy input; building that input as OPA
+// terms cost as much as the key itself, and a review whose packages all
+// hit the cache needs no input at all. factsKey writes the same bytes
+// straight from the Go facts: every object's fields in the order OPA
+// keeps them (sorted), every value under the key that holds it, so that
+// tokens are numbered alike. TestFactsKeyMatchesInput holds the two
+// encodings byte for byte on every review of generated meshes and the
+// test files.
+
+// factsKey is decisionCache.key for the input inputTerm builds (without
+// the objects) from f, for a review of scope sc under settings s.
+func (c *decisionCache) factsKey(t *tokenizer, f *Facts, s Settings, sc scope, mask uint64) decisionKey {
+	t.buf = t.buf[:0]
+	t.buf = binary.LittleEndian.AppendUint64(t.buf, c.version)
+	t.buf = binary.LittleEndian.AppendUint64(t.buf, mask)
+	t.buf = append(t.buf, sc.kind...)
+	t.buf = append(t.buf, 0)
+	t.buf = append(t.buf, sc.op...)
+	t.buf = append(t.buf, 0)
+	t.buf = append(t.buf, '{')
+	t.field("facts")
+	t.facts(f)
+	t.field("kind")
+	t.strAt("kind", sc.kind)
+	t.field("operation")
+	t.strAt("operation", string(sc.op))
+	t.field("settings")
+	t.buf = append(t.buf, '{')
+	t.field("clusterDomain")
+	t.strAt("clusterDomain", s.ClusterDomain)
+	t.field("rootNamespace")
+	t.strAt("rootNamespace", s.RootNamespace)
+	t.buf = append(t.buf, '}', '}')
+	return decisionKey{maphash.Bytes(c.seeds[0], t.buf), maphash.Bytes(c.seeds[1], t.buf)}
+}
+
+// field writes the key of a field of an object that is not keyed by
+// names: the input's own field names, which never start like a token.
+func (t *tokenizer) field(name string) { t.appendString(name) }
+
+// nameKey writes a key of an object keyed by names.
+func (t *tokenizer) nameKey(s string) {
+	t.clash = t.clash || strings.HasPrefix(s, tokenPrefix)
+	if t.keep(s) {
+		t.appendString(s)
+	} else {
+		t.appendToken(t.tokenIndex(s))
+	}
+}
+
+// strAt writes string s held under key.
+func (t *tokenizer) strAt(key, s string) {
+	t.clash = t.clash || strings.HasPrefix(s, tokenPrefix)
+	if inputKeyFlags[key]&keyClean != 0 || t.keep(s) {
+		t.appendString(s)
+	} else {
+		t.appendToken(t.tokenIndex(s))
+	}
+}
+
+// appendToken is appendString(t.token(s)) for s's token index n, without
+// the string: a key holds dozens of tokens.
+func (t *tokenizer) appendToken(n int) {
+	var digits [20]byte
+	d := strconv.AppendInt(digits[:0], int64(n), 10)
+	t.buf = append(t.buf, 's')
+	t.buf = binary.AppendUvarint(t.buf, uint64(len(tokenPrefix)+len(d)))
+	t.buf = append(t.buf, tokenPrefix...)
+	t.buf = append(t.buf, d...)
+}
+
+// numAt writes number n held under key, as number does.
+func (t *tokenizer) numAt(key string, n int64) {
+	t.buf = append(t.buf, 'n')
+	if inputKeyFlags[key]&keyNumberToken == 0 {
+		t.buf = strconv.AppendInt(t.buf, n, 10)
+		t.buf = append(t.buf, 0)
+		return
+	}
+	// numberLiteral's text, built in the scratch buffer: looking a []byte
+	// up in a map as a string builds no string.
+	t.lit = strconv.AppendInt(append(t.lit[:0], tokenPrefix+"n"...), n, 10)
+	if _, ok := t.literals[string(t.lit)]; ok {
+		t.buf = strconv.AppendInt(t.buf, n, 10)
+	} else {
+		idx, ok := t.tokens[string(t.lit)]
+		if !ok {
+			idx = t.tokenIndex(string(t.lit))
+		}
+		t.buf = strconv.AppendInt(t.buf, int64(numberTokenBase+idx), 10)
+	}
+	t.buf = append(t.buf, 0)
+}
+
+// numOrNull is intOrNull's value.
+func (t *tokenizer) numOrNull(key string, n int64, ok bool) {
+	if !ok {
+		t.buf = append(t.buf, 'z')
+		return
+	}
+	t.numAt(key, n)
+}
+
+func (t *tokenizer) boolean(b bool) {
+	if b {
+		t.buf = append(t.buf, 'T')
+	} else {
+		t.buf = append(t.buf, 'F')
+	}
+}
+
+// strsAt is strings2Term's value held under key.
+func (t *tokenizer) strsAt(key string, items []string) {
+	t.buf = append(t.buf, '[')
+	for _, s := range items {
+		t.strAt(key, s)
+	}
+	t.buf = append(t.buf, ']')
+}
+
+// want reports whether field of input.facts goes into the key.
+func (t *tokenizer) want(field string) bool {
+	if t.skip("facts", field) {
+		return false
+	}
+	t.field(field)
+	return true
+}
+
+// facts is Facts.term's value, its fields in sorted order.
+func (t *tokenizer) facts(f *Facts) {
+	t.buf = append(t.buf, '{')
+	if t.want("backendRefs") {
+		t.buf = append(t.buf, '[')
+		for _, b := range f.BackendRefs {
+			t.buf = append(t.buf, '{')
+			t.field("crossNamespace")
+			t.boolean(b.CrossNamespace)
+			t.field("dropped")
+			t.boolean(b.Dropped)
+			t.field("exists")
+			t.boolean(b.Exists)
+			t.field("field")
+			t.strAt("field", b.Field)
+			t.field("kind")
+			t.strAt("kind", b.Kind)
+			t.field("name")
+			t.strAt("name", b.Name)
+			t.field("namespace")
+			t.strAt("namespace", b.Namespace)
+			t.field("permitted")
+			t.boolean(b.Permitted)
+			t.field("port")
+			t.numOrNull("port", b.Port, b.HasPort)
+			t.field("portExists")
+			t.boolean(b.PortExists)
+			t.field("supported")
+			t.boolean(b.Supported)
+			t.field("weight")
+			t.numAt("weight", b.Weight)
+			t.buf = append(t.buf, '}')
+		}
+		t.buf = append(t.buf, ']')
+	}
+	if t.want("backendRules") {
+		t.buf = append(t.buf, '[')
+		for _, r := range f.BackendRules {
+			t.buf = append(t.buf, '{')
+			t.field("field")
+			t.strAt("field", r.Field)
+			t.field("weights")
+			t.buf = append(t.buf, '[')
+			for _, w := range r.Weights {
+				t.numAt("weights", w)
+			}
+			t.buf = append(t.buf, ']', '}')
+		}
+		t.buf = append(t.buf, ']')
+	}
+	hosts := sortedHosts(f.Hosts)
+	if t.want("byHost") {
+		t.buf = append(t.buf, '{')
+		for _, h := range hosts {
+			t.nameKey(h)
+			t.buf = append(t.buf, '[')
+			for _, n := range f.ByHost[h] {
+				t.numAt("byHost", int64(n))
+			}
+			t.buf = append(t.buf, ']')
+		}
+		t.buf = append(t.buf, '}')
+	}
+	if t.want("destinations") {
+		t.buf = append(t.buf, '[')
+		for _, d := range f.Destinations {
+			t.destination(d)
+		}
+		t.buf = append(t.buf, ']')
+	}
+	if t.want("exportTo") {
+		t.strsAt("exportTo", f.ExportTo)
+	}
+	if t.want("gateways") {
+		t.buf = append(t.buf, '[')
+		for _, g := range f.Gateways {
+			t.buf = append(t.buf, '{')
+			t.field("exists")
+			t.boolean(g.Exists)
+			t.field("field")
+			t.strAt("field", g.Field)
+			t.field("key")
+			t.strAt("key", g.Key)
+			t.field("name")
+			t.strAt("name", g.Name)
+			t.field("namespace")
+			t.strAt("namespace", g.Namespace)
+			t.field("ref")
+			t.strAt("ref", g.Ref)
+			t.field("servedHosts")
+			t.strsAt("servedHosts", g.ServedHosts)
+			t.field("serverHosts")
+			t.strsAt("serverHosts", g.ServerHosts)
+			t.field("unservedHosts")
+			t.strsAt("unservedHosts", g.UnservedHosts)
+			t.field("visible")
+			t.boolean(g.Visible)
+			t.buf = append(t.buf, '}')
+		}
+		t.buf = append(t.buf, ']')
+	}
+	if t.want("hosts") {
+		t.hosts(f.Hosts, hosts)
+	}
+	if t.want("listenerPorts") {
+		t.listeners(f.ListenerPorts)
+	}
+	if t.want("malformed") {
+		t.buf = append(t.buf, '[')
+		for _, m := range f.Malformed {
+			t.buf = append(t.buf, '{')
+			t.field("field")
+			t.strAt("field", m.Field)
+			t.field("got")
+			t.strAt("got", m.Got)
+			t.field("want")
+			t.strAt("want", m.Want)
+			t.buf = append(t.buf, '}')
+		}
+		t.buf = append(t.buf, ']')
+	}
+	if t.want("meshBound") {
+		t.boolean(f.MeshBound)
+	}
+	if t.want("missing") {
+		t.strsAt("missing", f.Missing)
+	}
+	if t.want("namespace") {
+		t.strAt("namespace", f.Namespace)
+	}
+	if t.want("oldSubsetNames") {
+		t.strsAt("oldSubsetNames", f.OldSubsetNames)
+	}
+	if t.want("parentRefs") {
+		t.buf = append(t.buf, '[')
+		for _, p := range f.ParentRefs {
+			t.buf = append(t.buf, '{')
+			t.field("admitted")
+			t.boolean(p.Admitted)
+			t.field("exists")
+			t.boolean(p.Exists)
+			t.field("field")
+			t.strAt("field", p.Field)
+			t.field("hasPort")
+			t.boolean(p.HasPort)
+			t.field("kind")
+			t.strAt("kind", p.Kind)
+			t.field("listenerFound")
+			t.boolean(p.ListenerFound)
+			t.field("name")
+			t.strAt("name", p.Name)
+			t.field("namespace")
+			t.strAt("namespace", p.Namespace)
+			t.field("port")
+			t.numOrNull("port", p.Port, p.HasPort)
+			t.field("sectionName")
+			t.strAt("sectionName", p.Section)
+			t.field("supported")
+			t.boolean(p.Supported)
+			t.buf = append(t.buf, '}')
+		}
+		t.buf = append(t.buf, ']')
+	}
+	if t.want("reach") {
+		t.buf = append(t.buf, '[')
+		for _, r := range f.Reach {
+			t.buf = append(t.buf, '{')
+			t.field("hosts")
+			t.hosts(r.Hosts, sortedHosts(r.Hosts))
+			t.field("listenerPorts")
+			t.listeners(r.ListenerPorts)
+			t.field("namespace")
+			t.strAt("namespace", r.Namespace)
+			t.buf = append(t.buf, '}')
+		}
+		t.buf = append(t.buf, ']')
+	}
+	if t.want("routes") {
+		t.routes(f)
+	}
+	if t.want("subsetNames") {
+		t.strsAt("subsetNames", f.SubsetNames)
+	}
+	if t.want("usedBy") {
+		t.buf = append(t.buf, '[')
+		for _, u := range f.UsedBy {
+			t.buf = append(t.buf, '{')
+			t.field("field")
+			t.strAt("field", u.Field)
+			t.field("host")
+			t.strAt("host", u.Host)
+			t.field("namespace")
+			t.strAt("namespace", u.Namespace)
+			t.field("subset")
+			t.strAt("subset", u.Subset)
+			t.field("virtualService")
+			t.strAt("virtualService", u.VirtualService)
+			t.buf = append(t.buf, '}')
+		}
+		t.buf = append(t.buf, ']')
+	}
+	t.buf = append(t.buf, '}')
+}
+
+func sortedHosts(m map[string]*HostFacts) []string {
+	keys := make([]string, 0, len(m))
+	for h := range m {
+		keys = append(keys, h)
+	}
+	slices.Sort(keys)
+	return keys
+}
+
+// routes is the routes of Facts.term, whose destinations are those of
+// f.Destinations found the same way.
+func (t *tokenizer) routes(f *Facts) {
+	t.buf = append(t.buf, '[')
+	next := 0
+	for _, r := range f.Routes {
+		t.buf = append(t.buf, '{')
+		t.field("destinations")
+		t.buf = append(t.buf, '[')
+		for _, d := range r.Destinations {
+			for next < len(f.Destinations) && f.Destinations[next].Field != d.Field {
+				next++
+			}
+			if next < len(f.Destinations) {
+				t.destination(f.Destinations[next])
+			} else {
+				t.destination(d)
+			}
+		}
+		t.buf = append(t.buf, ']')
+		t.field("field")
+		t.strAt("field", r.Field)
+		t.field("targets")
+		t.buf = append(t.buf, '[')
+		for _, d := range r.Destinations {
+			t.strAt("targets", d.Host+"|"+d.Subset+"|"+portKey(d))
+		}
+		t.buf = append(t.buf, ']')
+		t.field("weights")
+		t.buf = append(t.buf, '[')
+		for _, d := range r.Destinations {
+			t.numAt("weights", d.Weight)
+		}
+		t.buf = append(t.buf, ']', '}')
+	}
+	t.buf = append(t.buf, ']')
+}
+
+func (t *tokenizer) destination(d DestinationRef) {
+	t.buf = append(t.buf, '{')
+	t.field("dropped")
+	t.boolean(d.Dropped)
+	t.field("field")
+	t.strAt("field", d.Field)
+	t.field("host")
+	t.strAt("host", d.Host)
+	t.field("mirror")
+	t.boolean(d.Mirror)
+	t.field("port")
+	t.numOrNull("port", d.Port, d.HasPort)
+	t.field("portKey")
+	t.strAt("portKey", portKey(d))
+	t.field("subset")
+	t.strAt("subset", d.Subset)
+	t.field("weight")
+	t.numOrNull("weight", d.Weight, d.HasWeight)
+	t.buf = append(t.buf, '}')
+}
+
+func (t *tokenizer) listeners(ports []ListenerPort) {
+	t.buf = append(t.buf, '[')
+	for _, p := range ports {
+		t.buf = append(t.buf, '{')
+		t.field("number")
+		t.numAt("number", p.Number)
+		t.field("sidecar")
+		t.boolean(p.Sidecar)
+		t.field("via")
+		t.strAt("via", p.Via)
+		t.buf = append(t.buf, '}')
+	}
+	t.buf = append(t.buf, ']')
+}
+
+// hosts is hostsTerm's value; keys are m's, sorted.
+func (t *tokenizer) hosts(m map[string]*HostFacts, keys []string) {
+	t.buf = append(t.buf, '{')
+	for _, h := range keys {
+		t.nameKey(h)
+		t.host(m[h])
+	}
+	t.buf = append(t.buf, '}')
+}
+
+// host is HostFacts.term's value.
+func (t *tokenizer) host(h *HostFacts) {
+	t.buf = append(t.buf, '{')
+	t.field("candidates")
+	t.strsAt("candidates", h.Candidates)
+	if r := h.DestinationRule; r != nil {
+		t.field("destinationRule")
+		t.buf = append(t.buf, '{')
+		t.field("host")
+		t.strAt("host", r.Host)
+		t.field("names")
+		t.strsAt("names", r.Names)
+		t.field("subsetNames")
+		t.strsAt("subsetNames", r.SubsetNames)
+		t.field("subsets")
+		t.buf = append(t.buf, '{')
+		names := slices.Clone(r.SubsetNames)
+		slices.Sort(names)
+		for i, name := range names {
+			if i > 0 && names[i-1] == name {
+				continue // one key in an object
+			}
+			sf := r.Subsets[name]
+			t.nameKey(name)
+			t.buf = append(t.buf, '{')
+			t.field("definedBy")
+			t.strAt("definedBy", sf.DefinedBy)
+			t.field("labels")
+			t.buf = append(t.buf, '{')
+			for _, k := range sortedKeys(sf.Labels) {
+				t.nameKey(k)
+				t.strAt("labels", sf.Labels[k])
+			}
+			t.buf = append(t.buf, '}')
+			t.field("workloads")
+			t.numAt("workloads", int64(sf.Workloads))
+			t.buf = append(t.buf, '}')
+		}
+		t.buf = append(t.buf, '}', '}')
+	}
+	t.field("fqdn")
+	t.strAt("fqdn", h.FQDN)
+	t.field("hiddenBy")
+	t.strsAt("hiddenBy", h.HiddenBy)
+	t.field("kind")
+	t.strAt("kind", h.Kind)
+	t.field("name")
+	t.strAt("name", h.Name)
+	t.field("otherDestinationRules")
+	t.buf = append(t.buf, '[')
+	for _, o := range h.OtherDestinationRules {
+		t.buf = append(t.buf, '{')
+		t.field("name")
+		t.strAt("name", o.Name)
+		t.field("reason")
+		t.strAt("reason", o.Reason)
+		t.field("subsetNames")
+		t.strsAt("subsetNames", o.SubsetNames)
+		t.buf = append(t.buf, '}')
+	}
+	t.buf = append(t.buf, ']')
+	// portSet's keys are the port numbers as text, once each, in the
+	// order of text.
+	t.field("portSet")
+	t.buf = append(t.buf, '{')
+	nums := make([]string, len(h.Ports))
+	for i, p := range h.Ports {
+		nums[i] = strconv.FormatInt(p.Number, 10)
+	}
+	slices.Sort(nums)
+	for i, n := range nums {
+		if i > 0 && nums[i-1] == n {
+			continue
+		}
+		t.nameKey(n)
+		t.boolean(true)
+	}
+	t.buf = append(t.buf, '}')
+	t.field("ports")
+	t.buf = append(t.buf, '[')
+	for _, p := range h.Ports {
+		t.buf = append(t.buf, '{')
+		t.field("name")
+		t.strAt("name", p.Name)
+		t.field("number")
+		t.numAt("number", p.Number)
+		t.field("protocol")
+		t.strAt("protocol", p.Protocol)
+		t.buf = append(t.buf, '}')
+	}
+	t.buf = append(t.buf, ']')
+	t.field("resolved")
+	t.boolean(h.Resolved)
+	t.field("wildcard")
+	t.boolean(strings.Contains(h.FQDN, "*"))
+	t.field("workloadsKnown")
+	t.boolean(h.WorkloadsKnown)
+	t.buf = append(t.buf, '}')
+}
+
+func sortedKeys(m map[string]string) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	return keys
+}
