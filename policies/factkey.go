@@ -31,8 +31,14 @@ func (c *decisionCache) factsKey(t *tokenizer, f *Facts, s Settings, sc scope, m
 	t.buf = append(t.buf, '{')
 	t.field("facts")
 	t.facts(f)
+	// The input's kind is the object's; the scope keys a Gateway API
+	// Gateway apart from Istio's by its group.
+	kind := sc.kind
+	if i := strings.LastIndexByte(kind, '/'); i >= 0 {
+		kind = kind[i+1:]
+	}
 	t.field("kind")
-	t.strAt("kind", sc.kind)
+	t.strAt("kind", kind)
 	t.field("operation")
 	t.strAt("operation", string(sc.op))
 	t.field("settings")
@@ -184,7 +190,10 @@ func (t *tokenizer) facts(f *Facts) {
 			for _, w := range r.Weights {
 				t.numAt("weights", w)
 			}
-			t.buf = append(t.buf, ']', '}')
+			t.buf = append(t.buf, ']')
+			t.field("written")
+			t.boolean(r.Written)
+			t.buf = append(t.buf, '}')
 		}
 		t.buf = append(t.buf, ']')
 	}
@@ -311,6 +320,20 @@ func (t *tokenizer) facts(f *Facts) {
 			t.listeners(r.ListenerPorts)
 			t.field("namespace")
 			t.strAt("namespace", r.Namespace)
+			t.buf = append(t.buf, '}')
+		}
+		t.buf = append(t.buf, ']')
+	}
+	if t.want("routeUses") {
+		t.buf = append(t.buf, '[')
+		for _, u := range f.RouteUses {
+			t.buf = append(t.buf, '{')
+			t.field("field")
+			t.strAt("field", u.Field)
+			t.field("namespace")
+			t.strAt("namespace", u.Namespace)
+			t.field("route")
+			t.strAt("route", u.Route)
 			t.buf = append(t.buf, '}')
 		}
 		t.buf = append(t.buf, ']')
