@@ -213,16 +213,7 @@ func TestGatewayAPIWorkflow(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		node, err := c.clients.CoreV1().Nodes().Get(ctx, "sim-node-0", metav1.GetOptions{})
-		if err != nil {
-			t.Fatal(err)
-		}
-		var ip string
-		for _, a := range node.Status.Addresses {
-			if a.Type == corev1.NodeInternalIP {
-				ip = a.Address
-			}
-		}
+		ip := nodeIP(t, c)
 		out, _ := meshRun(t, c, 0, "bookinfo", "url", "-n", ns, "--api", "gateway")
 		if want := "http://" + net.JoinHostPort(ip, strconv.Itoa(int(svc.Spec.Ports[1].NodePort))) + "/productpage\n"; out != want {
 			t.Errorf("bookinfo url from the Service: %q, want %q", out, want)
