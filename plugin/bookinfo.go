@@ -212,6 +212,11 @@ type BookinfoCheckOptions struct {
 	URL     string
 	Gateway ingress.Options
 	Timeout time.Duration
+	// API gateway reaches Bookinfo through the Gateway API Gateway
+	// bookinfo-gateway of the namespace instead.
+	API string
+
+	namespace string
 }
 
 func newBookinfoCheckCommand(env *commandEnv, streams genericiooptions.IOStreams) *cobra.Command {
@@ -221,23 +226,37 @@ func newBookinfoCheckCommand(env *commandEnv, streams genericiooptions.IOStreams
 		Short: "Fetch /productpage through the ingress gateway and check its title",
 		Long: `Fetch http://GATEWAY_URL/productpage (or --url) and check that the page title is
 "Simple Bookstore App". Exit 1 with the reason otherwise: no route on the
-gateway (404), no healthy upstream (503), a different page, or no answer.`,
+gateway (404), no healthy upstream (503), a different page, or no answer.
+With --api gateway, through the Gateway API Gateway bookinfo-gateway of the
+namespace (see bookinfo url).`,
 		Example: `  kubectl mesh bookinfo check
-  kubectl mesh bookinfo check --url http://127.0.0.1:8080/productpage`,
+  kubectl mesh bookinfo check --url http://127.0.0.1:8080/productpage
+  kubectl mesh bookinfo check -n bookinfo --api gateway`,
 		Args: cobra.NoArgs,
 		RunE: runOptions(o),
 	}
+	addAPIFlag(cmd.Flags(), &o.API, "through the Gateway bookinfo-gateway of the namespace")
 	cmd.Flags().StringVar(&o.URL, "url", "", "Page to check instead of the ingress gateway's /productpage")
 	cmd.Flags().DurationVar(&o.Timeout, "timeout", o.Timeout, "How long to wait for the page")
 	return cmd
 }
 
-// Complete has nothing to derive: the gateway is looked up only when
-// --url is not given.
-func (o *BookinfoCheckOptions) Complete(*cobra.Command, []string) error { return nil }
+// Complete resolves the namespace of a Gateway API Gateway; the gateway
+// itself is looked up only when --url is not given.
+func (o *BookinfoCheckOptions) Complete(*cobra.Command, []string) error {
+	if o.API != apiGateway {
+		return nil
+	}
+	ns, err := o.env.namespace()
+	o.namespace = ns
+	return err
+}
 
 // Validate checks the flags.
 func (o *BookinfoCheckOptions) Validate() error {
+	if err := validateAPI(o.API); err != nil {
+		return err
+	}
 	if o.Timeout <= 0 {
 		return usageError("--timeout must be positive, not %s", o.Timeout)
 	}
@@ -248,11 +267,7 @@ func (o *BookinfoCheckOptions) Validate() error {
 func (o *BookinfoCheckOptions) Run(ctx context.Context) error {
 	url := o.URL
 	if url == "" {
-		client, err := o.env.kube()
-		if err != nil {
-			return err
-		}
-		addr, err := ingress.Find(ctx, client, o.Gateway)
+		addr, err := o.address(ctx)
 		if err != nil {
 			return &ExitError{Code: ExitFailed, Err: err}
 		}
@@ -266,6 +281,18 @@ func (o *BookinfoCheckOptions) Run(ctx context.Context) error {
 	}
 	fmt.Fprintf(o.Out, "✔ %s: %s\n", url, bookinfo.Title)
 	return nil
+}
+
+// address is the gateway's external address.
+func (o *BookinfoCheckOptions) address(ctx context.Context) (ingress.Address, error) {
+	kube, dyn, err := o.env.clients()
+	if err != nil {
+		return ingress.Address{}, err
+	}
+	if o.API == apiGateway {
+		return ingress.FindKubeGateway(ctx, kube, dyn, ingress.KubeGatewayRef{Namespace: o.namespace, Name: bookinfo.GatewayName})
+	}
+	return ingress.Find(ctx, kube, o.Gateway)
 }
 
 // BookinfoStatusOptions holds `kubectl mesh bookinfo status` flags.

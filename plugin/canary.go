@@ -541,6 +541,7 @@ type CanaryVerifyOptions struct {
 	Weights        string
 	Route          string
 	VirtualService string
+	API            string
 	Output         string
 
 	namespace string
@@ -574,7 +575,10 @@ answered, or no answer could be classified; 2 for bad flags.`,
   kubectl mesh canary verify canary --url http://$GATEWAY_URL/ --match v1='version: v1' --match v2='version: v2'
 
   # By a response header, without reading the cluster
-  kubectl mesh canary verify canary --url http://$GATEWAY_URL/ --weights v1=90,v2=10 --match-header x-version --match v1=^v1 --match v2=^v2 -o json`,
+  kubectl mesh canary verify canary --url http://$GATEWAY_URL/ --weights v1=90,v2=10 --match-header x-version --match v1=^v1 --match v2=^v2 -o json
+
+  # Against the weights of the HTTPRoute of reviews (canary set --api gateway)
+  kubectl mesh canary verify reviews --namespace bookinfo --url http://$GATEWAY_URL/productpage --api gateway`,
 		Args:              cobra.ExactArgs(1),
 		ValidArgsFunction: completeArgs(completeServices(env)),
 		RunE:              runOptions(o),
@@ -590,6 +594,7 @@ answered, or no answer could be classified; 2 for bad flags.`,
 	f.StringVar(&o.Weights, "weights", "", "Expected split, e.g. v1=90,v2=10 (default: read from the route in the cluster)")
 	f.StringVar(&o.Route, "route", "", "Name of the http route whose weights are expected (default: the last route without match)")
 	f.StringVar(&o.VirtualService, "virtual-service", "", "The VirtualService to read the weights from (default: the one routing to SERVICE)")
+	addAPIFlag(f, &o.API, "the weights of the HTTPRoute whose parent is SERVICE")
 	f.StringVarP(&o.Output, "output", "o", o.Output, "Output format: text or json")
 	// -n is the number of requests here, as in load: a local --namespace
 	// without shorthand keeps kubectl's -n/--namespace out of this command.
@@ -610,6 +615,12 @@ func (o *CanaryVerifyOptions) Complete(_ *cobra.Command, args []string) error {
 // Validate checks the flags and builds the engine's options.
 func (o *CanaryVerifyOptions) Validate() error {
 	if err := validateServiceName(o.Service); err != nil {
+		return err
+	}
+	if err := validateAPI(o.API); err != nil {
+		return err
+	}
+	if err := gatewayAPIConflicts(o.API, map[string]bool{"--virtual-service": o.VirtualService != ""}); err != nil {
 		return err
 	}
 	if o.URL == "" {
@@ -669,16 +680,20 @@ func (o *CanaryVerifyOptions) Run(ctx context.Context) error {
 			return err
 		}
 		target := canary.Target{Namespace: o.namespace, Service: o.Service, Route: o.Route, VirtualService: o.VirtualService}
-		state, err := canary.Load(ctx, kube, dyn, target)
-		if err != nil {
-			return err
+		load, status, kind := canary.Load, canary.StatusOf, "VirtualService"
+		if o.API == apiGateway {
+			load, status, kind = canary.LoadHTTPRoute, canary.StatusOfHTTPRoute, "HTTPRoute"
 		}
-		st, err := canary.StatusOf(target, state)
+		state, err := load(ctx, kube, dyn, target)
 		if err != nil {
 			return canaryError(err)
 		}
-		if st.VirtualService == "" {
-			return &ExitError{Code: ExitFailed, Err: fmt.Errorf("no VirtualService in namespace %s routes to %s: nothing to verify (give --weights to test a split anyway)", o.namespace, o.Service)}
+		st, err := status(target, state)
+		if err != nil {
+			return canaryError(err)
+		}
+		if st.VirtualService == "" && st.HTTPRoute == "" {
+			return &ExitError{Code: ExitFailed, Err: fmt.Errorf("no %s in namespace %s routes to %s: nothing to verify (give --weights to test a split anyway)", kind, o.namespace, o.Service)}
 		}
 		o.verify.Weights = st.Weights()
 		if o.verify.Weights.Has("") {

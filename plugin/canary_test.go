@@ -398,3 +398,18 @@ func TestBookinfoCleanupGatewayAPICanary(t *testing.T) {
 		t.Errorf("exit %d\nstdout:\n%s\nstderr:\n%s\nwant:\n%s", code, out, errOut, want)
 	}
 }
+
+// verify --api gateway tests against the weights of the HTTPRoute.
+func TestCanaryVerifyGatewayAPI(t *testing.T) {
+	c := newFakeCluster(t, bookinfoReviews, reviewsHTTPRouteAt80)
+	srv := versionServer(t, 10)
+	out, errOut, code := runOn(t, c, "canary", "verify", "reviews", "--namespace", "bookinfo", "--api", "gateway", "--url", srv.URL,
+		"--match-header", "X-Version", "--match", "v1=^v1$", "--match", "v2=^v2$")
+	if want := "v1      80      80.0      90\nv2      20      20.0      10\n"; code != ExitOK || !strings.Contains(out, want) {
+		t.Errorf("exit %d\nstdout:\n%s\nstderr:\n%s\nwant it to contain\n%s", code, out, errOut, want)
+	}
+	_, errOut, code = runOn(t, newFakeCluster(t, bookinfoReviews), "canary", "verify", "reviews", "--namespace", "bookinfo", "--api", "gateway", "--url", srv.URL)
+	if want := "error: no HTTPRoute in namespace bookinfo routes to reviews: nothing to verify"; code != ExitFailed || !strings.Contains(errOut, want) {
+		t.Errorf("no route: exit %d\n%s", code, errOut)
+	}
+}

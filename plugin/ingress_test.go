@@ -1,6 +1,10 @@
 package plugin
 
 import (
+	"fmt"
+	"net"
+	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 )
@@ -55,5 +59,29 @@ func TestGatewayAPIURL(t *testing.T) {
 				t.Errorf("exit %d (want %d)\nstdout:\n%s\nstderr:\n%s\nwant:\n%s", code, tt.code, out, errOut, tt.want)
 			}
 		})
+	}
+}
+
+// bookinfo check --api gateway fetches the page through the Gateway's
+// status address and its listener's port.
+func TestBookinfoCheckGatewayAPI(t *testing.T) {
+	page := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		fmt.Fprint(w, "<html><head><title>Simple Bookstore App</title></head></html>")
+	}))
+	defer page.Close()
+	_, port, _ := net.SplitHostPort(page.Listener.Addr().String())
+	gateway := `
+apiVersion: gateway.networking.k8s.io/v1
+kind: Gateway
+metadata: {name: bookinfo-gateway, namespace: bookinfo}
+spec:
+  gatewayClassName: istio
+  listeners: [{name: http, port: ` + port + `, protocol: HTTP}]
+status:
+  addresses: [{type: IPAddress, value: 127.0.0.1}]
+`
+	out, errOut, code := runOn(t, newFakeCluster(t, gateway), "bookinfo", "check", "-n", "bookinfo", "--api", "gateway")
+	if want := "✔ " + page.URL + "/productpage: Simple Bookstore App\n"; code != ExitOK || out != want {
+		t.Errorf("exit %d\nstdout:\n%s\nstderr:\n%s\nwant:\n%s", code, out, errOut, want)
 	}
 }

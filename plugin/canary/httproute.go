@@ -333,10 +333,22 @@ func newRuleEditor(t Target, s *State) (*ruleEditor, error) {
 		return nil, fmt.Errorf("HTTPRoute %s: spec.rules: %w", e.name, err)
 	}
 	e.rules = rules
-	if e.index, err = findRoute(rules, t.Route, "matches", "rule"); err != nil {
+	if e.index, err = findRoute(rules, t.Route, "rule", matchesEverything, "a rule without matches, or matching every path"); err != nil {
 		return nil, refuse("HTTPRoute %s: %v", e.name, err)
 	}
 	return e, nil
+}
+
+// matchesEverything is an HTTPRoute's default rule: no matches, or only
+// the one the API server fills in for none, every path from /.
+func matchesEverything(rule map[string]any) bool {
+	matches, _ := rule["matches"].([]any)
+	if len(matches) != 1 {
+		return len(matches) == 0
+	}
+	m, _ := matches[0].(map[string]any)
+	path, _ := m["path"].(map[string]any)
+	return len(m) == 1 && len(path) == 2 && path["type"] == "PathPrefix" && path["value"] == "/"
 }
 
 func (e *ruleEditor) rule() map[string]any {

@@ -252,3 +252,34 @@ spec:
 		})
 	}
 }
+
+// The API server fills in a rule without matches with every path from /:
+// that rule is still the default one.
+func TestHTTPRouteDefaultRule(t *testing.T) {
+	s := reviewsState()
+	s.HTTPRoute = object(t, `
+apiVersion: gateway.networking.k8s.io/v1
+kind: HTTPRoute
+metadata: {name: reviews, namespace: bookinfo}
+spec:
+  parentRefs: [{group: "", kind: Service, name: reviews}]
+  rules:
+  - matches: [{headers: [{name: end-user, value: jason}]}]
+    backendRefs: [{name: reviews-v2, port: 9080}]
+  - matches: [{path: {type: PathPrefix, value: /}}]
+    backendRefs: [{name: reviews-v1, port: 9080}]
+`)
+	st, err := StatusOfHTTPRoute(Target{Namespace: "bookinfo", Service: "reviews"}, s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := backendsOf(st); got != "v1:reviews-v1=100" {
+		t.Errorf("default rule: %s", got)
+	}
+	rules := s.HTTPRoute.Object["spec"].(map[string]any)["rules"].([]any)
+	s.HTTPRoute.Object["spec"].(map[string]any)["rules"] = rules[:1]
+	if _, err := StatusOfHTTPRoute(Target{Namespace: "bookinfo", Service: "reviews"}, s); err == nil ||
+		!strings.Contains(err.Error(), "no default route (a rule without matches, or matching every path)") {
+		t.Errorf("no default rule: %v", err)
+	}
+}

@@ -455,7 +455,7 @@ func newRouteEditor(t Target, live *unstructured.Unstructured) (*routeEditor, er
 		return nil, fmt.Errorf("VirtualService %s: spec.http: %w", e.name, err)
 	}
 	e.http = http
-	if e.index, err = findRoute(http, t.Route, "match", "http route"); err != nil {
+	if e.index, err = findRoute(http, t.Route, "http route", withoutMatch, "an http route without match"); err != nil {
 		return nil, refuse("VirtualService %s: %v", e.name, err)
 	}
 	return e, nil
@@ -489,9 +489,9 @@ func (e *routeEditor) checkBinding() error {
 }
 
 // findRoute returns the index of the named route, or of the default
-// route: the last one without match conditions (matchKey: a
-// VirtualService's http routes have match, an HTTPRoute's rules matches).
-func findRoute(routes []any, name, matchKey, what string) (int, error) {
+// route: the last one that matches everything (matchesAll; a
+// VirtualService's http route without match, say).
+func findRoute(routes []any, name, what string, matchesAll func(map[string]any) bool, defaultRoute string) (int, error) {
 	if name != "" {
 		var names []string
 		for i, r := range routes {
@@ -506,11 +506,17 @@ func findRoute(routes []any, name, matchKey, what string) (int, error) {
 	}
 	for i := len(routes) - 1; i >= 0; i-- {
 		m, _ := routes[i].(map[string]any)
-		if match, _ := m[matchKey].([]any); len(match) == 0 {
+		if matchesAll(m) {
 			return i, nil
 		}
 	}
-	return 0, fmt.Errorf("no default route (an %s without %s); name the route to change with --route", what, matchKey)
+	return 0, fmt.Errorf("no default route (%s); name the route to change with --route", defaultRoute)
+}
+
+// withoutMatch is a VirtualService's default route: no match conditions.
+func withoutMatch(route map[string]any) bool {
+	match, _ := route["match"].([]any)
+	return len(match) == 0
 }
 
 func orNone(list []string) string {

@@ -1,6 +1,10 @@
 package ingress
 
-import "k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+import (
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+
+	"github.com/kubectl-mesh/kubectl-mesh/policies"
+)
 
 // Gateway returns the Gateway that Istio's tasks bind to the ingress
 // gateway (Bookinfo's bookinfo-gateway, the canary's canary-gateway): the
@@ -23,7 +27,7 @@ func Gateway(namespace, name string, labels map[string]string) *unstructured.Uns
 
 // GatewayAPIVersion is the version kubectl-mesh writes Gateway API
 // objects in (the standard channel's v1).
-const GatewayAPIVersion = "gateway.networking.k8s.io/v1"
+const GatewayAPIVersion = policies.GatewayAPIGroup + "/v1"
 
 // GatewayClassName is the class Istio implements: a Gateway of this class
 // gets a proxy Deployment and Service named <gateway>-istio.

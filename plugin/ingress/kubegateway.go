@@ -11,10 +11,12 @@ import (
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/kubernetes"
+
+	"github.com/kubectl-mesh/kubectl-mesh/policies"
 )
 
 // KubeGateways is the Gateway API's Gateway resource.
-var KubeGateways = schema.GroupVersionResource{Group: "gateway.networking.k8s.io", Version: "v1", Resource: "gateways"}
+var KubeGateways = schema.GroupVersionResource{Group: policies.GatewayAPIGroup, Version: "v1", Resource: "gateways"}
 
 // KubeGatewayRef names a Gateway API Gateway; Name "" is the namespace's
 // only Gateway.

@@ -157,6 +157,22 @@ func gatewayService(t *testing.T, c *simCluster, ns string, typ corev1.ServiceTy
 	return svc
 }
 
+// nodeIP is the simulated node's internal IP: the host of a nodePort.
+func nodeIP(t *testing.T, c *simCluster) string {
+	t.Helper()
+	node, err := c.clients.CoreV1().Nodes().Get(context.Background(), "sim-node-0", metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, a := range node.Status.Addresses {
+		if a.Type == corev1.NodeInternalIP {
+			return a.Address
+		}
+	}
+	t.Fatalf("node %s has no internal IP", node.Name)
+	return ""
+}
+
 func TestBookinfoURLAndCheck(t *testing.T) {
 	c := needSim(t)
 	ctx := context.Background()
@@ -174,16 +190,7 @@ func TestBookinfoURLAndCheck(t *testing.T) {
 	t.Run("NodePort", func(t *testing.T) {
 		ns := c.namespace(t, "gateway-nodeport")
 		svc := gatewayService(t, c, ns, corev1.ServiceTypeNodePort, 80)
-		node, err := c.clients.CoreV1().Nodes().Get(ctx, "sim-node-0", metav1.GetOptions{})
-		if err != nil {
-			t.Fatal(err)
-		}
-		var ip string
-		for _, a := range node.Status.Addresses {
-			if a.Type == corev1.NodeInternalIP {
-				ip = a.Address
-			}
-		}
+		ip := nodeIP(t, c)
 		out, stderr, err := c.mesh(t, "bookinfo", "url", "--gateway-namespace", ns, "-o", "env")
 		if err != nil {
 			t.Fatalf("bookinfo url: %v\n%s", err, stderr)
