@@ -194,18 +194,15 @@ func newCanaryChangeCommand(env *commandEnv, streams genericiooptions.IOStreams,
 
 // Complete reads the arguments and resolves the namespace.
 func (o *CanaryOptions) Complete(_ *cobra.Command, args []string) error {
-	o.Service = args[0]
 	if o.Op == "set" {
 		o.Weights = args[1]
 	}
-	ns, err := o.env.namespace()
-	o.namespace = ns
-	return err
+	return completeService(o.env, args, &o.Service, &o.namespace)
 }
 
 // Validate checks the flags and builds the change.
 func (o *CanaryOptions) Validate() error {
-	if err := validateServiceName(o.Service); err != nil {
+	if err := validateServiceTarget(o.Service, o.API, map[string]bool{"--gateway": o.Gateway != "", "--hosts": len(o.Hosts) > 0, "--virtual-service": o.VirtualService != ""}); err != nil {
 		return err
 	}
 	mode, err := apply.ParseDryRun(o.DryRun)
@@ -215,12 +212,6 @@ func (o *CanaryOptions) Validate() error {
 	o.dryRun = mode
 	if err := apply.ValidOutput(o.Output); err != nil {
 		return &ExitError{Code: ExitUsage, Err: err}
-	}
-	if err := validateAPI(o.API); err != nil {
-		return err
-	}
-	if err := gatewayAPIConflicts(o.API, map[string]bool{"--gateway": o.Gateway != "", "--hosts": len(o.Hosts) > 0, "--virtual-service": o.VirtualService != ""}); err != nil {
-		return err
 	}
 	o.change = canary.Change{Op: o.Op, Prune: o.Prune, Force: o.Force, To: o.To, By: o.By}
 	switch o.Op {
@@ -263,6 +254,28 @@ func gatewayAPIConflicts(api string, given map[string]bool) error {
 		}
 	}
 	return nil
+}
+
+// completeService reads SERVICE, the first argument of every canary
+// command, and the namespace.
+func completeService(env *commandEnv, args []string, service, namespace *string) error {
+	*service = args[0]
+	ns, err := env.namespace()
+	*namespace = ns
+	return err
+}
+
+// validateServiceTarget checks SERVICE, --api, and that the flags only
+// Istio's API takes (istioOnly: flag name to whether it was given) are not
+// given with --api gateway.
+func validateServiceTarget(service, api string, istioOnly map[string]bool) error {
+	if err := validateServiceName(service); err != nil {
+		return err
+	}
+	if err := validateAPI(api); err != nil {
+		return err
+	}
+	return gatewayAPIConflicts(api, istioOnly)
 }
 
 func validateServiceName(name string) error {
@@ -390,21 +403,12 @@ its weight among the backendRefs of the HTTPRoute whose parent is SERVICE.`,
 
 // Complete reads the arguments and resolves the namespace.
 func (o *CanaryStatusOptions) Complete(_ *cobra.Command, args []string) error {
-	o.Service = args[0]
-	ns, err := o.env.namespace()
-	o.namespace = ns
-	return err
+	return completeService(o.env, args, &o.Service, &o.namespace)
 }
 
 // Validate checks the argument and the flags.
 func (o *CanaryStatusOptions) Validate() error {
-	if err := validateServiceName(o.Service); err != nil {
-		return err
-	}
-	if err := validateAPI(o.API); err != nil {
-		return err
-	}
-	if err := gatewayAPIConflicts(o.API, map[string]bool{"--virtual-service": o.VirtualService != ""}); err != nil {
+	if err := validateServiceTarget(o.Service, o.API, map[string]bool{"--virtual-service": o.VirtualService != ""}); err != nil {
 		return err
 	}
 	switch o.Output {
@@ -606,21 +610,12 @@ answered, or no answer could be classified; 2 for bad flags.`,
 
 // Complete reads the arguments and resolves the namespace.
 func (o *CanaryVerifyOptions) Complete(_ *cobra.Command, args []string) error {
-	o.Service = args[0]
-	ns, err := o.env.namespace()
-	o.namespace = ns
-	return err
+	return completeService(o.env, args, &o.Service, &o.namespace)
 }
 
 // Validate checks the flags and builds the engine's options.
 func (o *CanaryVerifyOptions) Validate() error {
-	if err := validateServiceName(o.Service); err != nil {
-		return err
-	}
-	if err := validateAPI(o.API); err != nil {
-		return err
-	}
-	if err := gatewayAPIConflicts(o.API, map[string]bool{"--virtual-service": o.VirtualService != ""}); err != nil {
+	if err := validateServiceTarget(o.Service, o.API, map[string]bool{"--virtual-service": o.VirtualService != ""}); err != nil {
 		return err
 	}
 	if o.URL == "" {
