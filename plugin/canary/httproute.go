@@ -146,45 +146,22 @@ func ComputeHTTPRoute(t Target, s *State, c Change) (*Plan, error) {
 		return plan, nil
 	}
 
+	// A version's Service exists before the route names it.
 	labelsOf := func(version string) map[string]string { return versionLabels(s, version) }
-	var unlabelled []string
-	for _, w := range to.Positive() {
-		if w.Subset != "" && s.Backends[w.Subset] == nil && restore[w.Subset] == nil {
-			unlabelled = append(unlabelled, w.Subset)
+	err = labelVersions(t, s, c, to, restore, labelsOf, plan, func(version string, labels map[string]string) error {
+		if s.Backends[version] != nil {
+			return nil
 		}
-	}
-	label, inferred, err := subsetLabelFor(t, s, unlabelled)
-	if err != nil {
-		return nil, err
-	}
-	if inferred {
-		plan.InferredLabel = label
-	}
-	for _, w := range to.Positive() {
-		if w.Subset == "" {
-			continue
-		}
-		labels := labelsOf(w.Subset)
-		if labels == nil {
-			labels = restore[w.Subset]
-		}
-		if labels == nil {
-			labels = map[string]string{label: w.Subset}
-		}
-		if !c.Force {
-			if err := checkWorkload(t, s, w.Subset, labels); err != nil {
-				return nil, err
-			}
-		}
-		if s.Backends[w.Subset] != nil {
-			continue
-		}
-		step, err := versionService(t, s, w.Subset, labels)
+		step, err := versionService(t, s, version, labels)
 		if err != nil {
-			return nil, err
+			return err
 		}
 		plan.Steps = append(plan.Steps, step)
-		plan.Added = append(plan.Added, w.Subset)
+		plan.Added = append(plan.Added, version)
+		return nil
+	})
+	if err != nil {
+		return nil, err
 	}
 
 	history = remember(t, c, history, from, to, labelsOf)

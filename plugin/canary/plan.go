@@ -189,38 +189,14 @@ func Compute(t Target, s *State, c Change) (*Plan, error) {
 
 	// Subsets first: every subset given traffic must exist before the
 	// route names it.
-	var unlabelled []string
-	for _, w := range to.Positive() {
-		if w.Subset != "" && dr.labelsOf(w.Subset) == nil && restore[w.Subset] == nil {
-			unlabelled = append(unlabelled, w.Subset)
+	err = labelVersions(t, s, c, to, restore, dr.labelsOf, plan, func(subset string, labels map[string]string) error {
+		if dr.add(subset, labels) {
+			plan.Added = append(plan.Added, subset)
 		}
-	}
-	label, inferred, err := subsetLabelFor(t, s, unlabelled)
+		return nil
+	})
 	if err != nil {
 		return nil, err
-	}
-	if inferred {
-		plan.InferredLabel = label
-	}
-	for _, w := range to.Positive() {
-		if w.Subset == "" {
-			continue
-		}
-		labels := dr.labelsOf(w.Subset)
-		if labels == nil {
-			labels = restore[w.Subset]
-		}
-		if labels == nil {
-			labels = map[string]string{label: w.Subset}
-		}
-		if !c.Force {
-			if err := checkWorkload(t, s, w.Subset, labels); err != nil {
-				return nil, err
-			}
-		}
-		if dr.add(w.Subset, labels) {
-			plan.Added = append(plan.Added, w.Subset)
-		}
 	}
 	if len(plan.Added) > 0 {
 		plan.Steps = append(plan.Steps, dr.step("add subsets "+strings.Join(plan.Added, ", ")))
@@ -313,6 +289,47 @@ func refName(obj *unstructured.Unstructured, name string) string {
 
 // checkWorkload refuses a subset that no Deployment of the service runs:
 // its pod template must carry the subset's labels and the Service's selector.
+// labelVersions settles the pod labels of every version to gives traffic:
+// the labels it has (known), a rolled-back version's, else {label: version}
+// with the label given or inferred (plan.InferredLabel). Unless forced,
+// each must select workloads; each then goes to add.
+func labelVersions(t Target, s *State, c Change, to Weights, restore map[string]map[string]string, known func(string) map[string]string, plan *Plan, add func(version string, labels map[string]string) error) error {
+	var unlabelled []string
+	for _, w := range to.Positive() {
+		if w.Subset != "" && known(w.Subset) == nil && restore[w.Subset] == nil {
+			unlabelled = append(unlabelled, w.Subset)
+		}
+	}
+	label, inferred, err := subsetLabelFor(t, s, unlabelled)
+	if err != nil {
+		return err
+	}
+	if inferred {
+		plan.InferredLabel = label
+	}
+	for _, w := range to.Positive() {
+		if w.Subset == "" {
+			continue
+		}
+		labels := known(w.Subset)
+		if labels == nil {
+			labels = restore[w.Subset]
+		}
+		if labels == nil {
+			labels = map[string]string{label: w.Subset}
+		}
+		if !c.Force {
+			if err := checkWorkload(t, s, w.Subset, labels); err != nil {
+				return err
+			}
+		}
+		if err := add(w.Subset, labels); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 func checkWorkload(t Target, s *State, subset string, labels map[string]string) error {
 	want := map[string]string{}
 	for k, v := range s.Selector {
