@@ -2,7 +2,6 @@ package plugin
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"net/http"
 	"sort"
@@ -372,12 +371,7 @@ func (o *BookinfoStatusOptions) Run(ctx context.Context) error {
 	}
 	sort.Slice(rows, func(i, j int) bool { return rows[i].Name < rows[j].Name })
 	if o.Output == "json" {
-		b, err := json.MarshalIndent(map[string]any{"namespace": o.namespace, "workloads": rows}, "", "  ")
-		if err != nil {
-			return err
-		}
-		_, err = fmt.Fprintf(o.Out, "%s\n", b)
-		return err
+		return printJSON(o.Out, map[string]any{"namespace": o.namespace, "workloads": rows})
 	}
 	if len(rows) == 0 {
 		fmt.Fprintf(o.ErrOut, "No Bookinfo workloads in namespace %s (kubectl mesh bookinfo deploy -n %s)\n", o.namespace, o.namespace)

@@ -2,7 +2,6 @@ package plugin
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"io"
 	"os"
@@ -445,12 +444,7 @@ func (o *CanaryStatusOptions) Run(ctx context.Context) error {
 	}
 	switch o.Output {
 	case "json":
-		b, err := json.MarshalIndent(st, "", "  ")
-		if err != nil {
-			return err
-		}
-		_, err = fmt.Fprintf(o.Out, "%s\n", b)
-		return err
+		return printJSON(o.Out, st)
 	case "yaml":
 		b, err := yaml.Marshal(st)
 		if err != nil {
@@ -700,11 +694,9 @@ func (o *CanaryVerifyOptions) Run(ctx context.Context) error {
 		return &ExitError{Code: ExitFailed, Err: fmt.Errorf("verifying %s: %w", o.verify.URL, err)}
 	}
 	if o.Output == "json" {
-		b, err := json.MarshalIndent(res, "", "  ")
-		if err != nil {
+		if err := printJSON(o.Out, res); err != nil {
 			return err
 		}
-		fmt.Fprintf(o.Out, "%s\n", b)
 	} else if err := writeVerify(o.Out, res); err != nil {
 		return err
 	}

@@ -1,6 +1,8 @@
 package plugin
 
 import (
+	"encoding/json"
+	"io"
 	"time"
 
 	"github.com/spf13/pflag"
@@ -54,4 +56,15 @@ func validateHTTPFlags(timeout time.Duration, headers []string, output string) e
 		return usageError("--output must be text or json, not %q", output)
 	}
 	return nil
+}
+
+// printJSON writes v as indented JSON and a newline: the -o json of every
+// command.
+func printJSON(w io.Writer, v any) error {
+	b, err := json.MarshalIndent(v, "", "  ")
+	if err != nil {
+		return err
+	}
+	_, err = w.Write(append(b, '\n'))
+	return err
 }

@@ -2,7 +2,6 @@ package plugin
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 
 	"github.com/spf13/cobra"
@@ -140,15 +139,10 @@ func (o *IngressURLOptions) print(addr ingress.Address) error {
 		_, err := fmt.Fprintf(o.Out, "export GATEWAY_URL=%s\n", addr.HostPort())
 		return err
 	case "json":
-		b, err := json.MarshalIndent(map[string]any{
+		return printJSON(o.Out, map[string]any{
 			"host": addr.Host, "port": addr.Port, "source": addr.Source, "service": addr.Service,
 			"gatewayURL": addr.HostPort(), "url": url,
-		}, "", "  ")
-		if err != nil {
-			return err
-		}
-		_, err = fmt.Fprintf(o.Out, "%s\n", b)
-		return err
+		})
 	}
 	_, err := fmt.Fprintln(o.Out, url)
 	return err

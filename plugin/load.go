@@ -2,7 +2,6 @@ package plugin
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -278,12 +277,7 @@ func (o *LoadOptions) report(res *loadgen.Result) error {
 // writeLoadJSON prints the result as fortio does (json -): indented, with
 // a final newline.
 func writeLoadJSON(w io.Writer, res *loadgen.Result) error {
-	b, err := json.MarshalIndent(res, "", "  ")
-	if err != nil {
-		return err
-	}
-	_, err = w.Write(append(b, '\n'))
-	return err
+	return printJSON(w, res)
 }
 
 // writeLoadText prints fortio's summary of a run.

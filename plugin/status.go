@@ -2,7 +2,6 @@ package plugin
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"strings"
 	"text/tabwriter"
@@ -70,11 +69,9 @@ func (o *MeshStatusOptions) Run(ctx context.Context) error {
 		return err
 	}
 	if o.Output == "json" {
-		b, err := json.MarshalIndent(st, "", "  ")
-		if err != nil {
+		if err := printJSON(o.Out, st); err != nil {
 			return err
 		}
-		fmt.Fprintln(o.Out, string(b))
 	} else {
 		printMeshStatus(o.Out, st)
 	}

@@ -2,7 +2,6 @@ package plugin
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"runtime"
 
@@ -80,12 +79,7 @@ func (o *VersionOptions) Validate() error {
 func (o *VersionOptions) Run(context.Context) error {
 	v := CurrentVersion()
 	if o.Output == "json" {
-		b, err := json.MarshalIndent(v, "", "  ")
-		if err != nil {
-			return err
-		}
-		_, err = fmt.Fprintln(o.Out, string(b))
-		return err
+		return printJSON(o.Out, v)
 	}
 	_, err := fmt.Fprintf(o.Out, "kubectl-mesh %s (commit %s, %s, %s, OPA %s; installs Istio %s)\n", v.Version, v.Commit, v.GoVersion, v.Platform, v.OPAVersion, v.IstioVersion)
 	return err
