@@ -186,7 +186,8 @@ type BackendRefShape struct {
 	Group, Kind, Namespace, Name string
 	Port, Weight                 int64
 	HasPort, HasWeight           bool
-	// Dropped: weight 0 beside other backendRefs, which pilot leaves out.
+	// Dropped: weight 0, which pilot leaves out (with no weight above 0
+	// in the rule, it answers 500 itself: MESH0808).
 	Dropped bool
 }
 
@@ -273,7 +274,7 @@ func (w *shapeWalker) gatewayRoute(spec map[string]any) {
 			r.Weights = append(r.Weights, w.s.BackendRefs[k].Weight)
 			r.Written = r.Written || w.s.BackendRefs[k].HasWeight
 		}
-		for k := first; k < len(w.s.BackendRefs) && len(r.Weights) > 1; k++ {
+		for k := first; k < len(w.s.BackendRefs); k++ {
 			w.s.BackendRefs[k].Dropped = w.s.BackendRefs[k].Weight == 0
 		}
 		w.s.BackendRules = append(w.s.BackendRules, r)
@@ -315,6 +316,10 @@ type BackendRefFacts struct {
 	// ReferenceGrant there allows it (always true within the namespace).
 	CrossNamespace, Permitted bool
 	Exists, PortExists        bool
+	// Visible: the Service's networking.istio.io/exportTo includes the
+	// route's namespace, whose sidecars judge it (a hidden Service has no
+	// cluster there).
+	Visible bool
 }
 
 // ParentRefFacts say what one parentRef of a route binds to.
@@ -323,6 +328,9 @@ type ParentRefFacts struct {
 	// Supported: a Gateway of the Gateway API group or a core Service.
 	Supported bool
 	Exists    bool
+	// Visible: a Service parent is exported to the route's namespace; a
+	// hidden one has no virtual host there to carry the route.
+	Visible bool
 	// ListenerFound: a listener (or, for a Service, a port) matches the
 	// sectionName and port written, or none is written.
 	ListenerFound bool
@@ -337,33 +345,10 @@ func routeFacts(obj *Object, shape *Shape, f *Facts, inv Inventory, s Settings, 
 }
 
 // resolveRouteRefs resolves the backendRefs and parentRefs of a route of
-// kind in namespace ns.
+// kind in namespace ns. pilot asks for a ReferenceGrant only where it
+// applies the route at a Gateway: a route bound to Services alone (mesh
+// routing) may route across namespaces without one.
 func resolveRouteRefs(ns, kind string, backends []BackendRefShape, parents []ParentRefShape, inv Inventory, s Settings, cache *hostCache) ([]BackendRefFacts, []ParentRefFacts) {
-	var bfs []BackendRefFacts
-	for _, b := range backends {
-		bf := BackendRefFacts{BackendRefShape: b, Permitted: true}
-		if bf.Namespace == "" {
-			bf.Namespace = ns
-		}
-		switch {
-		case b.Group == "" && b.Kind == KindService:
-			bf.Supported = true
-			if bf.Namespace != ns {
-				bf.CrossNamespace = true
-				bf.Permitted = granted(inv, kind, ns, bf.Namespace, "", KindService, b.Name)
-			}
-			if svc := inv.Service(bf.Namespace, b.Name); svc != nil {
-				bf.Exists = true
-				bf.PortExists = hasPort(svc.Ports, b.Port)
-			}
-		case b.Group == IstioNetworkingGroup && b.Kind == KindHostname:
-			bf.Supported = true
-			h := cache.hostFacts(b.Name, ns, inv, s)
-			bf.Exists = h.Resolved
-			bf.PortExists = h.Resolved && hasPort(h.Ports, b.Port)
-		}
-		bfs = append(bfs, bf)
-	}
 	var pfs []ParentRefFacts
 	for _, p := range parents {
 		pf := ParentRefFacts{ParentRefShape: p}
@@ -374,7 +359,7 @@ func resolveRouteRefs(ns, kind string, backends []BackendRefShape, parents []Par
 		case p.Group == GatewayAPIGroup && p.Kind == "Gateway":
 			pf.Supported = true
 			if gw := inv.KubeGateway(pf.Namespace, p.Name); gw != nil {
-				pf.Exists = true
+				pf.Exists, pf.Visible = true, true
 				for _, l := range gw.Listeners {
 					if (p.Section != "" && l.Name != p.Section) || (p.HasPort && l.Port != p.Port) {
 						continue
@@ -389,11 +374,42 @@ func resolveRouteRefs(ns, kind string, backends []BackendRefShape, parents []Par
 			pf.Supported = true
 			if svc := inv.Service(pf.Namespace, p.Name); svc != nil {
 				pf.Exists = true
-				pf.ListenerFound = !p.HasPort || hasPort(svc.Ports, p.Port)
+				pf.Visible = ExportedTo(svc.ExportTo, svc.Namespace, ns)
+				pf.ListenerFound = servesHTTP(svc.Ports, p.Port, p.HasPort)
 				pf.Admitted = true
 			}
 		}
 		pfs = append(pfs, pf)
+	}
+	viaGateway := false
+	for _, pf := range pfs {
+		viaGateway = viaGateway || (pf.Kind == KindGateway && pf.bound())
+	}
+	var bfs []BackendRefFacts
+	for _, b := range backends {
+		bf := BackendRefFacts{BackendRefShape: b, Permitted: true}
+		if bf.Namespace == "" {
+			bf.Namespace = ns
+		}
+		switch {
+		case b.Group == "" && b.Kind == KindService:
+			bf.Supported = true
+			if bf.Namespace != ns {
+				bf.CrossNamespace = true
+				bf.Permitted = !viaGateway || granted(inv, kind, ns, bf.Namespace, "", KindService, b.Name)
+			}
+			if svc := inv.Service(bf.Namespace, b.Name); svc != nil {
+				bf.Exists = true
+				bf.Visible = ExportedTo(svc.ExportTo, svc.Namespace, ns)
+				bf.PortExists = hasPort(svc.Ports, b.Port)
+			}
+		case b.Group == IstioNetworkingGroup && b.Kind == KindHostname:
+			bf.Supported = true
+			h := cache.hostFacts(b.Name, ns, inv, s)
+			bf.Exists, bf.Visible = h.Resolved, h.Resolved
+			bf.PortExists = h.Resolved && hasPort(h.Ports, b.Port)
+		}
+		bfs = append(bfs, bf)
 	}
 	return bfs, pfs
 }
@@ -401,13 +417,13 @@ func resolveRouteRefs(ns, kind string, backends []BackendRefShape, parents []Par
 // works reports whether pilot routes to the backendRef: what none of
 // MESH0801-0803 finds, and not left out for its weight 0.
 func (b BackendRefFacts) works() bool {
-	return !b.Dropped && b.Supported && b.Permitted && b.Exists && (!b.HasPort || b.PortExists)
+	return !b.Dropped && b.Supported && b.Permitted && b.Exists && b.Visible && (!b.HasPort || b.PortExists)
 }
 
 // bound reports whether pilot binds the route to the parent: what none of
 // MESH0804-0806 finds.
 func (p ParentRefFacts) bound() bool {
-	return p.Supported && p.Exists && p.ListenerFound && p.Admitted
+	return p.Supported && p.Exists && p.Visible && p.ListenerFound && p.Admitted
 }
 
 // KubeRoute is what the referenced side needs of an HTTPRoute or
@@ -536,6 +552,18 @@ func (v changeView) ReferenceGrantsIn(namespace string) []*ReferenceGrant {
 		out = append(out, referenceGrantFrom(v.now))
 	}
 	return out
+}
+
+// servesHTTP reports whether a Service parent's port n (any port, without
+// one) carries HTTP routes: pilot applies a mesh route only to the
+// Service's HTTP ports, so one bound to a TCP or TLS port does nothing.
+func servesHTTP(ports []ServicePort, n int64, has bool) bool {
+	for _, p := range ports {
+		if (!has || p.Number == n) && carriesHTTPRoutes(KindService, p) {
+			return true
+		}
+	}
+	return false
 }
 
 func hasPort(ports []ServicePort, n int64) bool {

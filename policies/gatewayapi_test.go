@@ -75,6 +75,11 @@ func TestGatewayAPIRoutes(t *testing.T) {
 			docs: []string{reviewsService, webGateway, httpRoute("default", "  parentRefs: [{name: web}]\n  rules:\n  - backendRefs: [{name: reviews, port: 9080}, {name: reviewz, port: 9080, weight: 0}]\n")},
 		},
 		{
+			name: "a single backendRef of weight 0 gets a 500 from pilot, not a call",
+			docs: []string{reviewsService, webGateway, httpRoute("default", "  parentRefs: [{name: web}]\n  rules:\n  - backendRefs: [{name: reviews, port: 9999, weight: 0}]\n")},
+			want: []want{{"MESH0808", "spec.rules[0].backendRefs", "add up to 0"}},
+		},
+		{
 			name: "a backendRef to a port the Service lacks",
 			docs: []string{reviewsService, webGateway, httpRoute("default", "  parentRefs: [{name: web}]\n  rules:\n  - backendRefs: [{name: reviews, port: 8080}]\n")},
 			want: []want{{"MESH0802", "spec.rules[0].backendRefs[0].port", "has no port 8080"}},
@@ -95,6 +100,20 @@ func TestGatewayAPIRoutes(t *testing.T) {
 			want: []want{{"MESH0803", "spec.rules[0].backendRefs[0].namespace", "no ReferenceGrant in namespace default lets HTTPRoutes of namespace team"}},
 		},
 		{
+			name: "a cross-namespace backendRef of a mesh route needs no ReferenceGrant",
+			docs: []string{reviewsService, "\napiVersion: v1\nkind: Service\nmetadata: {name: reviews, namespace: team}\nspec:\n  ports: [{name: http, port: 9080}]\n",
+				httpRoute("team", "  parentRefs: [{kind: Service, group: \"\", name: reviews, port: 9080}]\n  rules:\n  - backendRefs: [{name: reviews, namespace: default, port: 9080}]\n")},
+		},
+		{
+			name: "a Service parent and backend not exported to the route's namespace",
+			docs: []string{reviewsService, "\napiVersion: v1\nkind: Service\nmetadata: {name: fraud, namespace: default, annotations: {networking.istio.io/exportTo: \".\"}}\nspec:\n  ports: [{name: http, port: 8000}]\n",
+				httpRoute("team", "  parentRefs: [{kind: Service, group: \"\", name: fraud, namespace: default, port: 8000}, {kind: Service, group: \"\", name: reviews, namespace: default, port: 9080}]\n  rules:\n  - backendRefs: [{name: fraud, namespace: default, port: 8000}]\n")},
+			want: []want{
+				{"MESH0804", "spec.parentRefs[0]", "Service default/fraud is not exported to namespace team"},
+				{"MESH0801", "spec.rules[0].backendRefs[0]", "Service default/fraud is not exported to namespace team"},
+			},
+		},
+		{
 			name: "a cross-namespace backendRef with a ReferenceGrant",
 			docs: []string{reviewsService, webGateway, teamGrant, httpRoute("team", "  parentRefs: [{name: web, namespace: default, sectionName: shared}]\n  rules:\n  - backendRefs: [{name: reviews, namespace: default, port: 9080}]\n")},
 		},
@@ -109,6 +128,15 @@ func TestGatewayAPIRoutes(t *testing.T) {
 			want: []want{
 				{"MESH0804", "spec.parentRefs[0]", "Service default/ratings does not exist"},
 				{"MESH0805", "spec.parentRefs[1]", "Service default/reviews has no port 80"},
+			},
+		},
+		{
+			name: "a Service parent on a port that carries no HTTP",
+			docs: []string{reviewsService, "\napiVersion: v1\nkind: Service\nmetadata: {name: db, namespace: default}\nspec:\n  ports: [{name: tcp-db, port: 5432}, {name: https, port: 8443}]\n",
+				httpRoute("default", "  parentRefs: [{kind: Service, group: \"\", name: db, port: 5432}, {kind: Service, group: \"\", name: db}]\n  rules:\n  - backendRefs: [{name: reviews, port: 9080}]\n")},
+			want: []want{
+				{"MESH0805", "spec.parentRefs[0]", "Service default/db has no port 5432 carrying HTTP"},
+				{"MESH0805", "spec.parentRefs[1]", "Service default/db has no port carrying HTTP"},
 			},
 		},
 		{

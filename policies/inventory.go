@@ -1,6 +1,8 @@
 package policies
 
 import (
+	"maps"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -753,16 +755,7 @@ func (x *Index) KubeGateway(namespace, name string) *KubeGateway {
 func (x *Index) ReferenceGrantsIn(namespace string) []*ReferenceGrant {
 	x.mu.RLock()
 	defer x.mu.RUnlock()
-	names := make([]string, 0, len(x.grants[namespace]))
-	for n := range x.grants[namespace] {
-		names = append(names, n)
-	}
-	sort.Strings(names)
-	out := make([]*ReferenceGrant, len(names))
-	for i, n := range names {
-		out[i] = x.grants[namespace][n]
-	}
-	return out
+	return byKey(x.grants[namespace])
 }
 
 // RoutesReferringTo implements Inventory, sorted by kind, namespace and
@@ -770,14 +763,14 @@ func (x *Index) ReferenceGrantsIn(namespace string) []*ReferenceGrant {
 func (x *Index) RoutesReferringTo(namespace string) []*KubeRoute {
 	x.mu.RLock()
 	defer x.mu.RUnlock()
-	keys := make([]string, 0, len(x.routesByNS[namespace]))
-	for k := range x.routesByNS[namespace] {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	out := make([]*KubeRoute, len(keys))
-	for i, k := range keys {
-		out[i] = x.routesByNS[namespace][k]
+	return byKey(x.routesByNS[namespace])
+}
+
+// byKey lists the values of m in the order of their keys.
+func byKey[T any](m map[string]T) []T {
+	out := make([]T, 0, len(m))
+	for _, k := range slices.Sorted(maps.Keys(m)) {
+		out = append(out, m[k])
 	}
 	return out
 }

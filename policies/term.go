@@ -222,6 +222,7 @@ func backendRefsTerm(refs []BackendRefFacts) *ast.Term {
 			item("dropped", ast.BooleanTerm(b.Dropped)), item("supported", ast.BooleanTerm(b.Supported)),
 			item("crossNamespace", ast.BooleanTerm(b.CrossNamespace)), item("permitted", ast.BooleanTerm(b.Permitted)),
 			item("exists", ast.BooleanTerm(b.Exists)), item("portExists", ast.BooleanTerm(b.PortExists)),
+			item("visible", ast.BooleanTerm(b.Visible)),
 		)
 	}
 	return arrayTerm(terms...)
@@ -236,6 +237,7 @@ func parentRefsTerm(refs []ParentRefFacts) *ast.Term {
 			item("sectionName", strTerm(p.Section)), item("port", intOrNull(p.Port, p.HasPort)),
 			item("hasPort", ast.BooleanTerm(p.HasPort)),
 			item("supported", ast.BooleanTerm(p.Supported)), item("exists", ast.BooleanTerm(p.Exists)),
+			item("visible", ast.BooleanTerm(p.Visible)),
 			item("listenerFound", ast.BooleanTerm(p.ListenerFound)), item("admitted", ast.BooleanTerm(p.Admitted)),
 		)
 	}

@@ -22,6 +22,7 @@ func main() {
 	rate := flag.Float64("plant-rate", 0.02, "realistic: chance that a VirtualService or DestinationRule gets a planted slip")
 	cases := flag.Int("cases", 0, "realistic (implied): write N small meshes case-0001.yaml ... into the -o directory")
 	out := flag.String("o", "-", "output file (with -cases: directory)")
+	routes := flag.Bool("routes", false, "realistic: add Gateway API Gateways, ReferenceGrants and HTTPRoutes (-cases always does)")
 	flag.Parse()
 	// -cases is a realistic-mode flag: it picks the mode unless -mode is given.
 	modeSet := false
@@ -29,13 +30,13 @@ func main() {
 	if *cases > 0 && !modeSet {
 		*mode = "realistic"
 	}
-	if err := run(*mode, s, *seed, *rate, *cases, *out); err != nil {
+	if err := run(*mode, s, *seed, *rate, *routes, *cases, *out); err != nil {
 		fmt.Fprintln(os.Stderr, "genmesh:", err)
 		os.Exit(1)
 	}
 }
 
-func run(mode string, s meshgen.Spec, seed uint64, rate float64, cases int, out string) error {
+func run(mode string, s meshgen.Spec, seed uint64, rate float64, routes bool, cases int, out string) error {
 	if mode != "template" && mode != "realistic" {
 		return fmt.Errorf("-mode must be template or realistic, not %q", mode)
 	}
@@ -61,7 +62,7 @@ func run(mode string, s meshgen.Spec, seed uint64, rate float64, cases int, out 
 	var planted map[string]int
 	var err error
 	if mode == "realistic" {
-		planted, err = meshgen.WriteFleet(w, meshgen.Fleet{Seed: seed, Services: s.Services, Namespaces: s.Namespaces, PlantRate: rate})
+		planted, err = meshgen.WriteFleet(w, meshgen.Fleet{Seed: seed, Services: s.Services, Namespaces: s.Namespaces, PlantRate: rate, Routes: routes})
 	} else {
 		planted, err = meshgen.Write(w, s)
 	}

@@ -31,7 +31,7 @@ func TestRun(t *testing.T) {
 			if out != "-" {
 				out = filepath.Join(dir, out)
 			}
-			err := run(tc.mode, spec, 3, 0.1, tc.cases, out)
+			err := run(tc.mode, spec, 3, 0.1, false, tc.cases, out)
 			if (err != nil) != tc.wantErr {
 				t.Fatalf("err = %v", err)
 			}

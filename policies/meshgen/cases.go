@@ -8,13 +8,13 @@ import (
 )
 
 // Cases returns n small fleets, each of 2-4 team namespaces besides
-// istio-system and 4-15 Services, their seeds drawn from seed: case i of
-// a seed is always the same mesh.
+// istio-system and 4-15 Services with Gateway API routes among them,
+// their seeds drawn from seed: case i of a seed is always the same mesh.
 func Cases(seed uint64, n int, plantRate float64) []Fleet {
 	r := rand.New(rand.NewPCG(seed, 0x6361736573))
 	out := make([]Fleet, n)
 	for i := range out {
-		out[i] = Fleet{Seed: r.Uint64(), Services: 4 + r.IntN(12), Namespaces: 2 + r.IntN(3), PlantRate: plantRate}
+		out[i] = Fleet{Seed: r.Uint64(), Services: 4 + r.IntN(12), Namespaces: 2 + r.IntN(3), PlantRate: plantRate, Routes: true}
 	}
 	return out
 }
@@ -23,8 +23,8 @@ func Cases(seed uint64, n int, plantRate float64) []Fleet {
 // that it can be written again on its own.
 func CaseHeader(i int, f Fleet) string {
 	return fmt.Sprintf("# meshgen case %04d: seed %d, %d Services in %d team namespaces, plant rate %g\n"+
-		"# genmesh -mode realistic -seed %d -services %d -namespaces %d -plant-rate %g\n",
-		i, f.Seed, f.Services, f.Namespaces, f.PlantRate, f.Seed, f.Services, f.Namespaces, f.PlantRate)
+		"# genmesh -mode realistic -seed %d -services %d -namespaces %d -plant-rate %g -routes=%t\n",
+		i, f.Seed, f.Services, f.Namespaces, f.PlantRate, f.Seed, f.Services, f.Namespaces, f.PlantRate, f.Routes)
 }
 
 // WriteCases writes the fleets of Cases to dir as case-0001.yaml ...,

@@ -42,6 +42,9 @@ type Fleet struct {
 	// PlantRate is the chance that a VirtualService or DestinationRule
 	// gets one planted slip.
 	PlantRate float64
+	// Routes adds Gateway API Gateways, ReferenceGrants and HTTPRoutes
+	// (routes.go).
+	Routes bool
 }
 
 // WriteFleet writes the fleet as multi-document YAML and returns how many
@@ -52,6 +55,9 @@ func WriteFleet(w io.Writer, f Fleet) (map[string]int, error) {
 	planted := g.plant()
 	bw := bufio.NewWriterSize(w, 1<<16)
 	g.emit(bw)
+	if f.Routes {
+		g.makeGatewayAPI().emit(bw)
+	}
 	return planted, bw.Flush()
 }
 

@@ -1,7 +1,8 @@
 # backendRefs of Gateway API routes. pilot turns each backendRef into a
 # destination outbound|port||host; one whose Service (or Hostname) does not
 # exist, whose port the Service lacks, or that crosses namespaces without a
-# ReferenceGrant leaves calls on a cluster that does not exist. The Go side
+# ReferenceGrant leaves calls on a cluster that does not exist, as does a
+# Service not exported to the route's namespace. The Go side
 # resolves each backendRef (input.facts.backendRefs) so that this package
 # reads booleans only; a weight-0 backendRef beside others is dropped by
 # pilot and cannot fail.
@@ -31,10 +32,20 @@ findings contains lib.error("MESH0801", "route", b.field, msg) if {
 	msg := sprintf("%s %s does not exist, so calls routed to it fail with 500; create it or fix the name", [b.kind, target(b)])
 }
 
+findings contains lib.error("MESH0801", "route", b.field, msg) if {
+	some b in input.facts.backendRefs
+	live(b)
+	b.permitted
+	b.exists
+	not b.visible
+	msg := sprintf("%s %s is not exported to namespace %s (networking.istio.io/exportTo), so sidecars there have no cluster for it and calls fail; export it there", [b.kind, target(b), input.facts.namespace])
+}
+
 findings contains lib.error("MESH0802", "route", sprintf("%s.port", [b.field]), msg) if {
 	some b in input.facts.backendRefs
 	live(b)
 	b.exists
+	b.visible
 	b.permitted
 	b.port != null
 	not b.portExists

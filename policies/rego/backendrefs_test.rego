@@ -19,6 +19,7 @@ backend(overrides) := object.union(
 		"permitted": true,
 		"exists": true,
 		"portExists": true,
+		"visible": true,
 	},
 	overrides,
 )
@@ -67,4 +68,12 @@ test_cross_namespace_without_grant if {
 
 test_cross_namespace_with_grant if {
 	codes([backend({"namespace": "team", "crossNamespace": true})]) == set()
+}
+
+test_hidden_service if {
+	fs := backendrefs.findings with input as route_input([backend({"visible": false})])
+	count(fs) == 1
+	some f in fs
+	f.code == "MESH0801"
+	contains(f.message, "is not exported to namespace")
 }

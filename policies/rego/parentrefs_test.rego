@@ -16,6 +16,7 @@ parent(overrides) := object.union(
 		"hasPort": false,
 		"supported": true,
 		"exists": true,
+		"visible": true,
 		"listenerFound": true,
 		"admitted": true,
 	},
@@ -57,11 +58,25 @@ test_missing_listener_port if {
 test_missing_service_port if {
 	some f in findings([parent({"kind": "Service", "name": "reviews", "port": 8080, "hasPort": true, "listenerFound": false, "admitted": false})])
 	f.code == "MESH0805"
-	contains(f.message, "Service default/reviews has no port 8080")
+	contains(f.message, "Service default/reviews has no port 8080 carrying HTTP")
+}
+
+test_service_without_http_port if {
+	some f in findings([parent({"kind": "Service", "name": "db", "listenerFound": false, "admitted": false})])
+	f.code == "MESH0805"
+	contains(f.message, "Service default/db has no port carrying HTTP")
 }
 
 test_not_admitted if {
 	some f in findings([parent({"admitted": false})])
 	f.code == "MESH0806"
 	contains(f.message, "admits HTTPRoutes of namespace default")
+}
+
+test_hidden_service_parent if {
+	fs := findings([parent({"kind": "Service", "name": "fraud", "visible": false})])
+	count(fs) == 1
+	some f in fs
+	f.code == "MESH0804"
+	contains(f.message, "Service default/fraud is not exported to namespace default")
 }

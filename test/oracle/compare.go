@@ -119,6 +119,13 @@ func Compare(v *Verdict, findings []Finding) []Disagreement {
 			oracle[Site{vs.Namespace, vs.Name, b.Field}] = b.Reason
 		}
 	}
+	return disagreements(oracle, product)
+}
+
+// disagreements lists the sites pilot shows broken (oracle, with why) that
+// the product's errors miss, and those the product refuses that pilot
+// routes.
+func disagreements(oracle map[Site]string, product map[Site][]string) []Disagreement {
 	var out []Disagreement
 	for s, reason := range oracle {
 		if len(product[s]) == 0 {

@@ -10,9 +10,9 @@ import (
 	"testing"
 )
 
-// TestDifferential runs generated meshes shaped like real fleets through
-// pilot and through kubectl-mesh, and requires them to agree on every
-// breakage check. MESH_ORACLE_CASES names a folder of case-*.yaml files;
+// TestDifferential runs generated meshes shaped like real fleets, with
+// Gateway API routes among them, through pilot and through kubectl-mesh,
+// and requires them to agree on every breakage check. MESH_ORACLE_CASES names a folder of case-*.yaml files;
 // without it, MESH_ORACLE_N cases (default 200) are generated from
 // MESH_ORACLE_SEED (default 1) by hack/genmesh. Each disagreement is
 // printed as a minimal manifest that still shows it.
@@ -28,7 +28,7 @@ func TestDifferential(t *testing.T) {
 	// kubectl-mesh runs as a process per case: those runs go on beside
 	// pilot's, which take the test's own goroutine.
 	validated := validateAll(files)
-	var virtualServices, broken, agreed, minimized int
+	var virtualServices, broken, httpRoutes, routesBroken, agreed, minimized int
 	for _, file := range files {
 		t.Run(strings.TrimSuffix(filepath.Base(file), ".yaml"), func(t *testing.T) {
 			manifest, err := os.ReadFile(file)
@@ -39,7 +39,11 @@ func TestDifferential(t *testing.T) {
 			if r.err != nil {
 				t.Fatal(r.err)
 			}
-			ds, v := differ(t, string(manifest), r.findings)
+			ds, v, routes := differ(t, string(manifest), r.findings)
+			httpRoutes += len(routes)
+			for _, rt := range routes {
+				routesBroken += len(rt.Broken)
+			}
 			if v != nil {
 				virtualServices += len(v.VirtualServices)
 				for _, vs := range v.VirtualServices {
@@ -62,7 +66,7 @@ func TestDifferential(t *testing.T) {
 			}
 		})
 	}
-	t.Logf("%d of %d cases agree; %d VirtualServices, %d places pilot shows broken", agreed, len(files), virtualServices, broken)
+	t.Logf("%d of %d cases agree; %d VirtualServices, %d places pilot shows broken; %d HTTPRoutes, %d places of them pilot shows broken", agreed, len(files), virtualServices, broken, httpRoutes, routesBroken)
 }
 
 type validation struct {
@@ -96,23 +100,29 @@ func validateAll(files []string) map[string]chan validation {
 
 // differ holds one manifest against the oracle. A manifest pilot refuses
 // must be refused by kubectl-mesh too (a schema finding).
-func differ(t *testing.T, manifest string, findings []Finding) ([]Disagreement, *Verdict) {
+func differ(t *testing.T, manifest string, findings []Finding) ([]Disagreement, *Verdict, []*Route) {
 	t.Helper()
 	m, err := Parse([]byte(manifest))
 	var perr *ParseError
 	if errors.As(err, &perr) {
 		for _, f := range findings {
 			if f.Category == "schema" && f.Severity == "error" {
-				return nil, nil
+				return nil, nil, nil
 			}
 		}
-		return []Disagreement{{Site: Site{Field: "(manifest)"}, Oracle: "pilot refuses it: " + perr.Error()}}, nil
+		return []Disagreement{{Site: Site{Field: "(manifest)"}, Oracle: "pilot refuses it: " + perr.Error()}}, nil, nil
 	}
 	if err != nil {
 		t.Fatal(err)
 	}
 	v := Evaluate(t, m)
-	return Compare(v, findings), v
+	ds := Compare(v, findings)
+	var routes []*Route
+	if len(m.Routes) > 0 {
+		routes = v.Routes(t, m)
+		ds = append(ds, CompareRoutes(routes, findings)...)
+	}
+	return ds, v, routes
 }
 
 // minimize drops documents one at a time while the disagreement stays.
@@ -129,7 +139,7 @@ func minimize(t *testing.T, manifest string, want Disagreement) string {
 		if err != nil {
 			t.Fatal(err)
 		}
-		ds, _ := differ(t, text, findings)
+		ds, _, _ := differ(t, text, findings)
 		for _, d := range ds {
 			if d.Site == want.Site && d.Oracle == want.Oracle && strings.Join(d.Product, "\n") == strings.Join(want.Product, "\n") {
 				return true

@@ -75,6 +75,8 @@ type Verdict struct {
 	// Sims are the simulations of every proxy built, for callers that
 	// look deeper (timeouts, retries, circuit breakers).
 	Sims map[Proxy]*simulation.Simulation
+	// server is pilot's, for Routes.
+	server *xds.FakeDiscoveryServer
 }
 
 // Find returns the verdict of one VirtualService.
@@ -92,7 +94,7 @@ func (v *Verdict) Find(namespace, name string) *VirtualService {
 func Evaluate(t *testing.T, m *Mesh) *Verdict {
 	t.Helper()
 	s := xds.NewFakeDiscoveryServer(t, xds.FakeOptions{Configs: m.Configs, KubernetesObjectString: m.Kube})
-	v := &Verdict{Sims: map[Proxy]*simulation.Simulation{}}
+	v := &Verdict{Sims: map[Proxy]*simulation.Simulation{}, server: s}
 	sim := func(p Proxy) *simulation.Simulation {
 		if got, ok := v.Sims[p]; ok {
 			return got

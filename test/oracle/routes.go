@@ -2,6 +2,7 @@ package oracle
 
 import (
 	"fmt"
+	"regexp"
 	"strconv"
 	"strings"
 	"testing"
@@ -24,6 +25,10 @@ const GatewayAPIGroup = "gateway.networking.k8s.io"
 type Route struct {
 	Kind, Namespace, Name string
 	Broken                []Broken
+	// Bound: pilot generated routes of it for some parent. When it
+	// generated none, no call reaches its backends, and they are not
+	// judged.
+	Bound bool
 }
 
 // EvaluateRoutes runs pilot over the mesh and judges every HTTPRoute from
@@ -34,7 +39,18 @@ type Route struct {
 // sidecar of the route's namespace.
 func EvaluateRoutes(t *testing.T, m *Mesh) []*Route {
 	t.Helper()
-	s := xds.NewFakeDiscoveryServer(t, xds.FakeOptions{Configs: m.Configs, KubernetesObjectString: m.Kube})
+	return evaluateRoutesOn(t, xds.NewFakeDiscoveryServer(t, xds.FakeOptions{Configs: m.Configs, KubernetesObjectString: m.Kube}), m)
+}
+
+// Routes is EvaluateRoutes on the discovery server Evaluate built for
+// the same mesh: starting one costs more than judging the routes.
+func (v *Verdict) Routes(t *testing.T, m *Mesh) []*Route {
+	t.Helper()
+	return evaluateRoutesOn(t, v.server, m)
+}
+
+func evaluateRoutesOn(t *testing.T, s *xds.FakeDiscoveryServer, m *Mesh) []*Route {
+	t.Helper()
 	gwc := s.Env().GatewayAPIController
 	// The controller's collections settle after the first push; HasSynced
 	// says when the objects of the fake client have all been translated.
@@ -102,11 +118,12 @@ func EvaluateRoutes(t *testing.T, m *Mesh) []*Route {
 				for _, r := range vh.Routes {
 					if strings.HasPrefix(r.Name, prefix) {
 						host, _, _ := strings.Cut(vh.Name, ":")
-						served[host] = true
+						served[host], served[vh.Name] = true, true
 					}
 				}
 			}
 		}
+		r.Bound = len(bound) > 0
 		for j, p := range listAt(doc.Spec, "parentRefs") {
 			if !parentBound(p, doc.Namespace, bound, served) {
 				broken[fmt.Sprintf("spec.parentRefs[%d]", j)] = "pilot binds no rule of the route to this parent"
@@ -142,8 +159,9 @@ func judgeRule(broken map[string]string, i int, rule any, h *networking.HTTPRout
 
 // parentBound reports whether pilot bound some rule of the route to the
 // parent p: for a Gateway, one of its listeners (the one sectionName
-// names); for a Service, a sidecar's virtual host of the Service on a
-// port it has (served).
+// names); for a Service, a sidecar's virtual host of the Service (of the
+// port the parentRef names) that carries a rule of the route (served,
+// by host and by host:port).
 func parentBound(p any, routeNS string, bound, served map[string]bool) bool {
 	pm := asMap(p)
 	name, _ := pm["name"].(string)
@@ -153,7 +171,12 @@ func parentBound(p any, routeNS string, bound, served map[string]bool) bool {
 	}
 	kind, _ := pm["kind"].(string)
 	if kind == "Service" {
-		return bound["mesh"] && served[name+"."+ns+".svc."+ClusterDomain]
+		host := name + "." + ns + ".svc." + ClusterDomain
+		if port, ok := pm["port"]; ok {
+			// A port binds the route to that port's virtual host only.
+			host += fmt.Sprintf(":%v", port)
+		}
+		return bound["mesh"] && served[host]
 	}
 	section, _ := pm["sectionName"].(string)
 	want := ns + "/" + gwkube.InternalGatewayName(name, section)
@@ -185,4 +208,50 @@ func asMap(v any) map[string]any {
 func listAt(m map[string]any, key string) []any {
 	l, _ := m[key].([]any)
 	return l
+}
+
+// RouteBreakageCodes are kubectl-mesh's breakage checks of Gateway API
+// routes: each must be an error exactly where pilot binds or routes
+// nothing.
+var RouteBreakageCodes = map[string]bool{
+	"MESH0801": true, // UnknownBackend
+	"MESH0802": true, // UnknownBackendPort
+	"MESH0803": true, // BackendNotPermitted
+	"MESH0804": true, // UnknownParent
+	"MESH0805": true, // UnknownListener
+	"MESH0806": true, // RouteNotAllowed
+	"MESH0808": true, // ZeroBackendWeights
+}
+
+var routeSiteField = regexp.MustCompile(`^(spec\.parentRefs\[\d+\]|spec\.rules\[\d+\]\.backendRefs(\[\d+\])?)`)
+
+// CompareRoutes lists where the product's breakage errors on HTTPRoutes
+// differ from pilot's verdict on them.
+func CompareRoutes(routes []*Route, findings []Finding) []Disagreement {
+	product := map[Site][]string{}
+	for _, f := range findings {
+		if f.Kind != "HTTPRoute" || f.Severity != "error" || !RouteBreakageCodes[f.Code] {
+			continue
+		}
+		if m := routeSiteField.FindString(f.Field); m != "" {
+			s := Site{f.Namespace, f.Name, m}
+			product[s] = append(product[s], f.Code+" "+f.Message)
+		}
+	}
+	oracle := map[Site]string{}
+	for _, r := range routes {
+		if !r.Bound {
+			// pilot judged no backend of it: kubectl-mesh's findings there
+			// are right or wrong beyond what pilot shows.
+			for site := range product {
+				if site.Namespace == r.Namespace && site.Name == r.Name && strings.HasPrefix(site.Field, "spec.rules") {
+					delete(product, site)
+				}
+			}
+		}
+		for _, b := range r.Broken {
+			oracle[Site{r.Namespace, r.Name, b.Field}] = b.Reason
+		}
+	}
+	return disagreements(oracle, product)
 }

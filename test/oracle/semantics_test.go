@@ -552,7 +552,7 @@ spec:
 			if err != nil {
 				t.Fatal(err)
 			}
-			ds, _ := differ(t, tc.manifest, findings)
+			ds, _, _ := differ(t, tc.manifest, findings)
 			for _, d := range ds {
 				t.Errorf("%s", d)
 			}
