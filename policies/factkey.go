@@ -173,6 +173,8 @@ func (t *tokenizer) facts(f *Facts) {
 			t.boolean(b.PortExists)
 			t.field("supported")
 			t.boolean(b.Supported)
+			t.field("visible")
+			t.boolean(b.Visible)
 			t.field("weight")
 			t.numAt("weight", b.Weight)
 			t.buf = append(t.buf, '}')
@@ -306,6 +308,8 @@ func (t *tokenizer) facts(f *Facts) {
 			t.strAt("sectionName", p.Section)
 			t.field("supported")
 			t.boolean(p.Supported)
+			t.field("visible")
+			t.boolean(p.Visible)
 			t.buf = append(t.buf, '}')
 		}
 		t.buf = append(t.buf, ']')
