@@ -865,7 +865,9 @@ func (e *Engine) ReviewChanges(ctx context.Context, objs []*Object, inv Inventor
 	}
 	var todo []*Object
 	for _, o := range objs {
-		if o.IsReviewed() {
+		// A Service, Gateway API Gateway or ReferenceGrant is reviewed
+		// when it replaces a stored one: for the routes the update breaks.
+		if o.IsReviewed() || (stored != nil && o.IsRouteReferenced()) {
 			todo = append(todo, o)
 		}
 	}

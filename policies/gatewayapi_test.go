@@ -290,3 +290,38 @@ func TestUserPoliciesSkipReferencedKinds(t *testing.T) {
 		t.Errorf("findings %v, error %v", fs, err)
 	}
 }
+
+// TestReviewChangesServicePort: a Service file that replaces a stored
+// Service without the port a route names is reviewed as its UPDATE.
+func TestReviewChangesServicePort(t *testing.T) {
+	stored, err := Parse("stored.yaml", []byte(reviewsService+"\n---\n"+webGateway+"\n---\n"+httpRoute("default", "  parentRefs: [{name: web}]\n  rules:\n  - backendRefs: [{name: reviews, port: 9080}]\n")), "default")
+	if err != nil {
+		t.Fatal(err)
+	}
+	idx := NewIndex("")
+	for _, o := range stored {
+		idx.Add(o)
+	}
+	changed, err := Parse("svc.yaml", []byte("apiVersion: v1\nkind: Service\nmetadata: {name: reviews, namespace: default}\nspec:\n  ports: [{name: http, port: 9090}]\n"), "default")
+	if err != nil {
+		t.Fatal(err)
+	}
+	e, err := NewEngine(context.Background(), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	fs, err := e.ReviewChanges(context.Background(), changed, idx, 1, func(o *Object) *Object {
+		if o.IsCoreService() {
+			return stored[0]
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkFindings(t, fs, []want{{"MESH0607", "spec.ports", "HTTPRoute default/reviews (spec.rules[0].backendRefs[0])"}})
+	// Without a stored version, a Service is not reviewed.
+	if fs, err := e.ReviewAll(context.Background(), changed, idx, 1); err != nil || len(fs) != 0 {
+		t.Errorf("findings %v, error %v", fs, err)
+	}
+}
