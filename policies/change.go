@@ -145,10 +145,15 @@ func planChange(c Change, clusterDomain string) (plannedChange, error) {
 	write := func(obj *Object) {
 		resources++
 		index.Add(obj)
-		if obj.IsReviewed() {
+		switch {
+		case obj.IsReviewed():
 			if !c.KeepObjects {
 				obj.Compact()
 			}
+			written = append(written, obj)
+		case len(c.Live) > 0 && obj.IsRouteReferenced():
+			// Reviewed only as the UPDATE of a live one, for the routes
+			// the update breaks; offline there is none to keep it for.
 			written = append(written, obj)
 		}
 	}
@@ -174,14 +179,14 @@ func planChange(c Change, clusterDomain string) (plannedChange, error) {
 			// reviews a DELETE: a DestinationRule whose subsets a route
 			// still names, or a Gateway a VirtualService is bound to, is
 			// refused.
-			if obj.IsReviewed() {
-				reviews = append(reviews, Review{Operation: OperationDelete, OldObject: obj})
+			if r := (Review{Operation: OperationDelete, OldObject: obj}); r.Reviewed() {
+				reviews = append(reviews, r)
 			}
 			continue
 		}
 		// Written objects win over the live ones they replace.
 		index.AddUnlessPresent(obj)
-		if obj.IsReviewed() {
+		if obj.IsReviewed() || obj.IsRouteReferenced() {
 			live[id] = obj
 		}
 	}
@@ -190,7 +195,9 @@ func planChange(c Change, clusterDomain string) (plannedChange, error) {
 		if old := live[identity(obj)]; old != nil {
 			r.Operation, r.OldObject = OperationUpdate, old
 		}
-		reviews = append(reviews, r)
+		if r.Reviewed() {
+			reviews = append(reviews, r)
+		}
 	}
 	return plannedChange{reviews: reviews, index: index, resources: resources}, nil
 }

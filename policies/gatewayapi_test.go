@@ -290,3 +290,44 @@ func TestUserPoliciesSkipReferencedKinds(t *testing.T) {
 		t.Errorf("findings %v, error %v", fs, err)
 	}
 }
+
+// TestCheckServicePort: a Service file that replaces a live Service
+// without the port a route names is reviewed as its UPDATE.
+func TestCheckServicePort(t *testing.T) {
+	live, err := Parse("stored.yaml", []byte(reviewsService+"\n---\n"+webGateway+"\n---\n"+httpRoute("default", "  parentRefs: [{name: web}]\n  rules:\n  - backendRefs: [{name: reviews, port: 9080}]\n")), "default")
+	if err != nil {
+		t.Fatal(err)
+	}
+	changed := func() []*Object {
+		objs, err := Parse("svc.yaml", []byte("apiVersion: v1\nkind: Service\nmetadata: {name: reviews, namespace: default}\nspec:\n  ports: [{name: http, port: 9090}]\n"), "default")
+		if err != nil {
+			t.Fatal(err)
+		}
+		return objs
+	}
+	e, err := NewEngine(context.Background(), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := e.Check(context.Background(), Change{Apply: changed(), Live: live})
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkFindings(t, out.Findings, []want{{"MESH0607", "spec.ports", "HTTPRoute default/reviews (spec.rules[0].backendRefs[0])"}})
+	// Without a live version, a Service is not reviewed.
+	idx := NewIndex("")
+	for _, o := range live {
+		idx.Add(o)
+	}
+	if fs, err := e.ReviewAll(context.Background(), changed(), idx, 1); err != nil || len(fs) != 0 {
+		t.Errorf("findings %v, error %v", fs, err)
+	}
+	// Deleting the Service the route uses is reviewed as a DELETE.
+	out, err = e.Check(context.Background(), Change{Delete: changed(), Live: live})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(out.Findings) != 1 || out.Findings[0].Code != "MESH0606" {
+		t.Errorf("deleting the Service: findings %v", out.Findings)
+	}
+}
