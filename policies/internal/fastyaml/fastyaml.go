@@ -722,13 +722,7 @@ func (p *fastParser) flowSequence(i int, lines *[]int) (any, int, bool) {
 		if lines != nil {
 			*lines = append(*lines, p.num)
 		}
-		j = p.skipSpaces(k)
-		if j >= p.end {
-			return nil, 0, false
-		}
-		if s[j] == ',' {
-			j = p.skipSpaces(j + 1)
-		} else if s[j] != ']' {
+		if j, ok = p.afterFlowItem(k, ']'); !ok {
 			return nil, 0, false
 		}
 	}
@@ -737,6 +731,23 @@ func (p *fastParser) flowSequence(i int, lines *[]int) (any, int, bool) {
 	}
 	p.depth--
 	return p.makeSlice(base), j + 1, true
+}
+
+// afterFlowItem finds the next item of a flow collection that closer
+// ends: past a comma, or at the closer itself. ok is false at the line's
+// end or on anything else.
+func (p *fastParser) afterFlowItem(k int, closer byte) (int, bool) {
+	j := p.skipSpaces(k)
+	if j >= p.end {
+		return 0, false
+	}
+	switch p.src[j] {
+	case ',':
+		return p.skipSpaces(j + 1), true
+	case closer:
+		return j, true
+	}
+	return 0, false
 }
 
 func (p *fastParser) flowMapping(i int, root bool) (any, int, bool) {
@@ -787,13 +798,7 @@ func (p *fastParser) flowMapping(i int, root bool) (any, int, bool) {
 		if len(m) == size {
 			return nil, 0, false // a duplicate key
 		}
-		j = p.skipSpaces(k)
-		if j >= p.end {
-			return nil, 0, false
-		}
-		if s[j] == ',' {
-			j = p.skipSpaces(j + 1)
-		} else if s[j] != '}' {
+		if j, ok = p.afterFlowItem(k, '}'); !ok {
 			return nil, 0, false
 		}
 	}
