@@ -23,7 +23,7 @@ func benchMesh(b *testing.B, services int) ([]byte, map[string]int) {
 	return buf.Bytes(), planted
 }
 
-func benchInventory(b *testing.B, data []byte) ([]*Object, *Index) {
+func benchInventory(b testing.TB, data []byte) ([]*Object, *Index) {
 	b.Helper()
 	objs, err := Parse("mesh.yaml", data, "default")
 	if err != nil {

@@ -251,6 +251,14 @@ func (t *tokenizer) skip(key, field string) bool {
 // key hashes the tokenized input with what else decides the evaluation:
 // the query (scope and packages) and the policies' version.
 func (c *decisionCache) key(t *tokenizer, input *ast.Term, sc scope, mask uint64) decisionKey {
+	c.startKey(t, sc, mask)
+	t.encode(input, "", false)
+	return c.sum(t)
+}
+
+// startKey begins a key with what decides the evaluation besides the
+// input.
+func (c *decisionCache) startKey(t *tokenizer, sc scope, mask uint64) {
 	t.buf = t.buf[:0]
 	t.buf = binary.LittleEndian.AppendUint64(t.buf, c.version)
 	t.buf = binary.LittleEndian.AppendUint64(t.buf, mask)
@@ -258,7 +266,10 @@ func (c *decisionCache) key(t *tokenizer, input *ast.Term, sc scope, mask uint64
 	t.buf = append(t.buf, 0)
 	t.buf = append(t.buf, sc.op...)
 	t.buf = append(t.buf, 0)
-	t.encode(input, "", false)
+}
+
+// sum hashes the key written to t.
+func (c *decisionCache) sum(t *tokenizer) decisionKey {
 	return decisionKey{maphash.Bytes(c.seeds[0], t.buf), maphash.Bytes(c.seeds[1], t.buf)}
 }
 

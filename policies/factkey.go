@@ -2,7 +2,6 @@ package policies
 
 import (
 	"encoding/binary"
-	"hash/maphash"
 	"slices"
 	"strconv"
 	"strings"
@@ -21,13 +20,7 @@ import (
 // factsKey is decisionCache.key for the input inputTerm builds (without
 // the objects) from f, for a review of scope sc under settings s.
 func (c *decisionCache) factsKey(t *tokenizer, f *Facts, s Settings, sc scope, mask uint64) decisionKey {
-	t.buf = t.buf[:0]
-	t.buf = binary.LittleEndian.AppendUint64(t.buf, c.version)
-	t.buf = binary.LittleEndian.AppendUint64(t.buf, mask)
-	t.buf = append(t.buf, sc.kind...)
-	t.buf = append(t.buf, 0)
-	t.buf = append(t.buf, sc.op...)
-	t.buf = append(t.buf, 0)
+	c.startKey(t, sc, mask)
 	t.buf = append(t.buf, '{')
 	t.field("facts")
 	t.facts(f)
@@ -48,7 +41,7 @@ func (c *decisionCache) factsKey(t *tokenizer, f *Facts, s Settings, sc scope, m
 	t.field("rootNamespace")
 	t.strAt("rootNamespace", s.RootNamespace)
 	t.buf = append(t.buf, '}', '}')
-	return decisionKey{maphash.Bytes(c.seeds[0], t.buf), maphash.Bytes(c.seeds[1], t.buf)}
+	return c.sum(t)
 }
 
 // field writes the key of a field of an object that is not keyed by

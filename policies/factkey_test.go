@@ -3,7 +3,6 @@ package policies
 import (
 	"bytes"
 	"context"
-	"fmt"
 	"strings"
 	"testing"
 
@@ -41,7 +40,7 @@ func TestFactsKeyMatchesInput(t *testing.T) {
 		views = append(views, reads)
 	}
 	for i, data := range docs {
-		objs, idx := parseIndex(t, data)
+		objs, idx := benchInventory(t, []byte(data))
 		hosts := newHostCache()
 		checked := 0
 		for _, o := range objs {
@@ -75,17 +74,4 @@ func TestFactsKeyMatchesInput(t *testing.T) {
 		}
 		t.Logf("mesh %d: %d keys", i, checked)
 	}
-}
-
-func parseIndex(t *testing.T, data string) ([]*Object, *Index) {
-	t.Helper()
-	objs, err := Parse(fmt.Sprintf("mesh-%d.yaml", len(data)), []byte(data), "default")
-	if err != nil {
-		t.Fatal(err)
-	}
-	idx := NewIndex("")
-	for _, o := range objs {
-		idx.Add(o)
-	}
-	return objs, idx
 }
