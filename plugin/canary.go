@@ -294,9 +294,6 @@ func (o *CanaryOptions) target() canary.Target {
 
 // Run plans the change, checks it with the policy core and applies it.
 func (o *CanaryOptions) Run(ctx context.Context) error {
-	if ctx == nil {
-		ctx = context.Background()
-	}
 	kube, dyn, err := o.env.clients()
 	if err != nil {
 		return err
@@ -419,9 +416,6 @@ func (o *CanaryStatusOptions) Validate() error {
 
 // Run reads and prints the split.
 func (o *CanaryStatusOptions) Run(ctx context.Context) error {
-	if ctx == nil {
-		ctx = context.Background()
-	}
 	kube, dyn, err := o.env.clients()
 	if err != nil {
 		return err
@@ -658,9 +652,6 @@ func (o *CanaryVerifyOptions) Validate() error {
 
 // Run reads the weights (unless given), sends the requests and reports.
 func (o *CanaryVerifyOptions) Run(ctx context.Context) error {
-	if ctx == nil {
-		ctx = context.Background()
-	}
 	ctx, stop := signal.NotifyContext(ctx, os.Interrupt)
 	defer stop()
 	if o.verify.Weights == nil {

@@ -100,9 +100,6 @@ func (o *InjectOptions) Validate() error {
 
 // Run labels the namespace and restarts or lists the Deployments to recreate.
 func (o *InjectOptions) Run(ctx context.Context) error {
-	if ctx == nil {
-		ctx = context.Background()
-	}
 	client, err := o.env.kube()
 	if err != nil {
 		return err

@@ -249,9 +249,6 @@ func asUsage(err error) error {
 
 // Run installs, upgrades or renders.
 func (o *InstallOptions) Run(ctx context.Context) error {
-	if ctx == nil {
-		ctx = context.Background()
-	}
 	if err := o.plan(); err != nil {
 		return err
 	}

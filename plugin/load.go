@@ -235,9 +235,6 @@ func loadLabels(target string) string {
 // Run loads the URL, prints the report and maps the outcome to the exit
 // code: 1 only when no call got an HTTP response or the run could not start.
 func (o *LoadOptions) Run(ctx context.Context) error {
-	if ctx == nil {
-		ctx = context.Background()
-	}
 	ctx, stop := signal.NotifyContext(ctx, os.Interrupt)
 	defer stop()
 	if o.InCluster {

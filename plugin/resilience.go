@@ -495,9 +495,6 @@ func (o *ResilienceOptions) steps(t resilience.Target, s *resilience.State) ([]a
 // Run computes the change, checks it with the policy core, applies it and
 // verifies it under load when asked.
 func (o *ResilienceOptions) Run(ctx context.Context) error {
-	if ctx == nil {
-		ctx = context.Background()
-	}
 	kube, dyn, err := o.env.clients()
 	if err != nil {
 		return err

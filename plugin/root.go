@@ -107,6 +107,11 @@ func runOptions(o commandOptions) func(*cobra.Command, []string) error {
 		if err := o.Validate(); err != nil {
 			return err
 		}
-		return o.Run(cmd.Context())
+		// Run always gets a context: Execute without one leaves it nil.
+		ctx := cmd.Context()
+		if ctx == nil {
+			ctx = context.Background()
+		}
+		return o.Run(ctx)
 	}
 }

@@ -56,9 +56,6 @@ func (o *MeshStatusOptions) Validate() error {
 
 // Run prints the status.
 func (o *MeshStatusOptions) Run(ctx context.Context) error {
-	if ctx == nil {
-		ctx = context.Background()
-	}
 	kube, err := o.env.kube()
 	if err != nil {
 		return fmt.Errorf("connecting to the cluster: %w", err)

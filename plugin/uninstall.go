@@ -86,9 +86,6 @@ func (o *UninstallOptions) Validate() error {
 
 // Run uninstalls.
 func (o *UninstallOptions) Run(ctx context.Context) error {
-	if ctx == nil {
-		ctx = context.Background()
-	}
 	dyn, err := o.env.dynamic()
 	if err != nil {
 		return err

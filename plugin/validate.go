@@ -112,9 +112,6 @@ const validateGCPercent = 75
 // Run loads the inputs, builds the inventory, evaluates the policies and
 // prints the report; findings of severity error make it exit 1.
 func (o *ValidateOptions) Run(ctx context.Context) error {
-	if ctx == nil {
-		ctx = context.Background()
-	}
 	// A validate run builds garbage fast (facts and inputs of every
 	// object) around a heap that only grows: collecting at 75% growth
 	// rather than 100% keeps the peak of a 10,000-Service fleet under

@@ -200,9 +200,6 @@ func (o *WebhookInstallOptions) Validate() error {
 
 // Run installs, upgrades or renders the release.
 func (o *WebhookInstallOptions) Run(ctx context.Context) error {
-	if ctx == nil {
-		ctx = context.Background()
-	}
 	var rel *release.Release
 	var verb string
 	var err error
@@ -468,9 +465,6 @@ func (o *WebhookStatusOptions) Validate() error {
 
 // Run prints one line per check; any failure makes it exit 1.
 func (o *WebhookStatusOptions) Run(ctx context.Context) error {
-	if ctx == nil {
-		ctx = context.Background()
-	}
 	probe := o.probe
 	probe.ReleaseNamespace, probe.Namespace, probe.Now = o.ReleaseNamespace, o.Namespace, o.env.clock()
 	okMark, failMark := "OK  ", "FAIL"
