@@ -147,7 +147,7 @@ CRDs (kubectl mesh install --gateway-api).`,
 		Args: cobra.NoArgs,
 		RunE: runOptions(o),
 	}
-	addAPIFlag(cmd.Flags(), &o.API, "Gateway and HTTPRoute")
+	addAPIFlag(cmd, &o.API, "Gateway and HTTPRoute")
 	o.applyOutput.addFlags(cmd)
 	return cmd
 }
@@ -234,7 +234,7 @@ namespace (see bookinfo url).`,
 		Args: cobra.NoArgs,
 		RunE: runOptions(o),
 	}
-	addAPIFlag(cmd.Flags(), &o.API, "through the Gateway bookinfo-gateway of the namespace")
+	addAPIFlag(cmd, &o.API, "through the Gateway bookinfo-gateway of the namespace")
 	cmd.Flags().StringVar(&o.URL, "url", "", "Page to check instead of the ingress gateway's /productpage")
 	cmd.Flags().DurationVar(&o.Timeout, "timeout", o.Timeout, "How long to wait for the page")
 	return cmd

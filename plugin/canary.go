@@ -186,7 +186,7 @@ func newCanaryChangeCommand(env *commandEnv, streams genericiooptions.IOStreams,
 	f.StringVar(&o.Route, "route", "", "Name of the http route (HTTPRoute rule) to change (default: the last one without match)")
 	f.StringVar(&o.VirtualService, "virtual-service", "", "The VirtualService to change or create (default: the one routing to SERVICE, or one named SERVICE)")
 	f.BoolVar(&o.Prune, "prune", false, "Afterwards remove from the DestinationRule the subsets no route uses any more (--api gateway: the backendRefs at 0)")
-	addAPIFlag(f, &o.API, "Services per version and an HTTPRoute")
+	addAPIFlag(cmd, &o.API, "Services per version and an HTTPRoute")
 	addApplyFlags(f, &o.DryRun, &o.Output)
 	return cmd
 }
@@ -392,7 +392,7 @@ its weight among the backendRefs of the HTTPRoute whose parent is SERVICE.`,
 	}
 	cmd.Flags().StringVar(&o.Route, "route", "", "Name of the http route to show (default: the last route without match)")
 	cmd.Flags().StringVar(&o.VirtualService, "virtual-service", "", "The VirtualService to read (default: the one routing to SERVICE)")
-	addAPIFlag(cmd.Flags(), &o.API, "the HTTPRoute whose parent is SERVICE")
+	addAPIFlag(cmd, &o.API, "the HTTPRoute whose parent is SERVICE")
 	cmd.Flags().StringVarP(&o.Output, "output", "o", o.Output, "Output format: text, json or yaml")
 	return cmd
 }
@@ -586,7 +586,7 @@ answered, or no answer could be classified; 2 for bad flags.`,
 	f.StringVar(&o.Weights, "weights", "", "Expected split, e.g. v1=90,v2=10 (default: read from the route in the cluster)")
 	f.StringVar(&o.Route, "route", "", "Name of the http route whose weights are expected (default: the last route without match)")
 	f.StringVar(&o.VirtualService, "virtual-service", "", "The VirtualService to read the weights from (default: the one routing to SERVICE)")
-	addAPIFlag(f, &o.API, "the weights of the HTTPRoute whose parent is SERVICE")
+	addAPIFlag(cmd, &o.API, "the weights of the HTTPRoute whose parent is SERVICE")
 	f.StringVarP(&o.Output, "output", "o", o.Output, "Output format: text or json")
 	// -n is the number of requests here, as in load: a local --namespace
 	// without shorthand keeps kubectl's -n/--namespace out of this command.

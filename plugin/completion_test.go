@@ -400,3 +400,20 @@ current-context: local
 		}
 	}
 }
+
+// Every command with --api offers its two values.
+func TestCompleteAPIFlag(t *testing.T) {
+	for _, args := range [][]string{
+		{"bookinfo", "expose", "--api", ""},
+		{"bookinfo", "url", "--api", ""},
+		{"canary", "set", "reviews", "v1=90,v2=10", "--api", ""},
+		{"canary", "status", "reviews", "--api", ""},
+		{"canary", "verify", "reviews", "--api", ""},
+		{"ingress", "url", "--api", ""},
+		{"resilience", "timeout", "reviews", "2s", "--api", ""},
+	} {
+		if got := completionChoices(completeLine(t, args...)); !slices.Equal(got, []string{"istio", "gateway"}) {
+			t.Errorf("%q: %q, want istio and gateway", args, got)
+		}
+	}
+}

@@ -5,6 +5,7 @@ import (
 	"io"
 	"time"
 
+	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 
 	"github.com/kubectl-mesh/kubectl-mesh/plugin/loadgen"
@@ -25,9 +26,13 @@ const (
 )
 
 // addAPIFlag adds --api to a command that writes routing config.
-func addAPIFlag(f *pflag.FlagSet, api *string, gatewayObjects string) {
+func addAPIFlag(cmd *cobra.Command, api *string, gatewayObjects string) {
 	*api = apiIstio
-	f.StringVar(api, "api", *api, "Routing API to write: istio, or gateway for the Kubernetes Gateway API ("+gatewayObjects+")")
+	cmd.Flags().StringVar(api, "api", *api, "Routing API to write: istio, or gateway for the Kubernetes Gateway API ("+gatewayObjects+")")
+	_ = cmd.RegisterFlagCompletionFunc("api", cobra.FixedCompletions([]string{
+		apiIstio + "\tIstio's Gateway, VirtualService and DestinationRule",
+		apiGateway + "\tthe Kubernetes Gateway API: Gateway and HTTPRoute",
+	}, cobra.ShellCompDirectiveNoFileComp))
 }
 
 // validateAPI checks an --api value.

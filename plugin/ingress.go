@@ -43,7 +43,7 @@ func (o *IngressURLOptions) addFlags(cmd *cobra.Command) {
 	f.BoolVar(&o.PortForward, "port-forward", false, "Forward a local port to a gateway pod instead, and keep it open until interrupted")
 	f.IntVar(&o.LocalPort, "local-port", 0, "Local port of --port-forward (0 picks a free one)")
 	f.StringVarP(&o.Output, "output", "o", o.Output, "url, env (export GATEWAY_URL=host:port) or json")
-	addAPIFlag(f, &o.API, "the address of a Gateway in the namespace (-n)")
+	addAPIFlag(cmd, &o.API, "the address of a Gateway in the namespace (-n)")
 	gatewayHelp := "With --api gateway: the Gateway's name (default: the namespace's only Gateway)"
 	if o.KubeGateway.Name != "" {
 		gatewayHelp = "With --api gateway: the Gateway's name"

@@ -217,7 +217,7 @@ HOST's HTTPRoute (--what timeout,retry), likewise.`
 	}
 	f.StringVar(&o.VirtualService, "virtual-service", "", "The VirtualService to change (default: the mesh VirtualService serving HOST, or a new one named after it)")
 	if action == "timeout" || action == "retry" || action == "clear" {
-		addAPIFlag(f, &o.API, "the HTTPRoute whose parent is the Service HOST")
+		addAPIFlag(cmd, &o.API, "the HTTPRoute whose parent is the Service HOST")
 	}
 	addApplyFlags(f, &o.DryRun, &o.Output)
 	if action != "clear" {
