@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"runtime/debug"
 	"strings"
 	"syscall"
 	"testing"
@@ -218,5 +219,46 @@ func BenchmarkUnresolvedHosts(b *testing.B) {
 				}
 			}
 		})
+	}
+}
+
+// BenchmarkLoadFloor is the part of an offline validation that comes
+// before any review, on both benchmark meshes: decoding the documents
+// alone, then decoding them into the index as planChange does (objects
+// under review compacted). Whatever the reviews cost, a validation
+// takes at least this, plus the start of the process; docs/BENCHMARKS.md
+// holds it against the targets. The collector runs at validate's
+// setting.
+func BenchmarkLoadFloor(b *testing.B) {
+	template, _ := benchMesh(b, 10000)
+	var fleet bytes.Buffer
+	if _, err := meshgen.WriteFleet(&fleet, meshgen.Fleet{Seed: 1, Services: 10000, PlantRate: 0.02}); err != nil {
+		b.Fatal(err)
+	}
+	defer debug.SetGCPercent(debug.SetGCPercent(75))
+	for _, mesh := range []struct {
+		name string
+		data []byte
+	}{{"template", template}, {"fleet", fleet.Bytes()}} {
+		for _, phase := range []string{"decode", "index"} {
+			b.Run(mesh.name+"/"+phase, func(b *testing.B) {
+				b.SetBytes(int64(len(mesh.data)))
+				b.ReportAllocs()
+				defer reportCPU(b)()
+				for b.Loop() {
+					idx := NewIndex("")
+					err := ParseEach("mesh.yaml", mesh.data, "default", func(o *Object) error {
+						if phase == "index" {
+							idx.Add(o)
+							o.Compact()
+						}
+						return nil
+					})
+					if err != nil {
+						b.Fatal(err)
+					}
+				}
+			})
+		}
 	}
 }
