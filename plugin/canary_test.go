@@ -118,14 +118,7 @@ func TestCanaryGolden(t *testing.T) {
 				manifests = append(manifests, canaryAt80)
 			}
 			c := newFakeCluster(t, manifests...)
-			out, errOut, code := runOn(t, c, tt.args...)
-			if code != ExitOK || errOut != "" {
-				t.Fatalf("exit %d\nstdout:\n%s\nstderr:\n%s", code, out, errOut)
-			}
-			golden(t, tt.golden, out)
-			if w := c.writes(); len(w) > 0 {
-				t.Errorf("a dry run or a read wrote to the cluster: %v", w)
-			}
+			wantGolden(t, c, tt.golden, false, tt.args...)
 		})
 	}
 }
@@ -190,14 +183,7 @@ func TestCanaryGatewayAPIGolden(t *testing.T) {
 				manifests = append(manifests, reviewsHTTPRouteAt80)
 			}
 			c := newFakeCluster(t, manifests...)
-			out, errOut, code := runOn(t, c, tt.args...)
-			if code != ExitOK || errOut != "" {
-				t.Fatalf("exit %d\nstdout:\n%s\nstderr:\n%s", code, out, errOut)
-			}
-			golden(t, tt.golden, out)
-			if w := c.writes(); len(w) > 0 {
-				t.Errorf("a dry run or a read wrote to the cluster: %v", w)
-			}
+			wantGolden(t, c, tt.golden, false, tt.args...)
 		})
 	}
 }
@@ -224,13 +210,7 @@ func TestCanaryGatewayAPIRefusals(t *testing.T) {
 			if !strings.Contains(strings.Join(args, " "), "--api") {
 				args = append(args, "--api", "gateway")
 			}
-			out, errOut, code := runOn(t, c, args...)
-			if code != tt.code || !strings.Contains(errOut, tt.want) {
-				t.Errorf("exit %d (want %d)\nstderr:\n%s\nwant it to contain\n%s\nstdout:\n%s", code, tt.code, errOut, tt.want, out)
-			}
-			if w := c.writes(); len(w) > 0 {
-				t.Errorf("a refused change wrote to the cluster: %v", w)
-			}
+			wantRefused(t, c, tt.code, tt.want, args...)
 		})
 	}
 }
@@ -289,13 +269,7 @@ func TestCanaryRefusals(t *testing.T) {
 				manifests = append(manifests, canaryAt80)
 			}
 			c := newFakeCluster(t, manifests...)
-			out, errOut, code := runOn(t, c, tt.args...)
-			if code != tt.code || !strings.Contains(errOut, tt.want) {
-				t.Errorf("exit %d (want %d)\nstderr:\n%s\nwant it to contain\n%s\nstdout:\n%s", code, tt.code, errOut, tt.want, out)
-			}
-			if w := c.writes(); len(w) > 0 {
-				t.Errorf("a refused change wrote to the cluster: %v", w)
-			}
+			wantRefused(t, c, tt.code, tt.want, tt.args...)
 		})
 	}
 }

@@ -153,6 +153,34 @@ func runOn(t *testing.T, c *fakeCluster, args ...string) (string, string, int) {
 	return out.String(), errOut.String(), ExitCode(err)
 }
 
+// wantGolden runs args on c and wants exit 0, nothing on stderr, stdout
+// equal to the golden file and, unless serverWrites (a server-side dry
+// run, which the fake clients record as writes), nothing written.
+func wantGolden(t *testing.T, c *fakeCluster, goldenFile string, serverWrites bool, args ...string) {
+	t.Helper()
+	out, errOut, code := runOn(t, c, args...)
+	if code != ExitOK || errOut != "" {
+		t.Fatalf("exit %d\nstdout:\n%s\nstderr:\n%s", code, out, errOut)
+	}
+	golden(t, goldenFile, out)
+	if w := c.writes(); len(w) > 0 && !serverWrites {
+		t.Errorf("a client dry run or a read wrote to the cluster: %v", w)
+	}
+}
+
+// wantRefused runs args on c and wants exit code, stderr containing
+// want, and nothing written.
+func wantRefused(t *testing.T, c *fakeCluster, code int, want string, args ...string) {
+	t.Helper()
+	out, errOut, got := runOn(t, c, args...)
+	if got != code || !strings.Contains(errOut, want) {
+		t.Errorf("exit %d (want %d)\nstderr:\n%s\nwant it to contain\n%s\nstdout:\n%s", got, code, errOut, want, out)
+	}
+	if w := c.writes(); len(w) > 0 {
+		t.Errorf("a refused change wrote to the cluster: %v", w)
+	}
+}
+
 // writes lists the verbs the fake clients received other than reads.
 func (c *fakeCluster) writes() []string {
 	var out []string

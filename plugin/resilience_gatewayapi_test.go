@@ -70,14 +70,7 @@ func TestResilienceGatewayAPIGolden(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.golden, func(t *testing.T) {
 			c := newFakeCluster(t, append([]string{bookinfoReviews}, tt.manifests...)...)
-			out, errOut, code := runOn(t, c, tt.args...)
-			if code != ExitOK || errOut != "" {
-				t.Fatalf("exit %d\nstdout:\n%s\nstderr:\n%s", code, out, errOut)
-			}
-			golden(t, tt.golden, out)
-			if w := c.writes(); len(w) > 0 {
-				t.Errorf("a client dry run wrote to the cluster: %v", w)
-			}
+			wantGolden(t, c, tt.golden, false, tt.args...)
 		})
 	}
 }
@@ -112,13 +105,7 @@ func TestResilienceGatewayAPIRefusals(t *testing.T) {
 			if !strings.Contains(strings.Join(args, " "), "--api") {
 				args = append(args, "--api", "gateway")
 			}
-			out, errOut, code := runOn(t, c, args...)
-			if code != tt.code || !strings.Contains(errOut, tt.want) {
-				t.Errorf("exit %d (want %d)\nstderr:\n%s\nwant it to contain\n%s\nstdout:\n%s", code, tt.code, errOut, tt.want, out)
-			}
-			if w := c.writes(); len(w) > 0 {
-				t.Errorf("a refused change wrote to the cluster: %v", w)
-			}
+			wantRefused(t, c, tt.code, tt.want, args...)
 		})
 	}
 }

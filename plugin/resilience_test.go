@@ -70,16 +70,7 @@ func TestResilienceGolden(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.golden, func(t *testing.T) {
 			c := newFakeCluster(t, resilienceWorkloads)
-			out, errOut, code := runOn(t, c, tt.args...)
-			if code != ExitOK || errOut != "" {
-				t.Fatalf("exit %d\nstdout:\n%s\nstderr:\n%s", code, out, errOut)
-			}
-			golden(t, tt.golden, out)
-			for _, w := range c.writes() {
-				if tt.args[len(tt.args)-1] != "--dry-run=server" {
-					t.Errorf("a client dry run wrote to the cluster: %v", w)
-				}
-			}
+			wantGolden(t, c, tt.golden, tt.args[len(tt.args)-1] == "--dry-run=server", tt.args...)
 		})
 	}
 }
@@ -114,13 +105,7 @@ func TestResilienceRefusals(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			c := newFakeCluster(t, resilienceWorkloads)
-			out, errOut, code := runOn(t, c, tt.args...)
-			if code != tt.code || !strings.Contains(errOut, tt.want) {
-				t.Errorf("exit %d (want %d)\nstderr:\n%s\nwant it to contain\n%s\nstdout:\n%s", code, tt.code, errOut, tt.want, out)
-			}
-			if w := c.writes(); len(w) > 0 {
-				t.Errorf("a refused change wrote to the cluster: %v", w)
-			}
+			wantRefused(t, c, tt.code, tt.want, tt.args...)
 		})
 	}
 }
